@@ -1,0 +1,43 @@
+//! fewstep's error type. Errors on the hot path (`Session::run`) carry only static strings and
+//! numbers, so returning them never allocates.
+
+/// Everything that can go wrong in fewstep.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading a file failed.
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    /// The bytes are not a loadable ONNX model (empty, truncated, garbage, or unsupported).
+    #[error("not a loadable ONNX model: {0}")]
+    BadModel(String),
+    /// The card in `metadata_props["fewstep"]` is malformed or disagrees with the graph.
+    #[error("bad model card: {0}")]
+    BadCard(String),
+    /// The native backend cannot run this graph (names the op and why).
+    #[error("the native backend cannot run this model: {0}")]
+    Unsupported(String),
+    /// The requested backend is not available (e.g. no GPU adapter).
+    #[error("backend unavailable: {0}")]
+    BackendUnavailable(String),
+    /// An option or argument is invalid (e.g. an unbound symbol).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A caller buffer has the wrong length.
+    #[error("{what}: expected {expected} elements, got {got}")]
+    WrongLength { what: &'static str, expected: usize, got: usize },
+    /// Input contained NaN or infinity (rejected before any work is done).
+    #[error("{what} contains a non-finite value (NaN or infinity) at index {index}")]
+    NonFinite { what: &'static str, index: usize },
+    /// The operation needs a model card (e.g. sampling) but the model has none.
+    #[error("this model has no fewstep card; `sample` needs one (use `run` for plain inference)")]
+    NoCard,
+    /// The tract fallback failed at run time.
+    #[error("tract backend failed at run time")]
+    TractRun,
+}
+
+impl Error {
+    pub(crate) fn bad_model(e: impl std::fmt::Display) -> Self {
+        Error::BadModel(format!("{e:#}"))
+    }
+}

@@ -1,0 +1,371 @@
+//! `Session`: a model bound to concrete shapes, a backend and a precision, with every buffer
+//! allocated up front. [`Session::sample`] and [`Session::run`] never allocate on the native
+//! backend (asserted by `tests/alloc.rs`).
+
+use std::collections::BTreeMap;
+
+use crate::card::{Kind, Method};
+use crate::cpu::Isa;
+use crate::error::Error;
+use crate::ir;
+use crate::model::Model;
+use crate::native::NativeEngine;
+use crate::onnx::read::parse_typed;
+use crate::plan;
+use crate::sampler::{self, VelocityField};
+use crate::tract::TractEngine;
+
+/// Which engine runs the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Native if every op is covered, else tract.
+    #[default]
+    Auto,
+    /// fewstep's own CPU kernels.
+    Native,
+    /// tract's optimized plan (any ONNX graph tract can run).
+    Tract,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "auto" => Ok(Backend::Auto),
+            "native" => Ok(Backend::Native),
+            "tract" => Ok(Backend::Tract),
+            _ => Err(Error::InvalidArgument(format!("unknown backend {s:?} (auto, native, tract)"))),
+        }
+    }
+}
+
+/// Storage precision of weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 everywhere.
+    #[default]
+    F32,
+    /// Matrix weights stored as f16, all arithmetic and accumulation in f32.
+    F16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            _ => Err(Error::InvalidArgument(format!("unknown precision {s:?} (f32, f16)"))),
+        }
+    }
+}
+
+/// How to build a session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    pub backend: Backend,
+    pub precision: Precision,
+    /// Values of the symbols in input shapes (e.g. `N` = 20). A symbol left out is an error.
+    pub dims: BTreeMap<String, usize>,
+}
+
+/// What a session was built with, for reports.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The backend actually used.
+    pub backend: Backend,
+    pub precision: Precision,
+    /// Why `Auto` did not pick native, if it did not.
+    pub fallback_reason: Option<String>,
+    /// Instruction set of the native kernels.
+    pub isa: Option<&'static str>,
+    pub weight_bytes: usize,
+    pub arena_bytes: usize,
+    pub nodes: usize,
+}
+
+enum Engine {
+    Native(NativeEngine),
+    Tract(TractEngine),
+}
+
+impl Engine {
+    fn input_mut(&mut self, i: usize) -> &mut [f32] {
+        match self {
+            Engine::Native(e) => e.input_mut(i),
+            Engine::Tract(e) => e.input_mut(i),
+        }
+    }
+    fn output(&self, i: usize) -> &[f32] {
+        match self {
+            Engine::Native(e) => e.output(i),
+            Engine::Tract(e) => e.output(i),
+        }
+    }
+    fn run(&mut self) -> Result<(), Error> {
+        match self {
+            Engine::Native(e) => {
+                e.run();
+                Ok(())
+            }
+            Engine::Tract(e) => e.run(),
+        }
+    }
+}
+
+/// Roles resolved to input/output indices, for sampling.
+#[derive(Debug, Clone, Copy)]
+struct Roles {
+    kind: Kind,
+    state: usize,
+    time: Option<usize>,
+    cond: Option<usize>,
+    output: usize,
+}
+
+/// A model ready to run. `Send`; build one per thread.
+pub struct Session {
+    engine: Engine,
+    info: SessionInfo,
+    input_lens: Vec<usize>,
+    output_lens: Vec<usize>,
+    roles: Option<Roles>,
+    method: Method,
+    times: Vec<f32>,
+    state: Vec<f32>,
+    scratch: Vec<f32>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("info", &self.info).finish()
+    }
+}
+
+/// Lowers the model to fewstep's IR for the given dims; the error names the first op native lacks.
+pub(crate) fn lower_native(model: &Model, dims: &BTreeMap<String, usize>) -> Result<ir::Graph, Error> {
+    let typed = parse_typed(&model.inner.proto, Some(dims))?;
+    let mut g = ir::lower::lower(&typed)?;
+    ir::fuse::fuse(&mut g);
+    Ok(g)
+}
+
+impl Session {
+    /// Builds a session: binds symbols, lowers, plans memory and allocates every buffer.
+    pub fn new(model: &Model, opts: SessionOptions) -> Result<Session, Error> {
+        let dims = &opts.dims;
+        let (engine, info) = match opts.backend {
+            Backend::Tract => Self::tract(model, dims, opts.precision, None)?,
+            Backend::Native => Self::native(model, dims, opts.precision)?,
+            Backend::Auto => match Self::native(model, dims, opts.precision) {
+                Ok(x) => x,
+                Err(Error::Unsupported(why)) => Self::tract(model, dims, opts.precision, Some(why))?,
+                Err(e) => return Err(e),
+            },
+        };
+        let input_lens = crate::onnx::read::concrete_input_shapes(&model.inner.proto, dims)?
+            .iter()
+            .map(|(_, s)| s.iter().product())
+            .collect::<Vec<usize>>();
+        let output_lens = (0..model.outputs().len()).map(|i| engine.output(i).len()).collect::<Vec<_>>();
+        let roles = model.card().map(|c| {
+            let inp = |n: &str| model.inputs().iter().position(|i| i.name == n).expect("card checked at load");
+            Roles {
+                kind: c.kind,
+                state: inp(&c.roles.state),
+                time: c.roles.time.as_deref().map(inp),
+                cond: c.roles.cond.as_deref().map(inp),
+                output: model.outputs().iter().position(|o| o.name == c.roles.output).expect("card checked at load"),
+            }
+        });
+        let (method, times) = model
+            .card()
+            .and_then(|c| c.sampler.as_ref())
+            .map(|s| (s.method, s.times.clone()))
+            .unwrap_or((Method::Euler, vec![0.0, 1.0]));
+        let state_len = roles.map(|r| input_lens[r.state]).unwrap_or(0);
+        if let Some(r) = roles {
+            if output_lens[r.output] != state_len {
+                return Err(Error::BadCard(format!(
+                    "output {} has {} elements but the state has {state_len}",
+                    model.outputs()[r.output].name, output_lens[r.output]
+                )));
+            }
+        }
+        Ok(Session {
+            engine,
+            info,
+            input_lens,
+            output_lens,
+            roles,
+            method,
+            times,
+            state: vec![0.0; state_len],
+            scratch: vec![0.0; state_len],
+        })
+    }
+
+    fn native(model: &Model, dims: &BTreeMap<String, usize>, precision: Precision) -> Result<(Engine, SessionInfo), Error> {
+        let g = lower_native(model, dims)?;
+        let p = plan::plan(&g);
+        let e = NativeEngine::new(&g, &p, precision, Isa::detect())?;
+        let info = SessionInfo {
+            backend: Backend::Native,
+            precision,
+            fallback_reason: None,
+            isa: Some(e.isa().name()),
+            weight_bytes: e.weight_bytes(),
+            arena_bytes: e.arena_bytes(),
+            nodes: g.nodes.len(),
+        };
+        Ok((Engine::Native(e), info))
+    }
+
+    fn tract(
+        model: &Model,
+        dims: &BTreeMap<String, usize>,
+        precision: Precision,
+        fallback_reason: Option<String>,
+    ) -> Result<(Engine, SessionInfo), Error> {
+        let mut typed = parse_typed(&model.inner.proto, Some(dims))?;
+        if precision == Precision::F16 {
+            let t = tract_core::transform::get_transform("f32_to_f16")
+                .map_err(Error::bad_model)?
+                .ok_or_else(|| Error::Unsupported("tract has no f32_to_f16 transform".into()))?;
+            t.transform(&mut typed).map_err(Error::bad_model)?;
+        }
+        let weight_bytes = typed
+            .nodes()
+            .iter()
+            .filter_map(|n| n.op_as::<tract_core::ops::konst::Const>())
+            .map(|c| c.val().len() * c.val().datum_type().size_of())
+            .sum();
+        let nodes = typed.nodes().len();
+        let e = TractEngine::new(typed)?;
+        let info = SessionInfo { backend: Backend::Tract, precision, fallback_reason, isa: None, weight_bytes, arena_bytes: 0, nodes };
+        Ok((Engine::Tract(e), info))
+    }
+
+    /// What the session was built with.
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    /// Element counts of the graph inputs, in order.
+    pub fn input_lens(&self) -> &[usize] {
+        &self.input_lens
+    }
+
+    /// Element counts of the graph outputs, in order.
+    pub fn output_lens(&self) -> &[usize] {
+        &self.output_lens
+    }
+
+    /// Length of the state (noise and sample) for `sample`; 0 without a card.
+    pub fn state_len(&self) -> usize {
+        self.state.len()
+    }
+
+    /// Length of the condition for `sample`; 0 if the model is unconditional or has no card.
+    pub fn cond_len(&self) -> usize {
+        self.roles.and_then(|r| r.cond).map(|c| self.input_lens[c]).unwrap_or(0)
+    }
+
+    /// The sampler's time grid.
+    pub fn times(&self) -> &[f32] {
+        &self.times
+    }
+
+    /// Replaces the time grid (e.g. `--steps`): strictly increasing, at least two entries.
+    pub fn set_times(&mut self, times: &[f32]) -> Result<(), Error> {
+        if times.len() < 2 || times.iter().any(|t| !t.is_finite()) || times.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(Error::InvalidArgument("a time grid needs ≥ 2 finite, strictly increasing entries".into()));
+        }
+        self.times = times.to_vec();
+        Ok(())
+    }
+
+    /// One forward pass of the graph (no card needed): `inputs[i]` and `outputs[i]` in graph
+    /// order, each of the exact length. NaN/Inf in an input is rejected with `Error::NonFinite`.
+    pub fn run(&mut self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) -> Result<(), Error> {
+        if inputs.len() != self.input_lens.len() {
+            return Err(Error::WrongLength { what: "number of inputs", expected: self.input_lens.len(), got: inputs.len() });
+        }
+        if outputs.len() != self.output_lens.len() {
+            return Err(Error::WrongLength { what: "number of outputs", expected: self.output_lens.len(), got: outputs.len() });
+        }
+        for (i, x) in inputs.iter().enumerate() {
+            check(x, self.input_lens[i], "input")?;
+        }
+        for (o, y) in outputs.iter().enumerate() {
+            if y.len() != self.output_lens[o] {
+                return Err(Error::WrongLength { what: "output", expected: self.output_lens[o], got: y.len() });
+            }
+        }
+        for (i, x) in inputs.iter().enumerate() {
+            self.engine.input_mut(i).copy_from_slice(x);
+        }
+        self.engine.run()?;
+        for (o, y) in outputs.iter_mut().enumerate() {
+            y.copy_from_slice(self.engine.output(o));
+        }
+        Ok(())
+    }
+
+    /// Samples with the card's sampler: `noise` (the state at `times[0]`) and `cond` in,
+    /// the sample out. A generator runs once. `cond` is empty for an unconditional model.
+    /// NaN/Inf in `cond` or `noise` is rejected with `Error::NonFinite` before any work.
+    pub fn sample(&mut self, cond: &[f32], noise: &[f32], out: &mut [f32]) -> Result<(), Error> {
+        let r = self.roles.ok_or(Error::NoCard)?;
+        check(noise, self.state.len(), "noise")?;
+        check(cond, self.cond_len(), "cond")?;
+        if out.len() != self.state.len() {
+            return Err(Error::WrongLength { what: "out", expected: self.state.len(), got: out.len() });
+        }
+        if let Some(c) = r.cond {
+            self.engine.input_mut(c).copy_from_slice(cond);
+        }
+        match r.kind {
+            Kind::Generator => {
+                self.engine.input_mut(r.state).copy_from_slice(noise);
+                self.engine.run()?;
+                out.copy_from_slice(self.engine.output(r.output));
+            }
+            Kind::Velocity => {
+                self.state.copy_from_slice(noise);
+                let mut field = Field { engine: &mut self.engine, roles: r };
+                sampler::integrate(&mut field, self.method, &self.times, &mut self.state, &mut self.scratch)?;
+                out.copy_from_slice(&self.state);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check(x: &[f32], expected: usize, what: &'static str) -> Result<(), Error> {
+    if x.len() != expected {
+        return Err(Error::WrongLength { what, expected, got: x.len() });
+    }
+    if let Some(index) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite { what, index });
+    }
+    Ok(())
+}
+
+struct Field<'a> {
+    engine: &'a mut Engine,
+    roles: Roles,
+}
+
+impl VelocityField for Field<'_> {
+    fn eval(&mut self, x: &[f32], t: f32) -> Result<(), Error> {
+        self.engine.input_mut(self.roles.state).copy_from_slice(x);
+        if let Some(ti) = self.roles.time {
+            self.engine.input_mut(ti).fill(t);
+        }
+        self.engine.run()
+    }
+    fn velocity(&self) -> &[f32] {
+        self.engine.output(self.roles.output)
+    }
+}

@@ -1,0 +1,272 @@
+//! Reference models built with fewstep's ONNX writer: the fixtures of the parity tests, the
+//! benchmarks, and the bundled toy model. Weights are drawn from a seeded [`Rng`].
+
+use crate::card::{Card, CardDim, FORMAT_VERSION, Kind, Method, Provenance, Roles, SamplerSpec, TensorSpec};
+use crate::onnx::{Attr, Dim, GraphBuilder};
+use crate::rng::Rng;
+use tract_onnx::pb::ModelProto;
+
+fn weights(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.normal() * scale).collect()
+}
+
+fn dense(g: &mut GraphBuilder, rng: &mut Rng, x: &str, k: usize, n: usize) -> String {
+    let w = weights(rng, k * n, (1.0 / k as f32).sqrt());
+    let b = weights(rng, n, 0.1);
+    g.linear(x, &w, Some(&b), k, n)
+}
+
+fn spec(name: &str, shape: &[CardDim]) -> TensorSpec {
+    TensorSpec { name: name.into(), shape: shape.to_vec() }
+}
+
+fn n_sym() -> CardDim {
+    CardDim::Sym("N".into())
+}
+
+/// Shape of the MLP fixture: state `[N, state]`, time `[N, 1]`, condition `[N, cond]`.
+#[derive(Debug, Clone, Copy)]
+pub struct MlpShape {
+    pub state: usize,
+    pub cond: usize,
+    pub hidden: usize,
+}
+
+impl Default for MlpShape {
+    fn default() -> Self {
+        MlpShape { state: 24, cond: 16, hidden: 256 }
+    }
+}
+
+/// A conditional velocity MLP: `concat(x, t, cond) -> Linear+GELU -> LayerNorm -> Linear+SiLU
+/// (written as x·sigmoid(x)) -> Linear+tanh-GELU -> Linear`, with a card (Euler, `steps` steps).
+pub fn mlp_velocity(seed: u64, s: MlpShape, steps: usize) -> ModelProto {
+    let mut rng = Rng::new(seed);
+    let mut g = GraphBuilder::new("mlp_velocity");
+    let n = Dim::Sym("N".into());
+    let x = g.input("x", &[n.clone(), s.state.into()]);
+    let t = g.input("t", &[n.clone(), 1.into()]);
+    let c = g.input("cond", &[n.clone(), s.cond.into()]);
+    let h = g.node("Concat", &[&x, &t, &c], &[Attr::Int("axis", 1)]);
+    let h = dense(&mut g, &mut rng, &h, s.state + 1 + s.cond, s.hidden);
+    let h = g.node("Gelu", &[&h], &[]);
+    let ones = vec![1.0; s.hidden];
+    let gamma: Vec<f32> = ones.iter().map(|v| v + rng.normal() * 0.1).collect();
+    let beta = weights(&mut rng, s.hidden, 0.1);
+    let h = g.layer_norm(&h, &gamma, &beta, 1e-5);
+    let h = dense(&mut g, &mut rng, &h, s.hidden, s.hidden);
+    let sg = g.node("Sigmoid", &[&h], &[]);
+    let h = g.node("Mul", &[&h, &sg], &[]);
+    let h = dense(&mut g, &mut rng, &h, s.hidden, s.hidden);
+    let h = g.node("Gelu", &[&h], &[Attr::Str("approximate", "tanh".into())]);
+    let w = weights(&mut rng, s.hidden * s.state, (1.0 / s.hidden as f32).sqrt());
+    let b = weights(&mut rng, s.state, 0.1);
+    let wn = g.constant("w_out", &[s.hidden, s.state], &w);
+    let bn = g.constant("b_out", &[s.state], &b);
+    g.node_named("Gemm", &[&h, &wn, &bn], &[], "v");
+    g.output("v", &[n, s.state.into()]);
+    let card = Card {
+        format_version: FORMAT_VERSION,
+        kind: Kind::Velocity,
+        roles: Roles { state: "x".into(), time: Some("t".into()), cond: Some("cond".into()), output: "v".into() },
+        inputs: vec![
+            spec("x", &[n_sym(), CardDim::Fixed(s.state)]),
+            spec("t", &[n_sym(), CardDim::Fixed(1)]),
+            spec("cond", &[n_sym(), CardDim::Fixed(s.cond)]),
+        ],
+        outputs: vec![spec("v", &[n_sym(), CardDim::Fixed(s.state)])],
+        sampler: Some(SamplerSpec::uniform(Method::Euler, steps)),
+        normalization: serde_json::Value::Null,
+        provenance: Provenance {
+            method: Some("random weights (fixture, not trained)".into()),
+            seed: Some(seed),
+            command: Some(format!("fewstep::testing::mlp_velocity({seed}, {s:?}, {steps})")),
+            ..Default::default()
+        },
+        metrics: Default::default(),
+    };
+    g.finish(Some(&card))
+}
+
+/// Shape of the transformer fixture: `[N, tokens, width]` state (e.g. 20 modes of 12 (x, y)).
+#[derive(Debug, Clone, Copy)]
+pub struct BlockShape {
+    pub tokens: usize,
+    pub width: usize,
+    pub d_model: usize,
+    pub heads: usize,
+    pub cond: usize,
+}
+
+impl Default for BlockShape {
+    fn default() -> Self {
+        BlockShape { tokens: 20, width: 24, d_model: 64, heads: 4, cond: 16 }
+    }
+}
+
+/// A velocity network with one pre-LN transformer block across tokens (multi-head attention
+/// over the `tokens` axis, GELU MLP), a sinusoidal time embedding (Mul, Sin, Cos, Concat) and
+/// a condition embedding broadcast over tokens. Also exercises Slice, Gather, Div and Exp.
+pub fn transformer_velocity(seed: u64, s: BlockShape, steps: usize) -> ModelProto {
+    assert_eq!(s.d_model % s.heads, 0);
+    let mut rng = Rng::new(seed);
+    let (t_, w_, d, h_) = (s.tokens, s.width, s.d_model, s.heads);
+    let dh = d / h_;
+    let mut g = GraphBuilder::new("transformer_velocity");
+    let n = Dim::Sym("N".into());
+    let x = g.input("x", &[n.clone(), t_.into(), w_.into()]);
+    let t = g.input("t", &[n.clone(), 1.into()]);
+    let c = g.input("cond", &[n.clone(), s.cond.into()]);
+    // token embedding [N, T, d]
+    let hx = dense(&mut g, &mut rng, &x, w_, d);
+    // time embedding: [sin(t f), cos(t f)] with f = exp(-linspace) -> [N, d]
+    let half = d / 2;
+    let freqs: Vec<f32> = (0..half).map(|i| -(i as f32) * (1000f32).ln() / half as f32).collect();
+    let fq = g.constant("log_freqs", &[1, half], &freqs);
+    let tt = g.node("Exp", &[&t], &[]); // exp(t) keeps an Exp on a live value
+    let tt = g.node("Mul", &[&tt, &fq], &[]);
+    let ts = g.node("Sin", &[&tt], &[]);
+    let tc = g.node("Cos", &[&tt], &[]);
+    let temb = g.node("Concat", &[&ts, &tc], &[Attr::Int("axis", 1)]);
+    let temb = dense(&mut g, &mut rng, &temb, d, d);
+    // condition: take the first half and a gathered permutation of it
+    let st = g.constant_i64("st", &[1], &[0]);
+    let en = g.constant_i64("en", &[1], &[s.cond as i64 / 2]);
+    let ax = g.constant_i64("ax", &[1], &[1]);
+    let c1 = g.node("Slice", &[&c, &st, &en, &ax], &[]);
+    let perm: Vec<i64> = (0..s.cond as i64).rev().collect();
+    let pi = g.constant_i64("perm", &[s.cond], &perm);
+    let c2 = g.node("Gather", &[&c, &pi], &[Attr::Int("axis", 1)]);
+    let cc = g.node("Concat", &[&c1, &c2], &[Attr::Int("axis", 1)]);
+    let cemb = dense(&mut g, &mut rng, &cc, s.cond + s.cond / 2, d);
+    let ctx = g.node("Add", &[&temb, &cemb], &[]);
+    let ctx = g.node("Tanh", &[&ctx], &[]);
+    let axes1 = g.constant_i64("ax1", &[1], &[1]);
+    let ctx = g.node("Unsqueeze", &[&ctx, &axes1], &[]);
+    let h0 = g.node("Add", &[&hx, &ctx], &[]);
+    // attention
+    let ln1 = g.layer_norm(&h0, &vec![1.0; d], &vec![0.0; d], 1e-5);
+    let q = dense(&mut g, &mut rng, &ln1, d, d);
+    let k = dense(&mut g, &mut rng, &ln1, d, d);
+    let v = dense(&mut g, &mut rng, &ln1, d, d);
+    let split = g.constant_i64("split", &[4], &[0, t_ as i64, h_ as i64, dh as i64]);
+    let heads = |g: &mut GraphBuilder, y: &str, perm: Vec<i64>| {
+        let r = g.node("Reshape", &[y, &split], &[]);
+        g.node("Transpose", &[&r], &[Attr::Ints("perm", perm)])
+    };
+    let qh = heads(&mut g, &q, vec![0, 2, 1, 3]); // [N, H, T, dh]
+    let kh = heads(&mut g, &k, vec![0, 2, 3, 1]); // [N, H, dh, T]
+    let vh = heads(&mut g, &v, vec![0, 2, 1, 3]);
+    let sc = g.node("MatMul", &[&qh, &kh], &[]);
+    let scale = g.constant("scale", &[1], &[(dh as f32).sqrt()]);
+    let sc = g.node("Div", &[&sc, &scale], &[]);
+    let p = g.node("Softmax", &[&sc], &[Attr::Int("axis", -1)]);
+    let o = g.node("MatMul", &[&p, &vh], &[]);
+    let o = g.node("Transpose", &[&o], &[Attr::Ints("perm", vec![0, 2, 1, 3])]);
+    let merge = g.constant_i64("merge", &[3], &[0, t_ as i64, d as i64]);
+    let o = g.node("Reshape", &[&o, &merge], &[]);
+    let o = dense(&mut g, &mut rng, &o, d, d);
+    let h1 = g.node("Add", &[&h0, &o], &[]);
+    // MLP
+    let gamma: Vec<f32> = (0..d).map(|_| 1.0 + rng.normal() * 0.1).collect();
+    let beta = weights(&mut rng, d, 0.1);
+    let ln2 = g.layer_norm(&h1, &gamma, &beta, 1e-5);
+    let m = dense(&mut g, &mut rng, &ln2, d, 4 * d);
+    let m = g.node("Gelu", &[&m], &[]);
+    let m = dense(&mut g, &mut rng, &m, 4 * d, d);
+    let h2 = g.node("Add", &[&h1, &m], &[]);
+    let r = g.node("Relu", &[&h2], &[]);
+    let out = dense(&mut g, &mut rng, &r, d, w_);
+    g.node_named("Identity", &[&out], &[], "v");
+    g.output("v", &[n, t_.into(), w_.into()]);
+    let card = Card {
+        format_version: FORMAT_VERSION,
+        kind: Kind::Velocity,
+        roles: Roles { state: "x".into(), time: Some("t".into()), cond: Some("cond".into()), output: "v".into() },
+        inputs: vec![
+            spec("x", &[n_sym(), CardDim::Fixed(t_), CardDim::Fixed(w_)]),
+            spec("t", &[n_sym(), CardDim::Fixed(1)]),
+            spec("cond", &[n_sym(), CardDim::Fixed(s.cond)]),
+        ],
+        outputs: vec![spec("v", &[n_sym(), CardDim::Fixed(t_), CardDim::Fixed(w_)])],
+        sampler: Some(SamplerSpec::uniform(Method::Euler, steps)),
+        normalization: serde_json::Value::Null,
+        provenance: Provenance {
+            method: Some("random weights (fixture, not trained)".into()),
+            seed: Some(seed),
+            command: Some(format!("fewstep::testing::transformer_velocity({seed}, {s:?}, {steps})")),
+            ..Default::default()
+        },
+        metrics: Default::default(),
+    };
+    g.finish(Some(&card))
+}
+
+/// A conditional generator `g(z, cond)`: one pass, no time input.
+pub fn mlp_generator(seed: u64, state: usize, cond: usize, hidden: usize) -> ModelProto {
+    let mut rng = Rng::new(seed);
+    let mut g = GraphBuilder::new("mlp_generator");
+    let n = Dim::Sym("N".into());
+    let z = g.input("z", &[n.clone(), state.into()]);
+    let c = g.input("cond", &[n.clone(), cond.into()]);
+    let h = g.node("Concat", &[&z, &c], &[Attr::Int("axis", 1)]);
+    let h = dense(&mut g, &mut rng, &h, state + cond, hidden);
+    let h = g.node("Relu", &[&h], &[]);
+    let h = dense(&mut g, &mut rng, &h, hidden, state);
+    g.node_named("Identity", &[&h], &[], "y");
+    g.output("y", &[n, state.into()]);
+    let card = Card {
+        format_version: FORMAT_VERSION,
+        kind: Kind::Generator,
+        roles: Roles { state: "z".into(), time: None, cond: Some("cond".into()), output: "y".into() },
+        inputs: vec![spec("z", &[n_sym(), CardDim::Fixed(state)]), spec("cond", &[n_sym(), CardDim::Fixed(cond)])],
+        outputs: vec![spec("y", &[n_sym(), CardDim::Fixed(state)])],
+        sampler: None,
+        normalization: serde_json::Value::Null,
+        provenance: Provenance { method: Some("random weights (fixture, not trained)".into()), seed: Some(seed), ..Default::default() },
+        metrics: Default::default(),
+    };
+    g.finish(Some(&card))
+}
+
+/// A named tolerance class for comparing two backends' outputs.
+#[derive(Debug, Clone, Copy)]
+pub struct Tolerance {
+    pub name: &'static str,
+    /// Bound on `max |got - want| / max(1, max |want|)`.
+    pub max_abs: f32,
+    /// Bound on `Σ (got - want)² / Σ want²`.
+    pub nmse: f32,
+}
+
+/// Same graph, f32 weights, different kernels or summation order.
+pub const TOL_F32: Tolerance = Tolerance { name: "f32", max_abs: 1e-5, nmse: 1e-10 };
+/// f16 weights (f32 accumulation) against an f32 reference.
+pub const TOL_F16: Tolerance = Tolerance { name: "f16", max_abs: 2e-3, nmse: 1e-5 };
+
+/// Compares `got` with `want` under `tol`; the error says by how much it failed.
+pub fn compare(got: &[f32], want: &[f32], tol: Tolerance) -> Result<(f32, f32), String> {
+    if got.len() != want.len() {
+        return Err(format!("length {} vs {}", got.len(), want.len()));
+    }
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let mut max_abs = 0f32;
+    let (mut num, mut den) = (0f64, 0f64);
+    for (&g, &w) in got.iter().zip(want) {
+        if !g.is_finite() || !w.is_finite() {
+            if g.to_bits() != w.to_bits() && !(g.is_nan() && w.is_nan()) {
+                return Err(format!("non-finite mismatch: {g} vs {w}"));
+            }
+            continue;
+        }
+        max_abs = max_abs.max((g - w).abs());
+        num += ((g - w) as f64).powi(2);
+        den += (w as f64).powi(2);
+    }
+    let rel = max_abs / scale;
+    let nmse = if den > 0.0 { (num / den) as f32 } else { num as f32 };
+    if rel > tol.max_abs || nmse > tol.nmse {
+        return Err(format!("{} tolerance exceeded: max-abs/scale {rel:.3e} (≤ {:.1e}), NMSE {nmse:.3e} (≤ {:.1e})", tol.name, tol.max_abs, tol.nmse));
+    }
+    Ok((rel, nmse))
+}
