@@ -131,8 +131,8 @@ impl Card {
 
     /// Parses and validates a card (not yet against a graph; see `Model::load`).
     pub fn from_json(s: &str) -> Result<Card, Error> {
-        let card: Card =
-            serde_json::from_str(s).map_err(|e| Error::BadCard(format!("not a valid card: {e}")))?;
+        let card: Card = serde_json::from_str(s)
+            .map_err(|e| Error::BadCard(format!("not a valid card: {e}")))?;
         card.validate()?;
         Ok(card)
     }
@@ -146,27 +146,45 @@ impl Card {
             )));
         }
         let has_input = |n: &str| self.inputs.iter().any(|i| i.name == n);
-        for (role, name) in [("state", Some(&self.roles.state)), ("time", self.roles.time.as_ref()), ("cond", self.roles.cond.as_ref())] {
+        for (role, name) in [
+            ("state", Some(&self.roles.state)),
+            ("time", self.roles.time.as_ref()),
+            ("cond", self.roles.cond.as_ref()),
+        ] {
             if let Some(name) = name {
                 if !has_input(name) {
-                    return Err(Error::BadCard(format!("roles.{role} = {name:?} is not among the card's inputs")));
+                    return Err(Error::BadCard(format!(
+                        "roles.{role} = {name:?} is not among the card's inputs"
+                    )));
                 }
             }
         }
         if !self.outputs.iter().any(|o| o.name == self.roles.output) {
-            return Err(Error::BadCard(format!("roles.output = {:?} is not among the card's outputs", self.roles.output)));
+            return Err(Error::BadCard(format!(
+                "roles.output = {:?} is not among the card's outputs",
+                self.roles.output
+            )));
         }
         match self.kind {
             Kind::Velocity => {
                 if self.roles.time.is_none() {
                     return Err(Error::BadCard("a velocity model needs roles.time".into()));
                 }
-                let s = self.sampler.as_ref().ok_or_else(|| Error::BadCard("a velocity model needs a sampler".into()))?;
+                let s = self
+                    .sampler
+                    .as_ref()
+                    .ok_or_else(|| Error::BadCard("a velocity model needs a sampler".into()))?;
                 if s.times.len() < 2 {
-                    return Err(Error::BadCard("sampler.times needs at least two entries".into()));
+                    return Err(Error::BadCard(
+                        "sampler.times needs at least two entries".into(),
+                    ));
                 }
-                if s.times.iter().any(|t| !t.is_finite()) || s.times.windows(2).any(|w| w[1] <= w[0]) {
-                    return Err(Error::BadCard("sampler.times must be finite and strictly increasing".into()));
+                if s.times.iter().any(|t| !t.is_finite())
+                    || s.times.windows(2).any(|w| w[1] <= w[0])
+                {
+                    return Err(Error::BadCard(
+                        "sampler.times must be finite and strictly increasing".into(),
+                    ));
                 }
             }
             Kind::Generator => {}

@@ -6,7 +6,10 @@
 pub enum Error {
     /// Reading a file failed.
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// The bytes are not a loadable ONNX model (empty, truncated, garbage, or unsupported).
     #[error("not a loadable ONNX model: {0}")]
     BadModel(String),
@@ -24,7 +27,11 @@ pub enum Error {
     InvalidArgument(String),
     /// A caller buffer has the wrong length.
     #[error("{what}: expected {expected} elements, got {got}")]
-    WrongLength { what: &'static str, expected: usize, got: usize },
+    WrongLength {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
     /// Input contained NaN or infinity (rejected before any work is done).
     #[error("{what} contains a non-finite value (NaN or infinity) at index {index}")]
     NonFinite { what: &'static str, index: usize },

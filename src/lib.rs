@@ -13,6 +13,7 @@
 //! # Ok::<(), fewstep::Error>(())
 //! ```
 
+pub mod alloc_count;
 pub mod card;
 pub mod cpu;
 pub mod error;

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use tract_core::internal::DimLike;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
-use tract_core::internal::DimLike;
 
 use crate::card::{Card, CardDim, Kind};
 use crate::error::Error;
@@ -50,8 +50,10 @@ impl Model {
     /// Loads an ONNX file.
     pub fn load(path: impl AsRef<Path>) -> Result<Model, Error> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Model::from_bytes(&bytes)
     }
 
@@ -65,7 +67,10 @@ impl Model {
                 .iter()
                 .map(|o| {
                     let fact = typed.outlet_fact(*o).map_err(Error::bad_model)?;
-                    Ok(IoSpec { name: typed.node(o.node).name.clone(), shape: dims_of(fact) })
+                    Ok(IoSpec {
+                        name: typed.node(o.node).name.clone(),
+                        shape: dims_of(fact),
+                    })
                 })
                 .collect()
         };
@@ -84,16 +89,28 @@ impl Model {
                 parameters += c.val().len();
                 continue;
             }
-            if node.op_as::<tract_core::ops::source::TypedSource>().is_some() {
+            if node
+                .op_as::<tract_core::ops::source::TypedSource>()
+                .is_some()
+            {
                 continue;
             }
             *ops.entry(node.op.name().to_string()).or_insert(0) += 1;
         }
-        let inner = ModelInner { proto, card, inputs, outputs, ops, parameters };
+        let inner = ModelInner {
+            proto,
+            card,
+            inputs,
+            outputs,
+            ops,
+            parameters,
+        };
         if let Some(card) = &inner.card {
             check_card_against_graph(card, &inner)?;
         }
-        Ok(Model { inner: Arc::new(inner) })
+        Ok(Model {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The card, if the file has one.
@@ -138,33 +155,51 @@ impl Model {
 }
 
 fn check_card_against_graph(card: &Card, m: &ModelInner) -> Result<(), Error> {
-    let check = |what: &str, specs: &[crate::card::TensorSpec], graph: &[IoSpec]| -> Result<(), Error> {
-        for s in specs {
-            let g = graph.iter().find(|g| g.name == s.name).ok_or_else(|| {
-                Error::BadCard(format!("the card's {what} {:?} is not a graph {what}", s.name))
-            })?;
-            let compatible = g.shape.len() == s.shape.len()
-                && g.shape.iter().zip(&s.shape).all(|(a, b)| match (a, b) {
-                    (CardDim::Fixed(x), CardDim::Fixed(y)) => x == y,
-                    (CardDim::Sym(_), _) | (_, CardDim::Sym(_)) => true,
-                });
-            if !compatible {
-                return Err(Error::BadCard(format!(
-                    "the card says {what} {:?} has shape {:?} but the graph says {:?}",
-                    s.name, s.shape, g.shape
-                )));
+    let check =
+        |what: &str, specs: &[crate::card::TensorSpec], graph: &[IoSpec]| -> Result<(), Error> {
+            for s in specs {
+                let g = graph.iter().find(|g| g.name == s.name).ok_or_else(|| {
+                    Error::BadCard(format!(
+                        "the card's {what} {:?} is not a graph {what}",
+                        s.name
+                    ))
+                })?;
+                let compatible = g.shape.len() == s.shape.len()
+                    && g.shape.iter().zip(&s.shape).all(|(a, b)| match (a, b) {
+                        (CardDim::Fixed(x), CardDim::Fixed(y)) => x == y,
+                        (CardDim::Sym(_), _) | (_, CardDim::Sym(_)) => true,
+                    });
+                if !compatible {
+                    return Err(Error::BadCard(format!(
+                        "the card says {what} {:?} has shape {:?} but the graph says {:?}",
+                        s.name, s.shape, g.shape
+                    )));
+                }
             }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     check("input", &card.inputs, &m.inputs)?;
     check("output", &card.outputs, &m.outputs)?;
-    let state = m.inputs.iter().find(|i| i.name == card.roles.state).ok_or_else(|| {
-        Error::BadCard(format!("roles.state {:?} is not a graph input", card.roles.state))
-    })?;
-    let out = m.outputs.iter().find(|o| o.name == card.roles.output).ok_or_else(|| {
-        Error::BadCard(format!("roles.output {:?} is not a graph output", card.roles.output))
-    })?;
+    let state = m
+        .inputs
+        .iter()
+        .find(|i| i.name == card.roles.state)
+        .ok_or_else(|| {
+            Error::BadCard(format!(
+                "roles.state {:?} is not a graph input",
+                card.roles.state
+            ))
+        })?;
+    let out = m
+        .outputs
+        .iter()
+        .find(|o| o.name == card.roles.output)
+        .ok_or_else(|| {
+            Error::BadCard(format!(
+                "roles.output {:?} is not a graph output",
+                card.roles.output
+            ))
+        })?;
     if card.kind == Kind::Velocity && state.shape != out.shape {
         return Err(Error::BadCard(format!(
             "a velocity model's output must have the state's shape: {:?} vs {:?}",
@@ -173,7 +208,9 @@ fn check_card_against_graph(card: &Card, m: &ModelInner) -> Result<(), Error> {
     }
     for r in [&card.roles.time, &card.roles.cond].into_iter().flatten() {
         if !m.inputs.iter().any(|i| &i.name == r) {
-            return Err(Error::BadCard(format!("role input {r:?} is not a graph input")));
+            return Err(Error::BadCard(format!(
+                "role input {r:?} is not a graph input"
+            )));
         }
     }
     Ok(())

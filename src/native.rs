@@ -5,12 +5,12 @@
 
 use half::f16;
 
+use crate::Precision;
 use crate::cpu::gemm::{self, PackedB};
 use crate::cpu::{Isa, norm, unary};
 use crate::error::Error;
 use crate::ir::{Around, BinKind, Broadcast, Graph, MatMulSpec, Op, ReduceKind};
 use crate::plan::{Loc, MemoryPlan};
-use crate::Precision;
 
 /// Most axes a broadcast, transpose or batched matmul may have after merging.
 const MAX_RANK: usize = 8;
@@ -46,7 +46,12 @@ pub struct NativeEngine {
 
 impl NativeEngine {
     /// Builds the engine: packs weights (as f16 for `Precision::F16`), allocates the arena.
-    pub fn new(g: &Graph, plan: &MemoryPlan, precision: Precision, isa: Isa) -> Result<NativeEngine, Error> {
+    pub fn new(
+        g: &Graph,
+        plan: &MemoryPlan,
+        precision: Precision,
+        isa: Isa,
+    ) -> Result<NativeEngine, Error> {
         let mut weight_only = vec![true; g.values.len()];
         for n in &g.nodes {
             for (slot, &v) in n.inputs.iter().enumerate() {
@@ -79,7 +84,9 @@ impl NativeEngine {
             let mut p = 0;
             match &n.op {
                 Op::Linear { k, n: cols, .. } => {
-                    let w = g.const_data(n.inputs[1]).expect("a Linear weight is constant");
+                    let w = g
+                        .const_data(n.inputs[1])
+                        .expect("a Linear weight is constant");
                     let pk = match precision {
                         Precision::F32 => Packed::F32(gemm::pack_b_f32(w, *k, *cols)),
                         Precision::F16 => Packed::F16(gemm::pack_b_f16(w, *k, *cols)),
@@ -92,13 +99,24 @@ impl NativeEngine {
                     packed.push(pk);
                 }
                 Op::MatMul(s) if s.batch.len() > MAX_RANK => {
-                    return Err(Error::Unsupported(format!("{}: more than {MAX_RANK} batch axes", n.name)));
+                    return Err(Error::Unsupported(format!(
+                        "{}: more than {MAX_RANK} batch axes",
+                        n.name
+                    )));
                 }
-                Op::Binary { layout, .. } | Op::BroadcastTo { layout } if layout.shape.len() > MAX_RANK => {
-                    return Err(Error::Unsupported(format!("{}: broadcast of rank > {MAX_RANK}", n.name)));
+                Op::Binary { layout, .. } | Op::BroadcastTo { layout }
+                    if layout.shape.len() > MAX_RANK =>
+                {
+                    return Err(Error::Unsupported(format!(
+                        "{}: broadcast of rank > {MAX_RANK}",
+                        n.name
+                    )));
                 }
                 Op::Transpose { shape, .. } if shape.len() > MAX_RANK => {
-                    return Err(Error::Unsupported(format!("{}: transpose of rank > {MAX_RANK}", n.name)));
+                    return Err(Error::Unsupported(format!(
+                        "{}: transpose of rank > {MAX_RANK}",
+                        n.name
+                    )));
                 }
                 _ => {}
             }
@@ -106,7 +124,12 @@ impl NativeEngine {
                 Loc::Arena { offset, len } => (offset, len),
                 _ => unreachable!("a node output is always in the arena"),
             };
-            instrs.push(Instr { op: n.op.clone(), packed: p, ins: n.inputs.iter().map(|&v| plan.locs[v]).collect(), out });
+            instrs.push(Instr {
+                op: n.op.clone(),
+                packed: p,
+                ins: n.inputs.iter().map(|&v| plan.locs[v]).collect(),
+                out,
+            });
         }
         let inputs = g
             .inputs
@@ -181,9 +204,21 @@ impl NativeEngine {
     }
 }
 
-fn exec<'a>(isa: Isa, ins: &Instr, packed: &[Packed], get: &dyn Fn(usize) -> &'a [f32], out: &mut [f32]) {
+fn exec<'a>(
+    isa: Isa,
+    ins: &Instr,
+    packed: &[Packed],
+    get: &dyn Fn(usize) -> &'a [f32],
+    out: &mut [f32],
+) {
     match &ins.op {
-        Op::Linear { m, k, n, act, has_bias } => {
+        Op::Linear {
+            m,
+            k,
+            n,
+            act,
+            has_bias,
+        } => {
             let bias = if *has_bias { Some(get(2)) } else { None };
             match &packed[ins.packed] {
                 Packed::F32(b) => gemm::gemm_f32(isa, *m, get(0), *k, b, bias, *act, out, *n),
@@ -213,7 +248,8 @@ fn exec<'a>(isa: Isa, ins: &Instr, packed: &[Packed], get: &dyn Fn(usize) -> &'a
             for (i, &inner) in inners.iter().enumerate() {
                 let x = get(i);
                 for o in 0..*outer {
-                    out[o * total + at..o * total + at + inner].copy_from_slice(&x[o * inner..(o + 1) * inner]);
+                    out[o * total + at..o * total + at + inner]
+                        .copy_from_slice(&x[o * inner..(o + 1) * inner]);
                 }
                 at += inner;
             }
@@ -244,7 +280,11 @@ fn exec<'a>(isa: Isa, ins: &Instr, packed: &[Packed], get: &dyn Fn(usize) -> &'a
 
 /// Iterates an odometer over `shape[..rank-1]`, calling `f` with the offsets of each input.
 #[inline(always)]
-fn for_each_row<const N: usize>(shape: &[usize], strides: [&[usize]; N], mut f: impl FnMut([usize; N], usize)) {
+fn for_each_row<const N: usize>(
+    shape: &[usize],
+    strides: [&[usize]; N],
+    mut f: impl FnMut([usize; N], usize),
+) {
     let r = shape.len();
     let rows: usize = shape[..r.saturating_sub(1)].iter().product();
     let inner = if r == 0 { 1 } else { shape[r - 1] };
@@ -272,7 +312,13 @@ fn for_each_row<const N: usize>(shape: &[usize], strides: [&[usize]; N], mut f: 
 }
 
 #[inline(always)]
-fn binary_rows(layout: &Broadcast, a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Copy) {
+fn binary_rows(
+    layout: &Broadcast,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    f: impl Fn(f32, f32) -> f32 + Copy,
+) {
     let r = layout.shape.len();
     if r == 0 {
         out[0] = f(a[0], b[0]);
@@ -280,33 +326,39 @@ fn binary_rows(layout: &Broadcast, a: &[f32], b: &[f32], out: &mut [f32], f: imp
     }
     let inner = layout.shape[r - 1];
     let (sa, sb) = (layout.strides[0][r - 1], layout.strides[1][r - 1]);
-    for_each_row(&layout.shape, [&layout.strides[0], &layout.strides[1]], |[oa, ob], oc| {
-        let c = &mut out[oc..oc + inner];
-        match (sa, sb) {
-            (1, 1) => {
-                for ((c, &x), &y) in c.iter_mut().zip(&a[oa..oa + inner]).zip(&b[ob..ob + inner]) {
-                    *c = f(x, y);
+    for_each_row(
+        &layout.shape,
+        [&layout.strides[0], &layout.strides[1]],
+        |[oa, ob], oc| {
+            let c = &mut out[oc..oc + inner];
+            match (sa, sb) {
+                (1, 1) => {
+                    for ((c, &x), &y) in
+                        c.iter_mut().zip(&a[oa..oa + inner]).zip(&b[ob..ob + inner])
+                    {
+                        *c = f(x, y);
+                    }
+                }
+                (1, 0) => {
+                    let y = b[ob];
+                    for (c, &x) in c.iter_mut().zip(&a[oa..oa + inner]) {
+                        *c = f(x, y);
+                    }
+                }
+                (0, 1) => {
+                    let x = a[oa];
+                    for (c, &y) in c.iter_mut().zip(&b[ob..ob + inner]) {
+                        *c = f(x, y);
+                    }
+                }
+                _ => {
+                    for (j, c) in c.iter_mut().enumerate() {
+                        *c = f(a[oa + j * sa], b[ob + j * sb]);
+                    }
                 }
             }
-            (1, 0) => {
-                let y = b[ob];
-                for (c, &x) in c.iter_mut().zip(&a[oa..oa + inner]) {
-                    *c = f(x, y);
-                }
-            }
-            (0, 1) => {
-                let x = a[oa];
-                for (c, &y) in c.iter_mut().zip(&b[ob..ob + inner]) {
-                    *c = f(x, y);
-                }
-            }
-            _ => {
-                for (j, c) in c.iter_mut().enumerate() {
-                    *c = f(a[oa + j * sa], b[ob + j * sb]);
-                }
-            }
-        }
-    });
+        },
+    );
 }
 
 fn binary(kind: BinKind, layout: &Broadcast, a: &[f32], b: &[f32], out: &mut [f32]) {
@@ -340,7 +392,21 @@ fn matmul(isa: Isa, s: &MatMulSpec, a: &[f32], b: &[f32], c: &mut [f32]) {
     let mut idx = [0usize; MAX_RANK];
     let (mut oa, mut ob, mut oc) = (0usize, 0usize, 0usize);
     for _ in 0..count {
-        gemm::matmul_strided(isa, s.m, s.n, s.k, 1.0, &a[oa..], s.rsa, s.csa, &b[ob..], s.rsb, s.csb, &mut c[oc..], s.ldc);
+        gemm::matmul_strided(
+            isa,
+            s.m,
+            s.n,
+            s.k,
+            1.0,
+            &a[oa..],
+            s.rsa,
+            s.csa,
+            &b[ob..],
+            s.rsb,
+            s.csb,
+            &mut c[oc..],
+            s.ldc,
+        );
         let mut d = nb;
         while d > 0 {
             d -= 1;
@@ -436,4 +502,3 @@ fn transpose(shape: &[usize], perm: &[usize], x: &[f32], out: &mut [f32]) {
         }
     });
 }
-

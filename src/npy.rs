@@ -13,12 +13,18 @@ pub struct Array {
 }
 
 fn bad(path: &Path, why: impl std::fmt::Display) -> Error {
-    Error::InvalidArgument(format!("{}: not a readable .npy file: {why}", path.display()))
+    Error::InvalidArgument(format!(
+        "{}: not a readable .npy file: {why}",
+        path.display()
+    ))
 }
 
 /// Reads a C-ordered `<f4`, `<f8` or `<f2` array.
 pub fn read(path: &Path) -> Result<Array, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     parse(&bytes).map_err(|e| bad(path, e))
 }
 
@@ -29,14 +35,22 @@ pub fn parse(bytes: &[u8]) -> Result<Array, String> {
     }
     let (hlen, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(format!("unsupported format version {v}")),
     };
     let header = bytes.get(start..start + hlen).ok_or("truncated header")?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
     let field = |key: &str| -> Result<&str, String> {
-        let i = header.find(&format!("'{key}'")).ok_or(format!("header lacks '{key}'"))?;
-        Ok(header[i + key.len() + 2..].trim_start().trim_start_matches(':').trim_start())
+        let i = header
+            .find(&format!("'{key}'"))
+            .ok_or(format!("header lacks '{key}'"))?;
+        Ok(header[i + key.len() + 2..]
+            .trim_start()
+            .trim_start_matches(':')
+            .trim_start())
     };
     let descr = field("descr")?;
     let width = if descr.starts_with("'<f4'") {
@@ -46,7 +60,10 @@ pub fn parse(bytes: &[u8]) -> Result<Array, String> {
     } else if descr.starts_with("'<f2'") {
         2
     } else {
-        return Err(format!("dtype {} is not supported (use float32)", descr.split(',').next().unwrap_or("")));
+        return Err(format!(
+            "dtype {} is not supported (use float32)",
+            descr.split(',').next().unwrap_or("")
+        ));
     };
     if field("fortran_order")?.starts_with("True") {
         return Err("Fortran-ordered arrays are not supported".into());
@@ -57,17 +74,33 @@ pub fn parse(bytes: &[u8]) -> Result<Array, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("bad dimension {s:?}")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("bad dimension {s:?}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let n: usize = shape.iter().product();
     let body = &bytes[start + hlen..];
     if body.len() != n * width {
-        return Err(format!("expected {} bytes of data for shape {shape:?}, found {}", n * width, body.len()));
+        return Err(format!(
+            "expected {} bytes of data for shape {shape:?}, found {}",
+            n * width,
+            body.len()
+        ));
     }
     let data = match width {
-        4 => body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        8 => body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-        _ => body.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        4 => body
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        8 => body
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
+            .collect(),
+        _ => body
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
     };
     Ok(Array { shape, data })
 }
@@ -76,7 +109,11 @@ pub fn parse(bytes: &[u8]) -> Result<Array, String> {
 pub fn encode(shape: &[usize], data: &[f32]) -> Vec<u8> {
     let dims = match shape.len() {
         1 => format!("{},", shape[0]),
-        _ => shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+        _ => shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}");
     while (10 + header.len() + 1) % 64 != 0 {
@@ -92,7 +129,10 @@ pub fn encode(shape: &[usize], data: &[f32]) -> Vec<u8> {
 
 /// Writes an f32 array; the file is written whole or not at all (temporary file + rename).
 pub fn write(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), Error> {
-    let io = |source| Error::Io { path: path.display().to_string(), source };
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let tmp = path.with_extension("npy.tmp");
     std::fs::write(&tmp, encode(shape, data)).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)

@@ -65,7 +65,10 @@ pub fn plan(g: &Graph) -> MemoryPlan {
     // Inputs first, alive throughout.
     for &v in &g.inputs {
         let len = g.values[v].len();
-        locs[v] = Loc::Arena { offset: arena_len, len };
+        locs[v] = Loc::Arena {
+            offset: arena_len,
+            len,
+        };
         arena_len += round_up(len);
     }
     let base = arena_len;
@@ -94,7 +97,10 @@ pub fn plan(g: &Graph) -> MemoryPlan {
             off = off.max(e);
         }
         placed.push((off, size, f, l));
-        locs[v] = Loc::Arena { offset: off, len: g.values[v].len() };
+        locs[v] = Loc::Arena {
+            offset: off,
+            len: g.values[v].len(),
+        };
         arena_len = arena_len.max(off + size);
     }
     for v in 0..nv {
@@ -111,7 +117,12 @@ pub fn plan(g: &Graph) -> MemoryPlan {
             locs[v] = locs[g.root(v)];
         }
     }
-    MemoryPlan { locs, arena_len, consts, unplanned_len }
+    MemoryPlan {
+        locs,
+        arena_len,
+        consts,
+        unplanned_len,
+    }
 }
 
 #[cfg(test)]
@@ -120,18 +131,31 @@ mod tests {
     use crate::ir::{Node, Op, Value};
 
     fn act(shape: usize) -> Value {
-        Value { name: String::new(), shape: vec![shape], storage: Storage::Activation }
+        Value {
+            name: String::new(),
+            shape: vec![shape],
+            storage: Storage::Activation,
+        }
     }
 
     /// Values alive at the same step never overlap, and a chain reuses memory.
     #[test]
     fn chain_reuses_and_live_values_do_not_overlap() {
         let mut g = Graph::default();
-        g.values.push(Value { name: "x".into(), shape: vec![100], storage: Storage::Input(0) });
+        g.values.push(Value {
+            name: "x".into(),
+            shape: vec![100],
+            storage: Storage::Input(0),
+        });
         g.inputs.push(0);
         for i in 1..=6 {
             g.values.push(act(100));
-            g.nodes.push(Node { name: String::new(), op: Op::Copy, inputs: vec![i - 1], output: i });
+            g.nodes.push(Node {
+                name: String::new(),
+                op: Op::Copy,
+                inputs: vec![i - 1],
+                output: i,
+            });
         }
         // A skip connection: node 6 also reads value 2.
         g.nodes[5].inputs.push(2);
@@ -154,7 +178,15 @@ mod tests {
             let (c, d) = span(v);
             assert!(d <= a || b <= c, "value {v} overlaps the skip value");
         }
-        assert!(p.arena_len < p.unplanned_len + 112, "plan {} vs unplanned {}", p.arena_len, p.unplanned_len);
-        assert!(p.arena_len <= 112 + 3 * 112, "a chain with one skip needs at most 3 live buffers");
+        assert!(
+            p.arena_len < p.unplanned_len + 112,
+            "plan {} vs unplanned {}",
+            p.arena_len,
+            p.unplanned_len
+        );
+        assert!(
+            p.arena_len <= 112 + 3 * 112,
+            "a chain with one skip needs at most 3 live buffers"
+        );
     }
 }

@@ -10,7 +10,10 @@ pub struct Rng {
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng { state: seed, spare: None }
+        Rng {
+            state: seed,
+            spare: None,
+        }
     }
 
     pub fn next_u64(&mut self) -> u64 {

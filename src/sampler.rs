@@ -98,7 +98,10 @@ mod tests {
             let err10 = (solve(m, 10) - e).abs();
             let err20 = (solve(m, 20) - e).abs();
             // halving the step divides the error by ~4 for a second-order method
-            assert!(err10 / err20 > 3.5 && err10 / err20 < 4.5, "{m:?}: {err10} {err20}");
+            assert!(
+                err10 / err20 > 3.5 && err10 / err20 < 4.5,
+                "{m:?}: {err10} {err20}"
+            );
         }
     }
 }

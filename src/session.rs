@@ -34,7 +34,9 @@ impl std::str::FromStr for Backend {
             "auto" => Ok(Backend::Auto),
             "native" => Ok(Backend::Native),
             "tract" => Ok(Backend::Tract),
-            _ => Err(Error::InvalidArgument(format!("unknown backend {s:?} (auto, native, tract)"))),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown backend {s:?} (auto, native, tract)"
+            ))),
         }
     }
 }
@@ -55,7 +57,9 @@ impl std::str::FromStr for Precision {
         match s {
             "f32" => Ok(Precision::F32),
             "f16" => Ok(Precision::F16),
-            _ => Err(Error::InvalidArgument(format!("unknown precision {s:?} (f32, f16)"))),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown precision {s:?} (f32, f16)"
+            ))),
         }
     }
 }
@@ -143,7 +147,10 @@ impl std::fmt::Debug for Session {
 }
 
 /// Lowers the model to fewstep's IR for the given dims; the error names the first op native lacks.
-pub(crate) fn lower_native(model: &Model, dims: &BTreeMap<String, usize>) -> Result<ir::Graph, Error> {
+pub(crate) fn lower_native(
+    model: &Model,
+    dims: &BTreeMap<String, usize>,
+) -> Result<ir::Graph, Error> {
     let typed = parse_typed(&model.inner.proto, Some(dims))?;
     let mut g = ir::lower::lower(&typed)?;
     ir::fuse::fuse(&mut g);
@@ -159,7 +166,9 @@ impl Session {
             Backend::Native => Self::native(model, dims, opts.precision)?,
             Backend::Auto => match Self::native(model, dims, opts.precision) {
                 Ok(x) => x,
-                Err(Error::Unsupported(why)) => Self::tract(model, dims, opts.precision, Some(why))?,
+                Err(Error::Unsupported(why)) => {
+                    Self::tract(model, dims, opts.precision, Some(why))?
+                }
                 Err(e) => return Err(e),
             },
         };
@@ -167,15 +176,27 @@ impl Session {
             .iter()
             .map(|(_, s)| s.iter().product())
             .collect::<Vec<usize>>();
-        let output_lens = (0..model.outputs().len()).map(|i| engine.output(i).len()).collect::<Vec<_>>();
+        let output_lens = (0..model.outputs().len())
+            .map(|i| engine.output(i).len())
+            .collect::<Vec<_>>();
         let roles = model.card().map(|c| {
-            let inp = |n: &str| model.inputs().iter().position(|i| i.name == n).expect("card checked at load");
+            let inp = |n: &str| {
+                model
+                    .inputs()
+                    .iter()
+                    .position(|i| i.name == n)
+                    .expect("card checked at load")
+            };
             Roles {
                 kind: c.kind,
                 state: inp(&c.roles.state),
                 time: c.roles.time.as_deref().map(inp),
                 cond: c.roles.cond.as_deref().map(inp),
-                output: model.outputs().iter().position(|o| o.name == c.roles.output).expect("card checked at load"),
+                output: model
+                    .outputs()
+                    .iter()
+                    .position(|o| o.name == c.roles.output)
+                    .expect("card checked at load"),
             }
         });
         let (method, times) = model
@@ -188,7 +209,8 @@ impl Session {
             if output_lens[r.output] != state_len {
                 return Err(Error::BadCard(format!(
                     "output {} has {} elements but the state has {state_len}",
-                    model.outputs()[r.output].name, output_lens[r.output]
+                    model.outputs()[r.output].name,
+                    output_lens[r.output]
                 )));
             }
         }
@@ -205,7 +227,11 @@ impl Session {
         })
     }
 
-    fn native(model: &Model, dims: &BTreeMap<String, usize>, precision: Precision) -> Result<(Engine, SessionInfo), Error> {
+    fn native(
+        model: &Model,
+        dims: &BTreeMap<String, usize>,
+        precision: Precision,
+    ) -> Result<(Engine, SessionInfo), Error> {
         let g = lower_native(model, dims)?;
         let p = plan::plan(&g);
         let e = NativeEngine::new(&g, &p, precision, Isa::detect())?;
@@ -242,7 +268,15 @@ impl Session {
             .sum();
         let nodes = typed.nodes().len();
         let e = TractEngine::new(typed)?;
-        let info = SessionInfo { backend: Backend::Tract, precision, fallback_reason, isa: None, weight_bytes, arena_bytes: 0, nodes };
+        let info = SessionInfo {
+            backend: Backend::Tract,
+            precision,
+            fallback_reason,
+            isa: None,
+            weight_bytes,
+            arena_bytes: 0,
+            nodes,
+        };
         Ok((Engine::Tract(e), info))
     }
 
@@ -268,7 +302,10 @@ impl Session {
 
     /// Length of the condition for `sample`; 0 if the model is unconditional or has no card.
     pub fn cond_len(&self) -> usize {
-        self.roles.and_then(|r| r.cond).map(|c| self.input_lens[c]).unwrap_or(0)
+        self.roles
+            .and_then(|r| r.cond)
+            .map(|c| self.input_lens[c])
+            .unwrap_or(0)
     }
 
     /// The sampler's time grid.
@@ -276,10 +313,27 @@ impl Session {
         &self.times
     }
 
+    /// The sampler's integration method.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// Replaces the sampler (method and time grid) of the card.
+    pub fn set_sampler(&mut self, method: Method, times: &[f32]) -> Result<(), Error> {
+        self.set_times(times)?;
+        self.method = method;
+        Ok(())
+    }
+
     /// Replaces the time grid (e.g. `--steps`): strictly increasing, at least two entries.
     pub fn set_times(&mut self, times: &[f32]) -> Result<(), Error> {
-        if times.len() < 2 || times.iter().any(|t| !t.is_finite()) || times.windows(2).any(|w| w[1] <= w[0]) {
-            return Err(Error::InvalidArgument("a time grid needs ≥ 2 finite, strictly increasing entries".into()));
+        if times.len() < 2
+            || times.iter().any(|t| !t.is_finite())
+            || times.windows(2).any(|w| w[1] <= w[0])
+        {
+            return Err(Error::InvalidArgument(
+                "a time grid needs ≥ 2 finite, strictly increasing entries".into(),
+            ));
         }
         self.times = times.to_vec();
         Ok(())
@@ -289,17 +343,29 @@ impl Session {
     /// order, each of the exact length. NaN/Inf in an input is rejected with `Error::NonFinite`.
     pub fn run(&mut self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) -> Result<(), Error> {
         if inputs.len() != self.input_lens.len() {
-            return Err(Error::WrongLength { what: "number of inputs", expected: self.input_lens.len(), got: inputs.len() });
+            return Err(Error::WrongLength {
+                what: "number of inputs",
+                expected: self.input_lens.len(),
+                got: inputs.len(),
+            });
         }
         if outputs.len() != self.output_lens.len() {
-            return Err(Error::WrongLength { what: "number of outputs", expected: self.output_lens.len(), got: outputs.len() });
+            return Err(Error::WrongLength {
+                what: "number of outputs",
+                expected: self.output_lens.len(),
+                got: outputs.len(),
+            });
         }
         for (i, x) in inputs.iter().enumerate() {
             check(x, self.input_lens[i], "input")?;
         }
         for (o, y) in outputs.iter().enumerate() {
             if y.len() != self.output_lens[o] {
-                return Err(Error::WrongLength { what: "output", expected: self.output_lens[o], got: y.len() });
+                return Err(Error::WrongLength {
+                    what: "output",
+                    expected: self.output_lens[o],
+                    got: y.len(),
+                });
             }
         }
         for (i, x) in inputs.iter().enumerate() {
@@ -320,7 +386,11 @@ impl Session {
         check(noise, self.state.len(), "noise")?;
         check(cond, self.cond_len(), "cond")?;
         if out.len() != self.state.len() {
-            return Err(Error::WrongLength { what: "out", expected: self.state.len(), got: out.len() });
+            return Err(Error::WrongLength {
+                what: "out",
+                expected: self.state.len(),
+                got: out.len(),
+            });
         }
         if let Some(c) = r.cond {
             self.engine.input_mut(c).copy_from_slice(cond);
@@ -333,8 +403,17 @@ impl Session {
             }
             Kind::Velocity => {
                 self.state.copy_from_slice(noise);
-                let mut field = Field { engine: &mut self.engine, roles: r };
-                sampler::integrate(&mut field, self.method, &self.times, &mut self.state, &mut self.scratch)?;
+                let mut field = Field {
+                    engine: &mut self.engine,
+                    roles: r,
+                };
+                sampler::integrate(
+                    &mut field,
+                    self.method,
+                    &self.times,
+                    &mut self.state,
+                    &mut self.scratch,
+                )?;
                 out.copy_from_slice(&self.state);
             }
         }
@@ -344,7 +423,11 @@ impl Session {
 
 fn check(x: &[f32], expected: usize, what: &'static str) -> Result<(), Error> {
     if x.len() != expected {
-        return Err(Error::WrongLength { what, expected, got: x.len() });
+        return Err(Error::WrongLength {
+            what,
+            expected,
+            got: x.len(),
+        });
     }
     if let Some(index) = x.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFinite { what, index });
@@ -368,4 +451,23 @@ impl VelocityField for Field<'_> {
     fn velocity(&self) -> &[f32] {
         self.engine.output(self.roles.output)
     }
+}
+
+/// What the native backend would run for these dims: fused op counts, or why it cannot.
+pub fn native_report(
+    model: &Model,
+    dims: &BTreeMap<String, usize>,
+) -> Result<BTreeMap<String, usize>, Error> {
+    let g = lower_native(model, dims)?;
+    let mut ops = BTreeMap::new();
+    for n in &g.nodes {
+        let name = match &n.op {
+            ir::Op::Linear { act, has_bias, .. } => format!("Linear(bias={has_bias}, act={act:?})"),
+            ir::Op::Unary(u) => format!("{u:?}"),
+            ir::Op::Binary { kind, .. } => format!("{kind:?}"),
+            op => op.name().to_string(),
+        };
+        *ops.entry(name).or_insert(0) += 1;
+    }
+    Ok(ops)
 }

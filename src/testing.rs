@@ -1,7 +1,9 @@
 //! Reference models built with fewstep's ONNX writer: the fixtures of the parity tests, the
 //! benchmarks, and the bundled toy model. Weights are drawn from a seeded [`Rng`].
 
-use crate::card::{Card, CardDim, FORMAT_VERSION, Kind, Method, Provenance, Roles, SamplerSpec, TensorSpec};
+use crate::card::{
+    Card, CardDim, FORMAT_VERSION, Kind, Method, Provenance, Roles, SamplerSpec, TensorSpec,
+};
 use crate::onnx::{Attr, Dim, GraphBuilder};
 use crate::rng::Rng;
 use tract_onnx::pb::ModelProto;
@@ -17,7 +19,10 @@ fn dense(g: &mut GraphBuilder, rng: &mut Rng, x: &str, k: usize, n: usize) -> St
 }
 
 fn spec(name: &str, shape: &[CardDim]) -> TensorSpec {
-    TensorSpec { name: name.into(), shape: shape.to_vec() }
+    TensorSpec {
+        name: name.into(),
+        shape: shape.to_vec(),
+    }
 }
 
 fn n_sym() -> CardDim {
@@ -34,7 +39,11 @@ pub struct MlpShape {
 
 impl Default for MlpShape {
     fn default() -> Self {
-        MlpShape { state: 24, cond: 16, hidden: 256 }
+        MlpShape {
+            state: 24,
+            cond: 16,
+            hidden: 256,
+        }
     }
 }
 
@@ -68,7 +77,12 @@ pub fn mlp_velocity(seed: u64, s: MlpShape, steps: usize) -> ModelProto {
     let card = Card {
         format_version: FORMAT_VERSION,
         kind: Kind::Velocity,
-        roles: Roles { state: "x".into(), time: Some("t".into()), cond: Some("cond".into()), output: "v".into() },
+        roles: Roles {
+            state: "x".into(),
+            time: Some("t".into()),
+            cond: Some("cond".into()),
+            output: "v".into(),
+        },
         inputs: vec![
             spec("x", &[n_sym(), CardDim::Fixed(s.state)]),
             spec("t", &[n_sym(), CardDim::Fixed(1)]),
@@ -80,7 +94,9 @@ pub fn mlp_velocity(seed: u64, s: MlpShape, steps: usize) -> ModelProto {
         provenance: Provenance {
             method: Some("random weights (fixture, not trained)".into()),
             seed: Some(seed),
-            command: Some(format!("fewstep::testing::mlp_velocity({seed}, {s:?}, {steps})")),
+            command: Some(format!(
+                "fewstep::testing::mlp_velocity({seed}, {s:?}, {steps})"
+            )),
             ..Default::default()
         },
         metrics: Default::default(),
@@ -100,7 +116,13 @@ pub struct BlockShape {
 
 impl Default for BlockShape {
     fn default() -> Self {
-        BlockShape { tokens: 20, width: 24, d_model: 64, heads: 4, cond: 16 }
+        BlockShape {
+            tokens: 20,
+            width: 24,
+            d_model: 64,
+            heads: 4,
+            cond: 16,
+        }
     }
 }
 
@@ -121,7 +143,9 @@ pub fn transformer_velocity(seed: u64, s: BlockShape, steps: usize) -> ModelProt
     let hx = dense(&mut g, &mut rng, &x, w_, d);
     // time embedding: [sin(t f), cos(t f)] with f = exp(-linspace) -> [N, d]
     let half = d / 2;
-    let freqs: Vec<f32> = (0..half).map(|i| -(i as f32) * (1000f32).ln() / half as f32).collect();
+    let freqs: Vec<f32> = (0..half)
+        .map(|i| -(i as f32) * (1000f32).ln() / half as f32)
+        .collect();
     let fq = g.constant("log_freqs", &[1, half], &freqs);
     let tt = g.node("Exp", &[&t], &[]); // exp(t) keeps an Exp on a live value
     let tt = g.node("Mul", &[&tt, &fq], &[]);
@@ -182,19 +206,29 @@ pub fn transformer_velocity(seed: u64, s: BlockShape, steps: usize) -> ModelProt
     let card = Card {
         format_version: FORMAT_VERSION,
         kind: Kind::Velocity,
-        roles: Roles { state: "x".into(), time: Some("t".into()), cond: Some("cond".into()), output: "v".into() },
+        roles: Roles {
+            state: "x".into(),
+            time: Some("t".into()),
+            cond: Some("cond".into()),
+            output: "v".into(),
+        },
         inputs: vec![
             spec("x", &[n_sym(), CardDim::Fixed(t_), CardDim::Fixed(w_)]),
             spec("t", &[n_sym(), CardDim::Fixed(1)]),
             spec("cond", &[n_sym(), CardDim::Fixed(s.cond)]),
         ],
-        outputs: vec![spec("v", &[n_sym(), CardDim::Fixed(t_), CardDim::Fixed(w_)])],
+        outputs: vec![spec(
+            "v",
+            &[n_sym(), CardDim::Fixed(t_), CardDim::Fixed(w_)],
+        )],
         sampler: Some(SamplerSpec::uniform(Method::Euler, steps)),
         normalization: serde_json::Value::Null,
         provenance: Provenance {
             method: Some("random weights (fixture, not trained)".into()),
             seed: Some(seed),
-            command: Some(format!("fewstep::testing::transformer_velocity({seed}, {s:?}, {steps})")),
+            command: Some(format!(
+                "fewstep::testing::transformer_velocity({seed}, {s:?}, {steps})"
+            )),
             ..Default::default()
         },
         metrics: Default::default(),
@@ -218,12 +252,24 @@ pub fn mlp_generator(seed: u64, state: usize, cond: usize, hidden: usize) -> Mod
     let card = Card {
         format_version: FORMAT_VERSION,
         kind: Kind::Generator,
-        roles: Roles { state: "z".into(), time: None, cond: Some("cond".into()), output: "y".into() },
-        inputs: vec![spec("z", &[n_sym(), CardDim::Fixed(state)]), spec("cond", &[n_sym(), CardDim::Fixed(cond)])],
+        roles: Roles {
+            state: "z".into(),
+            time: None,
+            cond: Some("cond".into()),
+            output: "y".into(),
+        },
+        inputs: vec![
+            spec("z", &[n_sym(), CardDim::Fixed(state)]),
+            spec("cond", &[n_sym(), CardDim::Fixed(cond)]),
+        ],
         outputs: vec![spec("y", &[n_sym(), CardDim::Fixed(state)])],
         sampler: None,
         normalization: serde_json::Value::Null,
-        provenance: Provenance { method: Some("random weights (fixture, not trained)".into()), seed: Some(seed), ..Default::default() },
+        provenance: Provenance {
+            method: Some("random weights (fixture, not trained)".into()),
+            seed: Some(seed),
+            ..Default::default()
+        },
         metrics: Default::default(),
     };
     g.finish(Some(&card))
@@ -240,9 +286,17 @@ pub struct Tolerance {
 }
 
 /// Same graph, f32 weights, different kernels or summation order.
-pub const TOL_F32: Tolerance = Tolerance { name: "f32", max_abs: 1e-5, nmse: 1e-10 };
+pub const TOL_F32: Tolerance = Tolerance {
+    name: "f32",
+    max_abs: 1e-5,
+    nmse: 1e-10,
+};
 /// f16 weights (f32 accumulation) against an f32 reference.
-pub const TOL_F16: Tolerance = Tolerance { name: "f16", max_abs: 2e-3, nmse: 1e-5 };
+pub const TOL_F16: Tolerance = Tolerance {
+    name: "f16",
+    max_abs: 2e-3,
+    nmse: 1e-5,
+};
 
 /// Compares `got` with `want` under `tol`; the error says by how much it failed.
 pub fn compare(got: &[f32], want: &[f32], tol: Tolerance) -> Result<(f32, f32), String> {
@@ -264,9 +318,16 @@ pub fn compare(got: &[f32], want: &[f32], tol: Tolerance) -> Result<(f32, f32), 
         den += (w as f64).powi(2);
     }
     let rel = max_abs / scale;
-    let nmse = if den > 0.0 { (num / den) as f32 } else { num as f32 };
+    let nmse = if den > 0.0 {
+        (num / den) as f32
+    } else {
+        num as f32
+    };
     if rel > tol.max_abs || nmse > tol.nmse {
-        return Err(format!("{} tolerance exceeded: max-abs/scale {rel:.3e} (≤ {:.1e}), NMSE {nmse:.3e} (≤ {:.1e})", tol.name, tol.max_abs, tol.nmse));
+        return Err(format!(
+            "{} tolerance exceeded: max-abs/scale {rel:.3e} (≤ {:.1e}), NMSE {nmse:.3e} (≤ {:.1e})",
+            tol.name, tol.max_abs, tol.nmse
+        ));
     }
     Ok((rel, nmse))
 }

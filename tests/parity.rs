@@ -7,14 +7,21 @@ use fewstep::testing::{self, TOL_F16, TOL_F32, compare};
 use fewstep::{Backend, Model, Precision, Session, SessionOptions};
 
 fn session(model: &Model, backend: Backend, precision: Precision, n: usize) -> Session {
-    let mut o = SessionOptions { backend, precision, ..Default::default() };
+    let mut o = SessionOptions {
+        backend,
+        precision,
+        ..Default::default()
+    };
     o.dims.insert("N".into(), n);
     Session::new(model, o).unwrap()
 }
 
 fn inputs(s: &Session, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = Rng::new(seed);
-    s.input_lens().iter().map(|&l| (0..l).map(|_| rng.normal()).collect()).collect()
+    s.input_lens()
+        .iter()
+        .map(|&l| (0..l).map(|_| rng.normal()).collect())
+        .collect()
 }
 
 fn forward(s: &mut Session, ins: &[Vec<f32>]) -> Vec<Vec<f32>> {
@@ -35,38 +42,59 @@ fn check_model(name: &str, bytes: &[u8], n: usize) {
         assert_eq!(native.info().backend, Backend::Native);
         let got = forward(&mut native, &ins);
         for (g, w) in got.iter().zip(&want) {
-            let r = compare(g, w, tol).unwrap_or_else(|e| panic!("{name} native {precision:?} vs tract: {e}"));
-            eprintln!("{name} native {precision:?} vs tract: max-abs/scale {:.2e}, NMSE {:.2e}", r.0, r.1);
+            let r = compare(g, w, tol)
+                .unwrap_or_else(|e| panic!("{name} native {precision:?} vs tract: {e}"));
+            eprintln!(
+                "{name} native {precision:?} vs tract: max-abs/scale {:.2e}, NMSE {:.2e}",
+                r.0, r.1
+            );
         }
         // and the sampler: same noise, same condition, whole trajectory
         let (mut a, mut b) = (vec![0.0; tract.state_len()], vec![0.0; tract.state_len()]);
         let cond = &ins[2];
-        let noise: Vec<f32> = { let mut r = Rng::new(3); (0..tract.state_len()).map(|_| r.normal()).collect() };
+        let noise: Vec<f32> = {
+            let mut r = Rng::new(3);
+            (0..tract.state_len()).map(|_| r.normal()).collect()
+        };
         tract.sample(cond, &noise, &mut a).unwrap();
         native.sample(cond, &noise, &mut b).unwrap();
-        compare(&b, &a, tol).unwrap_or_else(|e| panic!("{name} sample native {precision:?} vs tract: {e}"));
+        compare(&b, &a, tol)
+            .unwrap_or_else(|e| panic!("{name} sample native {precision:?} vs tract: {e}"));
     }
 }
 
 #[test]
 fn mlp_velocity_native_matches_tract() {
     for n in [1, 20] {
-        check_model("mlp", &encode(&testing::mlp_velocity(1, Default::default(), 4)), n);
+        check_model(
+            "mlp",
+            &encode(&testing::mlp_velocity(1, Default::default(), 4)),
+            n,
+        );
     }
 }
 
 #[test]
 fn transformer_block_native_matches_tract() {
     for n in [1, 3] {
-        check_model("transformer", &encode(&testing::transformer_velocity(2, Default::default(), 4)), n);
+        check_model(
+            "transformer",
+            &encode(&testing::transformer_velocity(2, Default::default(), 4)),
+            n,
+        );
     }
 }
 
 #[test]
 fn f16_weights_take_half_the_memory() {
-    let model = Model::from_bytes(&encode(&testing::mlp_velocity(1, Default::default(), 4))).unwrap();
-    let a = session(&model, Backend::Native, Precision::F32, 20).info().weight_bytes;
-    let b = session(&model, Backend::Native, Precision::F16, 20).info().weight_bytes;
+    let model =
+        Model::from_bytes(&encode(&testing::mlp_velocity(1, Default::default(), 4))).unwrap();
+    let a = session(&model, Backend::Native, Precision::F32, 20)
+        .info()
+        .weight_bytes;
+    let b = session(&model, Backend::Native, Precision::F16, 20)
+        .info()
+        .weight_bytes;
     eprintln!("weights: f32 {a} B, f16 {b} B");
     // matrices halve; biases and norm parameters (under 1% here) stay f32
     assert!(b * 2 <= a + a / 50 && b * 2 >= a, "f32 {a} B vs f16 {b} B");

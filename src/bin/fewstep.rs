@@ -1,1 +1,584 @@
-fn main(){}
+//! The `fewstep` command line. Its forms are a contract other tools rely on; see `--help`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use fewstep::card::{CardDim, Kind};
+use fewstep::rng::Rng;
+use fewstep::{Backend, Error, Model, Session, SessionOptions, npy};
+use serde_json::json;
+
+use fewstep::alloc_count;
+
+#[global_allocator]
+static ALLOC: alloc_count::Counting = alloc_count::Counting;
+
+#[derive(Parser)]
+#[command(
+    name = "fewstep",
+    version,
+    about = "Run few-step flow-model students: inspect, run, sample and benchmark ONNX models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print JSON about a model: card, inputs/outputs, ops, parameters, which backends run it.
+    Info {
+        model: PathBuf,
+        /// Bind a symbolic dimension for the backend check (default: every symbol = 1).
+        #[arg(long = "dim", value_name = "SYMBOL=VALUE")]
+        dims: Vec<String>,
+    },
+    /// One forward pass of any ONNX model (no card needed); writes DIR/<output name>.npy.
+    Run {
+        model: PathBuf,
+        /// An input, as NAME=FILE.npy (float32). Repeat for every graph input.
+        #[arg(long = "input", value_name = "NAME=FILE.npy", required = true)]
+        inputs: Vec<String>,
+        #[arg(long, value_name = "DIR")]
+        output_dir: PathBuf,
+        #[arg(long, default_value = "auto", value_name = "auto|native|tract")]
+        backend: String,
+        #[arg(long, default_value = "f32", value_name = "f32|f16")]
+        precision: String,
+        /// Bind a symbolic dimension (inferred from the input files when omitted).
+        #[arg(long = "dim", value_name = "SYMBOL=VALUE")]
+        dims: Vec<String>,
+    },
+    /// Sample with the model card's sampler: condition (and noise or a seed) in, sample out.
+    Sample {
+        model: PathBuf,
+        /// The condition, shaped like the card's cond input (its batch binds the batch symbol).
+        #[arg(long, value_name = "FILE.npy")]
+        cond: Option<PathBuf>,
+        /// The noise (state at the first time); default: standard normal from --seed.
+        #[arg(long, value_name = "FILE.npy", conflicts_with = "seed")]
+        noise: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_name = "FILE.npy")]
+        out: PathBuf,
+        /// Override the card's time grid with N uniform steps over the same interval.
+        #[arg(long)]
+        steps: Option<usize>,
+        #[arg(long, default_value = "auto", value_name = "auto|native|tract")]
+        backend: String,
+        #[arg(long, default_value = "f32", value_name = "f32|f16")]
+        precision: String,
+        #[arg(long = "dim", value_name = "SYMBOL=VALUE")]
+        dims: Vec<String>,
+    },
+    /// Time the model on random inputs: median and p99 µs per call, allocations per call,
+    /// weight bytes, per backend and precision.
+    Bench {
+        model: PathBuf,
+        /// Comma-separated backends.
+        #[arg(long, default_value = "native,tract")]
+        backend: String,
+        /// Comma-separated precisions.
+        #[arg(long, default_value = "f32,f16")]
+        precision: String,
+        #[arg(long, default_value_t = 1000)]
+        iters: usize,
+        /// Bind a symbolic dimension (default: every symbol = 1).
+        #[arg(long = "dim", value_name = "SYMBOL=VALUE")]
+        dims: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_dims(dims: &[String]) -> Result<BTreeMap<String, usize>, Error> {
+    dims.iter()
+        .map(|d| {
+            let (k, v) = d.split_once('=').ok_or_else(|| {
+                Error::InvalidArgument(format!("--dim {d:?}: expected SYMBOL=VALUE"))
+            })?;
+            let v = v
+                .parse::<usize>()
+                .map_err(|_| Error::InvalidArgument(format!("--dim {d:?}: {v:?} is not a size")))?;
+            Ok((k.to_string(), v))
+        })
+        .collect()
+}
+
+fn with_default_dims(model: &Model, mut dims: BTreeMap<String, usize>) -> BTreeMap<String, usize> {
+    for s in model.symbols() {
+        dims.entry(s).or_insert(1);
+    }
+    dims
+}
+
+/// Binds symbols of `declared` from an actual array shape.
+fn bind(
+    declared: &[CardDim],
+    actual: &[usize],
+    what: &str,
+    dims: &mut BTreeMap<String, usize>,
+) -> Result<(), Error> {
+    if declared.len() != actual.len() {
+        return Err(Error::InvalidArgument(format!(
+            "{what}: rank {} but the model expects {:?}",
+            actual.len(),
+            declared
+        )));
+    }
+    for (d, &a) in declared.iter().zip(actual) {
+        match d {
+            CardDim::Fixed(v) if *v != a => {
+                return Err(Error::InvalidArgument(format!(
+                    "{what}: shape {actual:?} but the model expects {declared:?}"
+                )));
+            }
+            CardDim::Sym(s) => {
+                if let Some(&prev) = dims.get(s) {
+                    if prev != a {
+                        return Err(Error::InvalidArgument(format!(
+                            "{what}: {s} = {a} but it is already bound to {prev}"
+                        )));
+                    }
+                }
+                dims.insert(s.clone(), a);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn eval_shape(declared: &[CardDim], dims: &BTreeMap<String, usize>) -> Vec<usize> {
+    declared
+        .iter()
+        .map(|d| match d {
+            CardDim::Fixed(v) => *v,
+            CardDim::Sym(s) => dims.get(s).copied().unwrap_or(1),
+        })
+        .collect()
+}
+
+fn info(path: &Path, dims: &[String]) -> Result<(), Error> {
+    let model = Model::load(path)?;
+    let dims = with_default_dims(&model, parse_dims(dims)?);
+    let io = |v: &[fewstep::model::IoSpec]| {
+        v.iter()
+            .map(|i| json!({"name": i.name, "shape": i.shape}))
+            .collect::<Vec<_>>()
+    };
+    let native = match fewstep::session::native_report(&model, &dims) {
+        Ok(ops) => json!({"ok": true, "ops": ops}),
+        Err(e) => json!({"ok": false, "reason": e.to_string()}),
+    };
+    let tract_ok = Session::new(
+        &model,
+        SessionOptions {
+            backend: Backend::Tract,
+            dims: dims.clone(),
+            ..Default::default()
+        },
+    );
+    let tract = match tract_ok {
+        Ok(_) => json!({"ok": true}),
+        Err(e) => json!({"ok": false, "reason": e.to_string()}),
+    };
+    let auto = if native["ok"] == json!(true) {
+        "native"
+    } else if tract["ok"] == json!(true) {
+        "tract"
+    } else {
+        "none"
+    };
+    let out = json!({
+        "file": path.display().to_string(),
+        "card": model.card(),
+        "inputs": io(model.inputs()),
+        "outputs": io(model.outputs()),
+        "ops": model.ops(),
+        "parameters": model.parameter_count(),
+        "checked_with_dims": dims,
+        "backends": {"native": native, "tract": tract, "auto": auto},
+    });
+    println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+    Ok(())
+}
+
+fn options(
+    backend: &str,
+    precision: &str,
+    dims: BTreeMap<String, usize>,
+) -> Result<SessionOptions, Error> {
+    Ok(SessionOptions {
+        backend: backend.parse()?,
+        precision: precision.parse()?,
+        dims,
+    })
+}
+
+fn run(
+    model_path: &Path,
+    inputs: &[String],
+    out_dir: &Path,
+    backend: &str,
+    precision: &str,
+    dims: &[String],
+) -> Result<(), Error> {
+    let model = Model::load(model_path)?;
+    let mut dims = parse_dims(dims)?;
+    let mut arrays: Vec<Option<npy::Array>> = vec![None; model.inputs().len()];
+    for spec in inputs {
+        let (name, file) = spec.split_once('=').ok_or_else(|| {
+            Error::InvalidArgument(format!("--input {spec:?}: expected NAME=FILE.npy"))
+        })?;
+        let i = model
+            .inputs()
+            .iter()
+            .position(|x| x.name == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = model.inputs().iter().map(|x| x.name.as_str()).collect();
+                Error::InvalidArgument(format!(
+                    "--input {name}: the model has no such input (inputs: {names:?})"
+                ))
+            })?;
+        let a = npy::read(Path::new(file))?;
+        bind(
+            &model.inputs()[i].shape,
+            &a.shape,
+            &format!("input {name}"),
+            &mut dims,
+        )?;
+        arrays[i] = Some(a);
+    }
+    let arrays: Vec<npy::Array> = arrays
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "missing --input {}=FILE.npy",
+                    model.inputs()[i].name
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut s = Session::new(&model, options(backend, precision, dims.clone())?)?;
+    let ins: Vec<&[f32]> = arrays.iter().map(|a| a.data.as_slice()).collect();
+    let mut outs: Vec<Vec<f32>> = s.output_lens().iter().map(|&l| vec![0.0; l]).collect();
+    let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
+    s.run(&ins, &mut refs)?;
+    std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
+        path: out_dir.display().to_string(),
+        source,
+    })?;
+    for (o, data) in model.outputs().iter().zip(&outs) {
+        let shape = eval_shape(&o.shape, &dims);
+        let shape = if shape.iter().product::<usize>() == data.len() {
+            shape
+        } else {
+            vec![data.len()]
+        };
+        let file = out_dir.join(format!("{}.npy", sanitize(&o.name)));
+        npy::write(&file, &shape, data)?;
+        eprintln!(
+            "wrote {} {:?} ({:?} backend)",
+            file.display(),
+            shape,
+            s.info().backend
+        );
+    }
+    Ok(())
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sample(
+    model_path: &Path,
+    cond: Option<&Path>,
+    noise: Option<&Path>,
+    seed: u64,
+    out: &Path,
+    steps: Option<usize>,
+    backend: &str,
+    precision: &str,
+    dims: &[String],
+) -> Result<(), Error> {
+    let model = Model::load(model_path)?;
+    let card = model.card().ok_or(Error::NoCard)?.clone();
+    let mut dims = parse_dims(dims)?;
+    let spec = |name: &str| {
+        model
+            .inputs()
+            .iter()
+            .find(|i| i.name == name)
+            .expect("card checked")
+            .shape
+            .clone()
+    };
+    let cond_arr = match (&card.roles.cond, cond) {
+        (Some(c), Some(p)) => {
+            let a = npy::read(p)?;
+            bind(&spec(c), &a.shape, "--cond", &mut dims)?;
+            Some(a)
+        }
+        (Some(c), None) => {
+            return Err(Error::InvalidArgument(format!(
+                "this model is conditional: pass --cond FILE.npy (input {c:?})"
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(Error::InvalidArgument(
+                "this model takes no condition; drop --cond".into(),
+            ));
+        }
+        (None, None) => None,
+    };
+    let noise_arr = match noise {
+        Some(p) => {
+            let a = npy::read(p)?;
+            bind(&spec(&card.roles.state), &a.shape, "--noise", &mut dims)?;
+            Some(a)
+        }
+        None => None,
+    };
+    let dims = with_default_dims(&model, dims);
+    let mut s = Session::new(&model, options(backend, precision, dims.clone())?)?;
+    if let Some(n) = steps {
+        if card.kind == Kind::Generator {
+            return Err(Error::InvalidArgument(
+                "--steps: a generator runs once; it has no time grid".into(),
+            ));
+        }
+        if n == 0 {
+            return Err(Error::InvalidArgument("--steps must be at least 1".into()));
+        }
+        let (t0, t1) = (s.times()[0], *s.times().last().expect("≥ 2 times"));
+        let grid: Vec<f32> = (0..=n)
+            .map(|i| t0 + (t1 - t0) * i as f32 / n as f32)
+            .collect();
+        s.set_times(&grid)?;
+    }
+    let noise = match noise_arr {
+        Some(a) => a.data,
+        None => {
+            let mut v = vec![0.0; s.state_len()];
+            Rng::new(seed).fill_normal(&mut v);
+            v
+        }
+    };
+    let cond = cond_arr.map(|a| a.data).unwrap_or_default();
+    let mut y = vec![0.0; s.state_len()];
+    let t = Instant::now();
+    s.sample(&cond, &noise, &mut y)?;
+    let us = t.elapsed().as_secs_f64() * 1e6;
+    let shape = eval_shape(&spec(&card.roles.state), &dims);
+    npy::write(out, &shape, &y)?;
+    eprintln!(
+        "wrote {} {:?}: {} steps ({:?}), {:?} backend, {:?}, {:.0} µs",
+        out.display(),
+        shape,
+        s.times().len() - 1,
+        card.sampler.as_ref().map(|x| x.method),
+        s.info().backend,
+        s.info().precision,
+        us
+    );
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn bench(
+    path: &Path,
+    backends: &str,
+    precisions: &str,
+    iters: usize,
+    dims: &[String],
+    as_json: bool,
+) -> Result<(), Error> {
+    let model = Model::load(path)?;
+    let dims = with_default_dims(&model, parse_dims(dims)?);
+    let iters = iters.max(1);
+    let mut rows = Vec::new();
+    for b in backends.split(',') {
+        for p in precisions.split(',') {
+            let opts = options(b.trim(), p.trim(), dims.clone())?;
+            let t0 = Instant::now();
+            let mut s = match Session::new(&model, opts) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{b}/{p}: cannot build a session: {e}");
+                    rows.push(json!({"backend": b, "precision": p, "error": e.to_string()}));
+                    continue;
+                }
+            };
+            let build_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let mut rng = Rng::new(1);
+            let sampling = model.card().is_some();
+            let ins: Vec<Vec<f32>> = s
+                .input_lens()
+                .iter()
+                .map(|&l| (0..l).map(|_| rng.normal()).collect())
+                .collect();
+            let (cond, noise): (Vec<f32>, Vec<f32>) = if sampling {
+                let mut c = vec![0.0; s.cond_len()];
+                rng.fill_normal(&mut c);
+                let mut n = vec![0.0; s.state_len()];
+                rng.fill_normal(&mut n);
+                (c, n)
+            } else {
+                (vec![], vec![])
+            };
+            let mut out = vec![0.0; s.state_len()];
+            let mut outs: Vec<Vec<f32>> = s.output_lens().iter().map(|&l| vec![0.0; l]).collect();
+            let in_refs: Vec<&[f32]> = ins.iter().map(|v| v.as_slice()).collect();
+            let mut out_refs: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
+            let mut call = |s: &mut Session| -> Result<(), Error> {
+                if sampling {
+                    s.sample(&cond, &noise, &mut out)
+                } else {
+                    s.run(&in_refs, &mut out_refs)
+                }
+            };
+            if let Err(e) = call(&mut s) {
+                eprintln!("{b}/{p}: run failed: {e}");
+                rows.push(json!({"backend": b, "precision": p, "error": e.to_string()}));
+                continue;
+            }
+            for _ in 0..(iters / 10).clamp(3, 200) {
+                call(&mut s)?;
+            }
+            let mut times = Vec::with_capacity(iters);
+            let a0 = alloc_count::allocations();
+            for _ in 0..iters {
+                let t = Instant::now();
+                call(&mut s)?;
+                times.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            let allocs = (alloc_count::allocations() - a0) as f64 / iters as f64;
+            times.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+            let info = s.info();
+            rows.push(json!({
+                "backend": format!("{:?}", info.backend).to_lowercase(),
+                "precision": format!("{:?}", info.precision).to_lowercase(),
+                "isa": info.isa,
+                "unit": if sampling { format!("sampler run ({} steps)", s.times().len() - 1) } else { "forward pass".to_string() },
+                "median_us": percentile(&times, 0.5),
+                "p99_us": percentile(&times, 0.99),
+                "allocations_per_call": allocs,
+                "weight_bytes": info.weight_bytes,
+                "arena_bytes": info.arena_bytes,
+                "build_ms": build_ms,
+                "iters": iters,
+                "fallback_reason": info.fallback_reason,
+            }));
+        }
+    }
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"model": path.display().to_string(), "dims": dims, "results": rows})
+            )
+            .expect("json")
+        );
+    } else {
+        println!("{} with {:?}", path.display(), dims);
+        println!(
+            "{:<8} {:<5} {:>12} {:>12} {:>10} {:>12}  unit",
+            "backend", "prec", "median µs", "p99 µs", "allocs", "weight B"
+        );
+        for r in &rows {
+            if let Some(e) = r.get("error") {
+                println!(
+                    "{:<8} {:<5} error: {}",
+                    r["backend"].as_str().unwrap_or(""),
+                    r["precision"].as_str().unwrap_or(""),
+                    e
+                );
+                continue;
+            }
+            println!(
+                "{:<8} {:<5} {:>12.1} {:>12.1} {:>10.1} {:>12}  {}",
+                r["backend"].as_str().unwrap_or(""),
+                r["precision"].as_str().unwrap_or(""),
+                r["median_us"].as_f64().unwrap_or(0.0),
+                r["p99_us"].as_f64().unwrap_or(0.0),
+                r["allocations_per_call"].as_f64().unwrap_or(0.0),
+                r["weight_bytes"],
+                r["unit"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match &cli.cmd {
+        Cmd::Info { model, dims } => info(model, dims),
+        Cmd::Run {
+            model,
+            inputs,
+            output_dir,
+            backend,
+            precision,
+            dims,
+        } => run(model, inputs, output_dir, backend, precision, dims),
+        Cmd::Sample {
+            model,
+            cond,
+            noise,
+            seed,
+            out,
+            steps,
+            backend,
+            precision,
+            dims,
+        } => sample(
+            model,
+            cond.as_deref(),
+            noise.as_deref(),
+            *seed,
+            out,
+            *steps,
+            backend,
+            precision,
+            dims,
+        ),
+        Cmd::Bench {
+            model,
+            backend,
+            precision,
+            iters,
+            dims,
+            json,
+        } => bench(model, backend, precision, *iters, dims, *json),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -19,13 +19,17 @@ pub fn fuse(g: &mut Graph) {
 }
 
 fn is_const_all(g: &Graph, v: ValueId, x: f32) -> bool {
-    g.const_data(v).is_some_and(|d| !d.is_empty() && d.iter().all(|&c| c == x))
+    g.const_data(v)
+        .is_some_and(|d| !d.is_empty() && d.iter().all(|&c| c == x))
 }
 
 fn relu_from_max(g: &mut Graph) {
     for i in 0..g.nodes.len() {
         let n = &g.nodes[i];
-        if let Op::Binary { kind: BinKind::Max, .. } = n.op {
+        if let Op::Binary {
+            kind: BinKind::Max, ..
+        } = n.op
+        {
             let (a, b) = (n.inputs[0], n.inputs[1]);
             let out_len = g.values[n.output].len();
             let x = if is_const_all(g, b, 0.0) && g.values[a].len() == out_len {
@@ -47,9 +51,13 @@ fn relu_from_max(g: &mut Graph) {
 /// row-major: becomes `Linear` with the weight rewritten to [k, n] row-major.
 fn linear_from_matmul(g: &mut Graph) {
     for i in 0..g.nodes.len() {
-        let Op::MatMul(s) = &g.nodes[i].op else { continue };
+        let Op::MatMul(s) = &g.nodes[i].op else {
+            continue;
+        };
         let b = g.nodes[i].inputs[1];
-        let Some(wdata) = g.const_data(b) else { continue };
+        let Some(wdata) = g.const_data(b) else {
+            continue;
+        };
         let a_rows_ok = s.csa == 1 && (s.m == 1 || s.rsa == s.k);
         let c_ok = s.m == 1 || s.ldc == s.n;
         if !s.batch.is_empty() || !a_rows_ok || !c_ok || wdata.len() != s.k * s.n {
@@ -62,10 +70,20 @@ fn linear_from_matmul(g: &mut Graph) {
                 w[kk * n + j] = wdata[kk * rsb + j * csb];
             }
         }
-        g.values.push(Value { name: format!("{}.weight", g.nodes[i].name), shape: vec![k, n], storage: Storage::Const(w) });
+        g.values.push(Value {
+            name: format!("{}.weight", g.nodes[i].name),
+            shape: vec![k, n],
+            storage: Storage::Const(w),
+        });
         let wv = g.values.len() - 1;
         g.nodes[i].inputs[1] = wv;
-        g.nodes[i].op = Op::Linear { m, k, n, act: Act::None, has_bias: false };
+        g.nodes[i].op = Op::Linear {
+            m,
+            k,
+            n,
+            act: Act::None,
+            has_bias: false,
+        };
     }
 }
 
@@ -82,14 +100,34 @@ fn linear_bias(g: &mut Graph) {
         let counts = g.use_counts();
         let mut changed = false;
         for i in 0..g.nodes.len() {
-            let Op::Linear { n, has_bias: false, .. } = g.nodes[i].op else { continue };
+            let Op::Linear {
+                n, has_bias: false, ..
+            } = g.nodes[i].op
+            else {
+                continue;
+            };
             let y = g.nodes[i].output;
-            let Some(j) = sole_consumer(g, &counts, y) else { continue };
-            let Op::Binary { kind: BinKind::Add, .. } = g.nodes[j].op else { continue };
-            let other = if g.nodes[j].inputs[0] == y { g.nodes[j].inputs[1] } else { g.nodes[j].inputs[0] };
+            let Some(j) = sole_consumer(g, &counts, y) else {
+                continue;
+            };
+            let Op::Binary {
+                kind: BinKind::Add, ..
+            } = g.nodes[j].op
+            else {
+                continue;
+            };
+            let other = if g.nodes[j].inputs[0] == y {
+                g.nodes[j].inputs[1]
+            } else {
+                g.nodes[j].inputs[0]
+            };
             let oshape = &g.values[other].shape;
-            let is_row_bias = oshape.last() == Some(&n) && oshape.iter().rev().skip(1).all(|&d| d == 1);
-            if !is_row_bias || g.const_data(other).is_none() || g.values[g.nodes[j].output].shape != g.values[y].shape {
+            let is_row_bias =
+                oshape.last() == Some(&n) && oshape.iter().rev().skip(1).all(|&d| d == 1);
+            if !is_row_bias
+                || g.const_data(other).is_none()
+                || g.values[g.nodes[j].output].shape != g.values[y].shape
+            {
                 continue;
             }
             let out = g.nodes[j].output;
@@ -116,10 +154,16 @@ fn linear_act(g: &mut Graph) {
         let counts = g.use_counts();
         let mut changed = false;
         for i in 0..g.nodes.len() {
-            let Op::Linear { act: Act::None, .. } = g.nodes[i].op else { continue };
+            let Op::Linear { act: Act::None, .. } = g.nodes[i].op else {
+                continue;
+            };
             let y = g.nodes[i].output;
-            let Some(j) = sole_consumer(g, &counts, y) else { continue };
-            let Op::Unary(u) = g.nodes[j].op else { continue };
+            let Some(j) = sole_consumer(g, &counts, y) else {
+                continue;
+            };
+            let Op::Unary(u) = g.nodes[j].op else {
+                continue;
+            };
             let act = match u {
                 Unary::Relu => Act::Relu,
                 Unary::Gelu => Act::Gelu,
@@ -153,35 +197,71 @@ fn layer_norm_chain(g: &mut Graph) {
         let producer = |v: ValueId| g.nodes.iter().position(|n| n.output == v);
         let mut found = None;
         for r in 0..g.nodes.len() {
-            let Op::RmsNorm { around, eps } = g.nodes[r].op else { continue };
+            let Op::RmsNorm { around, eps } = g.nodes[r].op else {
+                continue;
+            };
             if around.inner != 1 {
                 continue;
             }
             let d = around.axis;
             // RmsNorm's input: Sub(x, mean)
-            let Some(s) = producer(g.nodes[r].inputs[0]) else { continue };
-            let Op::Binary { kind: BinKind::Sub, .. } = g.nodes[s].op else { continue };
+            let Some(s) = producer(g.nodes[r].inputs[0]) else {
+                continue;
+            };
+            let Op::Binary {
+                kind: BinKind::Sub, ..
+            } = g.nodes[s].op
+            else {
+                continue;
+            };
             if counts[g.nodes[s].output] != 1 {
                 continue;
             }
             let (x, mean) = (g.nodes[s].inputs[0], g.nodes[s].inputs[1]);
             let Some(mm) = producer(mean) else { continue };
-            let Op::Binary { kind: BinKind::Mul, .. } = g.nodes[mm].op else { continue };
+            let Op::Binary {
+                kind: BinKind::Mul, ..
+            } = g.nodes[mm].op
+            else {
+                continue;
+            };
             let (sum, recip) = (g.nodes[mm].inputs[0], g.nodes[mm].inputs[1]);
-            let Some(rd) = g.const_data(recip) else { continue };
-            if rd.len() != 1 || (rd[0] - 1.0 / d as f32).abs() > 1e-7 / d as f32 || counts[mean] != 1 {
+            let Some(rd) = g.const_data(recip) else {
+                continue;
+            };
+            if rd.len() != 1
+                || (rd[0] - 1.0 / d as f32).abs() > 1e-7 / d as f32
+                || counts[mean] != 1
+            {
                 continue;
             }
             let Some(rs) = producer(sum) else { continue };
-            let Op::Reduce { kind: ReduceKind::Sum, around: ra } = g.nodes[rs].op else { continue };
+            let Op::Reduce {
+                kind: ReduceKind::Sum,
+                around: ra,
+            } = g.nodes[rs].op
+            else {
+                continue;
+            };
             if g.nodes[rs].inputs[0] != x || ra.inner != 1 || ra.axis != d || counts[sum] != 1 {
                 continue;
             }
             // Then Mul(gamma) and optionally Add(beta), each a constant over the last axis.
             let y = g.nodes[r].output;
-            let Some(mg) = sole_consumer(g, &counts, y) else { continue };
-            let Op::Binary { kind: BinKind::Mul, .. } = g.nodes[mg].op else { continue };
-            let gamma = if g.nodes[mg].inputs[0] == y { g.nodes[mg].inputs[1] } else { g.nodes[mg].inputs[0] };
+            let Some(mg) = sole_consumer(g, &counts, y) else {
+                continue;
+            };
+            let Op::Binary {
+                kind: BinKind::Mul, ..
+            } = g.nodes[mg].op
+            else {
+                continue;
+            };
+            let gamma = if g.nodes[mg].inputs[0] == y {
+                g.nodes[mg].inputs[1]
+            } else {
+                g.nodes[mg].inputs[0]
+            };
             let row_const = |v: ValueId| {
                 g.const_data(v).is_some()
                     && g.values[v].shape.last() == Some(&d)
@@ -192,8 +272,14 @@ fn layer_norm_chain(g: &mut Graph) {
             }
             let yg = g.nodes[mg].output;
             let beta = sole_consumer(g, &counts, yg).and_then(|ab| match g.nodes[ab].op {
-                Op::Binary { kind: BinKind::Add, .. } => {
-                    let b = if g.nodes[ab].inputs[0] == yg { g.nodes[ab].inputs[1] } else { g.nodes[ab].inputs[0] };
+                Op::Binary {
+                    kind: BinKind::Add, ..
+                } => {
+                    let b = if g.nodes[ab].inputs[0] == yg {
+                        g.nodes[ab].inputs[1]
+                    } else {
+                        g.nodes[ab].inputs[0]
+                    };
                     row_const(b).then_some((ab, b))
                 }
                 _ => None,
@@ -201,7 +287,9 @@ fn layer_norm_chain(g: &mut Graph) {
             found = Some((rs, mm, s, r, mg, x, gamma, beta, d, eps));
             break;
         }
-        let Some((rs, mm, s, r, mg, x, gamma, beta, d, eps)) = found else { return };
+        let Some((rs, mm, s, r, mg, x, gamma, beta, d, eps)) = found else {
+            return;
+        };
         let (last, inputs) = match beta {
             Some((ab, b)) => (ab, vec![x, gamma, b]),
             None => (mg, vec![x, gamma]),
@@ -209,7 +297,11 @@ fn layer_norm_chain(g: &mut Graph) {
         let out = g.nodes[last].output;
         g.nodes[last] = Node {
             name: g.nodes[r].name.clone(),
-            op: Op::LayerNorm { d, eps, has_beta: beta.is_some() },
+            op: Op::LayerNorm {
+                d,
+                eps,
+                has_beta: beta.is_some(),
+            },
             inputs,
             output: out,
         };
@@ -228,7 +320,8 @@ fn remove_dead(g: &mut Graph) {
     loop {
         let counts = g.use_counts();
         let before = g.nodes.len();
-        g.nodes.retain(|n| n.output != usize::MAX && counts[n.output] > 0);
+        g.nodes
+            .retain(|n| n.output != usize::MAX && counts[n.output] > 0);
         if g.nodes.len() == before {
             return;
         }

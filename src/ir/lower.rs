@@ -15,7 +15,10 @@ use tract_core::ops::konst::Const;
 use tract_core::ops::nn::{Reduce, Reducer, RmsNorm, Softmax, SoftmaxKind};
 use tract_core::ops::source::TypedSource;
 
-use super::{Around, BinKind, Broadcast, Graph, MatMulSpec, Node, Op, ReduceKind, Storage, Unary, Value, ValueId};
+use super::{
+    Around, BinKind, Broadcast, Graph, MatMulSpec, Node, Op, ReduceKind, Storage, Unary, Value,
+    ValueId,
+};
 use crate::error::Error;
 
 fn unsupported(node: &TypedNode, why: impl std::fmt::Display) -> Error {
@@ -89,12 +92,23 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
             let t = c.val();
             match t.datum_type() {
                 DatumType::F32 => {
-                    let data = t.try_as_plain_ram().and_then(|v| v.as_slice::<f32>().map(|s| s.to_vec())).map_err(Error::bad_model)?;
-                    map.insert(outlet, push_value(&mut g, node, shape, Storage::Const(data)));
+                    let data = t
+                        .try_as_plain_ram()
+                        .and_then(|v| v.as_slice::<f32>().map(|s| s.to_vec()))
+                        .map_err(Error::bad_model)?;
+                    map.insert(
+                        outlet,
+                        push_value(&mut g, node, shape, Storage::Const(data)),
+                    );
                 }
                 DatumType::I64 | DatumType::I32 => {
                     let t = t.cast_to::<i64>().map_err(Error::bad_model)?;
-                    int_consts.insert(outlet, t.try_as_plain_ram().and_then(|v| v.as_slice::<i64>().map(|s| s.to_vec())).map_err(Error::bad_model)?);
+                    int_consts.insert(
+                        outlet,
+                        t.try_as_plain_ram()
+                            .and_then(|v| v.as_slice::<i64>().map(|s| s.to_vec()))
+                            .map_err(Error::bad_model)?,
+                    );
                 }
                 dt => return Err(unsupported(node, format!("constant of type {dt:?}"))),
             }
@@ -102,26 +116,42 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
         }
         if node.op_as::<TypedSource>().is_some() {
             if fact.datum_type != DatumType::F32 {
-                return Err(unsupported(node, format!("input of type {:?}", fact.datum_type)));
+                return Err(unsupported(
+                    node,
+                    format!("input of type {:?}", fact.datum_type),
+                ));
             }
-            let i = model.inputs.iter().position(|o| o.node == id).expect("a source is an input");
+            let i = model
+                .inputs
+                .iter()
+                .position(|o| o.node == id)
+                .expect("a source is an input");
             let v = push_value(&mut g, node, shape, Storage::Input(i));
             g.inputs.push(v);
             map.insert(outlet, v);
             continue;
         }
         if fact.datum_type != DatumType::F32 {
-            return Err(unsupported(node, format!("output of type {:?}", fact.datum_type)));
+            return Err(unsupported(
+                node,
+                format!("output of type {:?}", fact.datum_type),
+            ));
         }
         let in_shapes: Vec<Vec<usize>> = node
             .inputs
             .iter()
             .map(|o| {
-                model.outlet_fact(*o).ok().and_then(|f| f.shape.as_concrete().map(|s| s.to_vec())).unwrap_or_default()
+                model
+                    .outlet_fact(*o)
+                    .ok()
+                    .and_then(|f| f.shape.as_concrete().map(|s| s.to_vec()))
+                    .unwrap_or_default()
             })
             .collect();
         let value_in = |i: usize| -> Result<ValueId, Error> {
-            map.get(&node.inputs[i]).copied().ok_or_else(|| unsupported(node, format!("input {i} is not an f32 tensor")))
+            map.get(&node.inputs[i])
+                .copied()
+                .ok_or_else(|| unsupported(node, format!("input {i} is not an f32 tensor")))
         };
 
         let (op, inputs): (Op, Vec<ValueId>) = if let Some(e) = node.op_as::<EinSum>() {
@@ -131,22 +161,32 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
             if node.inputs.len() != 2 {
                 return Err(unsupported(node, "einsum with other than two inputs"));
             }
-            (Op::MatMul(einsum_spec(node, e, &in_shapes[0], &in_shapes[1], &shape)?), vec![value_in(0)?, value_in(1)?])
+            (
+                Op::MatMul(einsum_spec(node, e, &in_shapes[0], &in_shapes[1], &shape)?),
+                vec![value_in(0)?, value_in(1)?],
+            )
         } else if let Some(b) = node.op_as::<TypedBinOp>() {
-            let kind = bin_of(&b.0.name()).ok_or_else(|| unsupported(node, "binary op not in the native set"))?;
+            let kind = bin_of(&b.0.name())
+                .ok_or_else(|| unsupported(node, "binary op not in the native set"))?;
             if in_shapes.iter().any(|s| s.len() != shape.len()) {
                 return Err(unsupported(node, "binary op on inputs of different ranks"));
             }
             let layout = Broadcast::new(&shape, &[&in_shapes[0], &in_shapes[1]]);
-            (Op::Binary { kind, layout }, vec![value_in(0)?, value_in(1)?])
+            (
+                Op::Binary { kind, layout },
+                vec![value_in(0)?, value_in(1)?],
+            )
         } else if let Some(e) = node.op_as::<ElementWiseOp>() {
             let name = e.0.name();
-            if let Some(ga) = e.0.downcast_ref::<tract_core::ops::nn::gelu_approximate::GeluApproximate>() {
+            if let Some(ga) =
+                e.0.downcast_ref::<tract_core::ops::nn::gelu_approximate::GeluApproximate>()
+            {
                 if ga.fast_impl {
                     return Err(unsupported(node, "fast GeluApproximate"));
                 }
             }
-            let u = unary_of(&name).ok_or_else(|| unsupported(node, "elementwise op not in the native set"))?;
+            let u = unary_of(&name)
+                .ok_or_else(|| unsupported(node, "elementwise op not in the native set"))?;
             (Op::Unary(u), vec![value_in(0)?])
         } else if let Some(r) = node.op_as::<Reduce>() {
             let kind = match r.reducer {
@@ -161,23 +201,52 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
             if axes.is_empty() || axes.windows(2).any(|w| w[1] != w[0] + 1) {
                 return Err(unsupported(node, "reduction over non-adjacent axes"));
             }
-            (Op::Reduce { kind, around: Around::new(&in_shapes[0], axes[0], *axes.last().unwrap()) }, vec![value_in(0)?])
+            (
+                Op::Reduce {
+                    kind,
+                    around: Around::new(&in_shapes[0], axes[0], *axes.last().unwrap()),
+                },
+                vec![value_in(0)?],
+            )
         } else if let Some(r) = node.op_as::<RmsNorm>() {
             let eps = r.eps.cast_to_scalar::<f32>().map_err(Error::bad_model)?;
-            (Op::RmsNorm { around: Around::new(&shape, r.axis, r.axis), eps }, vec![value_in(0)?])
+            (
+                Op::RmsNorm {
+                    around: Around::new(&shape, r.axis, r.axis),
+                    eps,
+                },
+                vec![value_in(0)?],
+            )
         } else if let Some(s) = node.op_as::<Softmax>() {
             if s.kind != SoftmaxKind::Softmax || s.axes.len() != 1 || s.quant_output_dt.is_some() {
                 return Err(unsupported(node, "only plain single-axis softmax"));
             }
-            (Op::Softmax { around: Around::new(&shape, s.axes[0], s.axes[0]) }, vec![value_in(0)?])
+            (
+                Op::Softmax {
+                    around: Around::new(&shape, s.axes[0], s.axes[0]),
+                },
+                vec![value_in(0)?],
+            )
         } else if let Some(c) = node.op_as::<TypedConcat>() {
             let outer: usize = shape[..c.axis].iter().product();
-            let inners = in_shapes.iter().map(|s| s[c.axis..].iter().product()).collect();
-            let inputs = (0..node.inputs.len()).map(value_in).collect::<Result<_, _>>()?;
+            let inners = in_shapes
+                .iter()
+                .map(|s| s[c.axis..].iter().product())
+                .collect();
+            let inputs = (0..node.inputs.len())
+                .map(value_in)
+                .collect::<Result<_, _>>()?;
             (Op::Concat { outer, inners }, inputs)
         } else if let Some(s) = node.op_as::<Slice>() {
-            let start = s.start.to_i64().map_err(|_| unsupported(node, "symbolic slice start"))? as usize;
-            let end = s.end.to_i64().map_err(|_| unsupported(node, "symbolic slice end"))? as usize;
+            let start = s
+                .start
+                .to_i64()
+                .map_err(|_| unsupported(node, "symbolic slice start"))?
+                as usize;
+            let end =
+                s.end
+                    .to_i64()
+                    .map_err(|_| unsupported(node, "symbolic slice end"))? as usize;
             let around = Around::new(&in_shapes[0], s.axis, s.axis);
             if start > end || end > around.axis {
                 return Err(unsupported(node, "slice bounds out of range"));
@@ -193,7 +262,11 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
                 .iter()
                 .map(|&i| {
                     let j = if i < 0 { i + len } else { i };
-                    if (0..len).contains(&j) { Ok(j as usize) } else { Err(unsupported(node, format!("index {i} out of range"))) }
+                    if (0..len).contains(&j) {
+                        Ok(j as usize)
+                    } else {
+                        Err(unsupported(node, format!("index {i} out of range")))
+                    }
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             (Op::Gather { around, indices }, vec![value_in(0)?])
@@ -213,10 +286,22 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
                     let mut perm: Vec<usize> = (0..shape.len()).collect();
                     let ax = perm.remove(*from);
                     perm.insert(*to, ax);
-                    (Op::Transpose { shape: in_shapes[0].clone(), perm }, vec![value_in(0)?])
+                    (
+                        Op::Transpose {
+                            shape: in_shapes[0].clone(),
+                            perm,
+                        },
+                        vec![value_in(0)?],
+                    )
                 }
             }
-        } else if node.op.name() == "Cast" && node.inputs.len() == 1 && model.outlet_fact(node.inputs[0]).map(|f| f.datum_type == DatumType::F32).unwrap_or(false) {
+        } else if node.op.name() == "Cast"
+            && node.inputs.len() == 1
+            && model
+                .outlet_fact(node.inputs[0])
+                .map(|f| f.datum_type == DatumType::F32)
+                .unwrap_or(false)
+        {
             let src = value_in(0)?;
             let v = push_value(&mut g, node, shape, Storage::Alias(src));
             map.insert(outlet, v);
@@ -225,18 +310,29 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
             return Err(unsupported(node, "op not in the native set"));
         };
         let out = push_value(&mut g, node, shape, Storage::Activation);
-        g.nodes.push(Node { name: node.name.clone(), op, inputs, output: out });
+        g.nodes.push(Node {
+            name: node.name.clone(),
+            op,
+            inputs,
+            output: out,
+        });
         map.insert(outlet, out);
     }
     for o in &model.outputs {
-        let v = *map.get(o).ok_or_else(|| Error::Unsupported("a graph output is not an f32 tensor".into()))?;
+        let v = *map
+            .get(o)
+            .ok_or_else(|| Error::Unsupported("a graph output is not an f32 tensor".into()))?;
         g.outputs.push(v);
     }
     Ok(g)
 }
 
 fn push_value(g: &mut Graph, node: &TypedNode, shape: Vec<usize>, storage: Storage) -> ValueId {
-    g.values.push(Value { name: node.name.clone(), shape, storage });
+    g.values.push(Value {
+        name: node.name.clone(),
+        shape,
+        storage,
+    });
     g.values.len() - 1
 }
 
@@ -259,19 +355,41 @@ fn merge_group(mut axes: Vec<(usize, Vec<usize>)>) -> Option<(usize, Vec<usize>)
     Some((size, strides))
 }
 
-fn einsum_spec(node: &TypedNode, e: &EinSum, sa: &[usize], sb: &[usize], sc: &[usize]) -> Result<MatMulSpec, Error> {
-    let (st_a, st_b, st_c) = (contiguous_strides(sa), contiguous_strides(sb), contiguous_strides(sc));
-    let no_map = || unsupported(node, format!("einsum {} does not map to a batched matmul", e.axes));
+fn einsum_spec(
+    node: &TypedNode,
+    e: &EinSum,
+    sa: &[usize],
+    sb: &[usize],
+    sc: &[usize],
+) -> Result<MatMulSpec, Error> {
+    let (st_a, st_b, st_c) = (
+        contiguous_strides(sa),
+        contiguous_strides(sb),
+        contiguous_strides(sc),
+    );
+    let no_map = || {
+        unsupported(
+            node,
+            format!("einsum {} does not map to a batched matmul", e.axes),
+        )
+    };
     let (mut ms, mut ns, mut ks, mut batch) = (vec![], vec![], vec![], vec![]);
     for axis in e.axes.iter_all_axes() {
         let pos = |v: &TVec<usize>| -> Result<Option<usize>, Error> {
             match v.len() {
                 0 => Ok(None),
                 1 => Ok(Some(v[0])),
-                _ => Err(unsupported(node, "an einsum axis repeated within one tensor")),
+                _ => Err(unsupported(
+                    node,
+                    "an einsum axis repeated within one tensor",
+                )),
             }
         };
-        match (pos(&axis.inputs[0])?, pos(&axis.inputs[1])?, pos(&axis.outputs[0])?) {
+        match (
+            pos(&axis.inputs[0])?,
+            pos(&axis.inputs[1])?,
+            pos(&axis.outputs[0])?,
+        ) {
             (Some(a), Some(b), Some(c)) => {
                 if sa[a] != sc[c] || sb[b] != sc[c] {
                     return Err(unsupported(node, "broadcast batch axis in einsum"));
@@ -289,12 +407,38 @@ fn einsum_spec(node: &TypedNode, e: &EinSum, sa: &[usize], sb: &[usize], sc: &[u
             _ => return Err(no_map()),
         }
     }
-    let (ms_empty, ns_empty, ks_empty) = (ms.iter().all(|a| a.0 == 1), ns.iter().all(|a| a.0 == 1), ks.iter().all(|a| a.0 == 1));
-    let (m, m_st) = if ms_empty { (1, vec![0, 0]) } else { merge_group(ms).ok_or_else(no_map)? };
-    let (n, n_st) = if ns_empty { (1, vec![0, 0]) } else { merge_group(ns).ok_or_else(no_map)? };
-    let (k, k_st) = if ks_empty { (1, vec![0, 0]) } else { merge_group(ks).ok_or_else(no_map)? };
+    let (ms_empty, ns_empty, ks_empty) = (
+        ms.iter().all(|a| a.0 == 1),
+        ns.iter().all(|a| a.0 == 1),
+        ks.iter().all(|a| a.0 == 1),
+    );
+    let (m, m_st) = if ms_empty {
+        (1, vec![0, 0])
+    } else {
+        merge_group(ms).ok_or_else(no_map)?
+    };
+    let (n, n_st) = if ns_empty {
+        (1, vec![0, 0])
+    } else {
+        merge_group(ns).ok_or_else(no_map)?
+    };
+    let (k, k_st) = if ks_empty {
+        (1, vec![0, 0])
+    } else {
+        merge_group(ks).ok_or_else(no_map)?
+    };
     let (rsc, csc) = (m_st[1], n_st[1]);
-    let spec = MatMulSpec { batch, m, n, k, rsa: m_st[0], csa: k_st[0], rsb: k_st[1], csb: n_st[0], ldc: rsc };
+    let spec = MatMulSpec {
+        batch,
+        m,
+        n,
+        k,
+        rsa: m_st[0],
+        csa: k_st[0],
+        rsb: k_st[1],
+        csb: n_st[0],
+        ldc: rsc,
+    };
     if n == 1 || csc == 1 {
         // C[i][j] at i·ldc + j: with n == 1 only the row stride matters
         return Ok(spec);
@@ -302,7 +446,11 @@ fn einsum_spec(node: &TypedNode, e: &EinSum, sa: &[usize], sb: &[usize], sc: &[u
     if m == 1 || rsc == 1 {
         // C is stored transposed: compute Cᵀ = Bᵀ·Aᵀ, whose rows are C's columns.
         return Ok(MatMulSpec {
-            batch: spec.batch.iter().map(|&(l, a, b, c)| (l, b, a, c)).collect(),
+            batch: spec
+                .batch
+                .iter()
+                .map(|&(l, a, b, c)| (l, b, a, c))
+                .collect(),
             m: n,
             n: m,
             k,
@@ -313,5 +461,8 @@ fn einsum_spec(node: &TypedNode, e: &EinSum, sa: &[usize], sb: &[usize], sc: &[u
             ldc: csc,
         });
     }
-    Err(unsupported(node, "einsum output layout has neither m nor n innermost"))
+    Err(unsupported(
+        node,
+        "einsum output layout has neither m nor n innermost",
+    ))
 }

@@ -7,7 +7,8 @@
 pub mod fuse;
 pub mod lower;
 
-use crate::cpu::{Act, Unary};
+use crate::cpu::Act;
+pub use crate::cpu::unary::Unary;
 
 /// Index of a value in [`Graph::values`].
 pub type ValueId = usize;
@@ -170,27 +171,63 @@ impl Broadcast {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// `y[.., n] = act(x[.., k] · W + bias)`; inputs `[x, W(const, k x n row-major), bias?]`.
-    Linear { m: usize, k: usize, n: usize, act: Act, has_bias: bool },
+    Linear {
+        m: usize,
+        k: usize,
+        n: usize,
+        act: Act,
+        has_bias: bool,
+    },
     /// Activation x activation product (attention); inputs `[A, B]`.
     MatMul(MatMulSpec),
-    Binary { kind: BinKind, layout: Broadcast },
+    Binary {
+        kind: BinKind,
+        layout: Broadcast,
+    },
     /// Copy with broadcasting (tract's MultiBroadcastTo); one input.
-    BroadcastTo { layout: Broadcast },
+    BroadcastTo {
+        layout: Broadcast,
+    },
     Unary(Unary),
     /// Over the last axis: inputs `[x, gamma, beta?]`.
-    LayerNorm { d: usize, eps: f32, has_beta: bool },
+    LayerNorm {
+        d: usize,
+        eps: f32,
+        has_beta: bool,
+    },
     /// `x / sqrt(mean(x², axis) + eps)`.
-    RmsNorm { around: Around, eps: f32 },
-    Reduce { kind: ReduceKind, around: Around },
-    Softmax { around: Around },
+    RmsNorm {
+        around: Around,
+        eps: f32,
+    },
+    Reduce {
+        kind: ReduceKind,
+        around: Around,
+    },
+    Softmax {
+        around: Around,
+    },
     /// Concatenation: each input is `[outer, inner_i]`.
-    Concat { outer: usize, inners: Vec<usize> },
+    Concat {
+        outer: usize,
+        inners: Vec<usize>,
+    },
     /// General permutation of a tensor of `shape`.
-    Transpose { shape: Vec<usize>, perm: Vec<usize> },
+    Transpose {
+        shape: Vec<usize>,
+        perm: Vec<usize>,
+    },
     /// `[outer, axis, inner]` -> `[outer, end - start, inner]`.
-    Slice { around: Around, start: usize, end: usize },
+    Slice {
+        around: Around,
+        start: usize,
+        end: usize,
+    },
     /// Gather along an axis with constant indices.
-    Gather { around: Around, indices: Vec<usize> },
+    Gather {
+        around: Around,
+        indices: Vec<usize>,
+    },
     /// Copies its input (used where an output must not alias an input).
     Copy,
 }
@@ -274,6 +311,12 @@ impl Graph {
 
     /// Number of weight scalars.
     pub fn parameter_count(&self) -> usize {
-        self.values.iter().filter_map(|v| match &v.storage { Storage::Const(d) => Some(d.len()), _ => None }).sum()
+        self.values
+            .iter()
+            .filter_map(|v| match &v.storage {
+                Storage::Const(d) => Some(d.len()),
+                _ => None,
+            })
+            .sum()
     }
 }

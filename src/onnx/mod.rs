@@ -16,10 +16,15 @@ pub fn decode(bytes: &[u8]) -> Result<pb::ModelProto, Error> {
     if bytes.is_empty() {
         return Err(Error::BadModel("the file is empty".into()));
     }
-    let proto: pb::ModelProto = prost::Message::decode(bytes)
-        .map_err(|e| Error::BadModel(format!("protobuf decoding failed ({e}); truncated or not ONNX?")))?;
+    let proto: pb::ModelProto = prost::Message::decode(bytes).map_err(|e| {
+        Error::BadModel(format!(
+            "protobuf decoding failed ({e}); truncated or not ONNX?"
+        ))
+    })?;
     if proto.graph.is_none() {
-        return Err(Error::BadModel("no graph in the file (not an ONNX model?)".into()));
+        return Err(Error::BadModel(
+            "no graph in the file (not an ONNX model?)".into(),
+        ));
     }
     Ok(proto)
 }

@@ -13,25 +13,52 @@ pub fn concrete_input_shapes(
     dims: &BTreeMap<String, usize>,
 ) -> Result<Vec<(String, Vec<usize>)>, Error> {
     use pb::tensor_shape_proto::dimension::Value;
-    let g = proto.graph.as_ref().ok_or_else(|| Error::BadModel("no graph".into()))?;
-    let inits: std::collections::HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    let g = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::BadModel("no graph".into()))?;
+    let inits: std::collections::HashSet<&str> =
+        g.initializer.iter().map(|t| t.name.as_str()).collect();
     let mut out = Vec::new();
-    for vi in g.input.iter().filter(|vi| !inits.contains(vi.name.as_str())) {
-        let Some(pb::type_proto::Value::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
-            return Err(Error::BadModel(format!("input {:?} has no tensor type", vi.name)));
+    for vi in g
+        .input
+        .iter()
+        .filter(|vi| !inits.contains(vi.name.as_str()))
+    {
+        let Some(pb::type_proto::Value::TensorType(t)) =
+            vi.r#type.as_ref().and_then(|t| t.value.as_ref())
+        else {
+            return Err(Error::BadModel(format!(
+                "input {:?} has no tensor type",
+                vi.name
+            )));
         };
         if t.elem_type != pb::tensor_proto::DataType::Float as i32 {
-            return Err(Error::Unsupported(format!("input {:?} is not f32 (elem_type {})", vi.name, t.elem_type)));
+            return Err(Error::Unsupported(format!(
+                "input {:?} is not f32 (elem_type {})",
+                vi.name, t.elem_type
+            )));
         }
-        let shape = t.shape.as_ref().ok_or_else(|| Error::BadModel(format!("input {:?} has no shape", vi.name)))?;
+        let shape = t
+            .shape
+            .as_ref()
+            .ok_or_else(|| Error::BadModel(format!("input {:?} has no shape", vi.name)))?;
         let mut s = Vec::new();
         for d in &shape.dim {
             match &d.value {
                 Some(Value::DimValue(v)) if *v >= 0 => s.push(*v as usize),
                 Some(Value::DimParam(p)) => s.push(*dims.get(p).ok_or_else(|| {
-                    Error::InvalidArgument(format!("input {:?} has symbolic dimension {p:?}: bind it (e.g. --dim {p}=20)", vi.name))
+                    Error::InvalidArgument(format!(
+                        "input {:?} has symbolic dimension {p:?}: bind it (e.g. --dim {p}=20)",
+                        vi.name
+                    ))
                 })?),
-                _ => return Err(Error::BadModel(format!("input {:?} has an unknown dimension", vi.name))),
+                _ => {
+                    return Err(Error::BadModel(format!(
+                        "input {:?} has an unknown dimension",
+                        vi.name
+                    )));
+                }
             }
         }
         out.push((vi.name.clone(), s));
@@ -44,11 +71,17 @@ pub fn parse_typed(
     proto: &pb::ModelProto,
     dims: Option<&BTreeMap<String, usize>>,
 ) -> Result<TypedModel, Error> {
-    let mut m = tract_onnx::onnx().model_for_proto_model(proto).map_err(Error::bad_model)?;
+    let mut m = tract_onnx::onnx()
+        .model_for_proto_model(proto)
+        .map_err(Error::bad_model)?;
     if let Some(dims) = dims {
         for (i, (_, shape)) in concrete_input_shapes(proto, dims)?.iter().enumerate() {
-            m = m.with_input_fact(i, f32::fact(shape).into()).map_err(Error::bad_model)?;
+            m = m
+                .with_input_fact(i, f32::fact(shape).into())
+                .map_err(Error::bad_model)?;
         }
     }
-    m.into_typed().and_then(|m| m.into_decluttered()).map_err(Error::bad_model)
+    m.into_typed()
+        .and_then(|m| m.into_decluttered())
+        .map_err(Error::bad_model)
 }

@@ -83,7 +83,10 @@ fn value_info(name: &str, shape: &[Dim], elem: DataType) -> pb::ValueInfoProto {
 
 impl GraphBuilder {
     pub fn new(name: &str) -> Self {
-        GraphBuilder { name: name.to_string(), ..Default::default() }
+        GraphBuilder {
+            name: name.to_string(),
+            ..Default::default()
+        }
     }
 
     fn fresh(&mut self, hint: &str) -> String {
@@ -99,7 +102,11 @@ impl GraphBuilder {
 
     /// Adds an f32 initializer (a weight) and returns its name.
     pub fn constant(&mut self, hint: &str, shape: &[usize], data: &[f32]) -> String {
-        assert_eq!(shape.iter().product::<usize>(), data.len(), "constant {hint}: shape/data");
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "constant {hint}: shape/data"
+        );
         let name = self.fresh(hint);
         self.initializers.push(pb::TensorProto {
             name: name.clone(),
@@ -113,7 +120,11 @@ impl GraphBuilder {
 
     /// Adds an i64 initializer (indices, shapes, axes) and returns its name.
     pub fn constant_i64(&mut self, hint: &str, shape: &[usize], data: &[i64]) -> String {
-        assert_eq!(shape.iter().product::<usize>(), data.len(), "constant {hint}: shape/data");
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "constant {hint}: shape/data"
+        );
         let name = self.fresh(hint);
         self.initializers.push(pb::TensorProto {
             name: name.clone(),
@@ -215,7 +226,10 @@ impl GraphBuilder {
             .unwrap_or_default();
         pb::ModelProto {
             ir_version: IR_VERSION,
-            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: OPSET }],
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
             producer_name: "fewstep".into(),
             producer_version: crate::VERSION.into(),
             graph: Some(pb::GraphProto {
