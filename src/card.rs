@@ -151,12 +151,12 @@ impl Card {
             ("time", self.roles.time.as_ref()),
             ("cond", self.roles.cond.as_ref()),
         ] {
-            if let Some(name) = name {
-                if !has_input(name) {
-                    return Err(Error::BadCard(format!(
-                        "roles.{role} = {name:?} is not among the card's inputs"
-                    )));
-                }
+            if let Some(name) = name
+                && !has_input(name)
+            {
+                return Err(Error::BadCard(format!(
+                    "roles.{role} = {name:?} is not among the card's inputs"
+                )));
             }
         }
         if !self.outputs.iter().any(|o| o.name == self.roles.output) {

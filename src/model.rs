@@ -143,10 +143,10 @@ impl Model {
         let mut out: Vec<String> = Vec::new();
         for i in &self.inner.inputs {
             for d in &i.shape {
-                if let CardDim::Sym(s) = d {
-                    if !out.contains(s) {
-                        out.push(s.clone());
-                    }
+                if let CardDim::Sym(s) = d
+                    && !out.contains(s)
+                {
+                    out.push(s.clone());
                 }
             }
         }

@@ -104,11 +104,11 @@ pub fn plan(g: &Graph) -> MemoryPlan {
         arena_len = arena_len.max(off + size);
     }
     for v in 0..nv {
-        if used[v] {
-            if let Storage::Const(_) = g.values[v].storage {
-                locs[v] = Loc::Const(consts.len());
-                consts.push(v);
-            }
+        if used[v]
+            && let Storage::Const(_) = g.values[v].storage
+        {
+            locs[v] = Loc::Const(consts.len());
+            consts.push(v);
         }
     }
     // Aliases share their root's location, with their own length (always equal).

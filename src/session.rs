@@ -205,14 +205,14 @@ impl Session {
             .map(|s| (s.method, s.times.clone()))
             .unwrap_or((Method::Euler, vec![0.0, 1.0]));
         let state_len = roles.map(|r| input_lens[r.state]).unwrap_or(0);
-        if let Some(r) = roles {
-            if output_lens[r.output] != state_len {
-                return Err(Error::BadCard(format!(
-                    "output {} has {} elements but the state has {state_len}",
-                    model.outputs()[r.output].name,
-                    output_lens[r.output]
-                )));
-            }
+        if let Some(r) = roles
+            && output_lens[r.output] != state_len
+        {
+            return Err(Error::BadCard(format!(
+                "output {} has {} elements but the state has {state_len}",
+                model.outputs()[r.output].name,
+                output_lens[r.output]
+            )));
         }
         Ok(Session {
             engine,

@@ -139,12 +139,12 @@ fn bind(
                 )));
             }
             CardDim::Sym(s) => {
-                if let Some(&prev) = dims.get(s) {
-                    if prev != a {
-                        return Err(Error::InvalidArgument(format!(
-                            "{what}: {s} = {a} but it is already bound to {prev}"
-                        )));
-                    }
+                if let Some(&prev) = dims.get(s)
+                    && prev != a
+                {
+                    return Err(Error::InvalidArgument(format!(
+                        "{what}: {s} = {a} but it is already bound to {prev}"
+                    )));
                 }
                 dims.insert(s.clone(), a);
             }

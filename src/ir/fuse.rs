@@ -58,7 +58,7 @@ fn linear_from_matmul(g: &mut Graph) {
         let Some(wdata) = g.const_data(b) else {
             continue;
         };
-        let a_rows_ok = s.csa == 1 && (s.m == 1 || s.rsa == s.k);
+        let a_rows_ok = (s.k == 1 || s.csa == 1) && (s.m == 1 || s.rsa == s.k);
         let c_ok = s.m == 1 || s.ldc == s.n;
         if !s.batch.is_empty() || !a_rows_ok || !c_ok || wdata.len() != s.k * s.n {
             continue;

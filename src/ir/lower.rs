@@ -166,7 +166,7 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
                 vec![value_in(0)?, value_in(1)?],
             )
         } else if let Some(b) = node.op_as::<TypedBinOp>() {
-            let kind = bin_of(&b.0.name())
+            let kind = bin_of(b.0.name())
                 .ok_or_else(|| unsupported(node, "binary op not in the native set"))?;
             if in_shapes.iter().any(|s| s.len() != shape.len()) {
                 return Err(unsupported(node, "binary op on inputs of different ranks"));
@@ -180,14 +180,27 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
             let name = e.0.name();
             if let Some(ga) =
                 e.0.downcast_ref::<tract_core::ops::nn::gelu_approximate::GeluApproximate>()
+                && ga.fast_impl
             {
-                if ga.fast_impl {
-                    return Err(unsupported(node, "fast GeluApproximate"));
-                }
+                return Err(unsupported(node, "fast GeluApproximate"));
             }
-            let u = unary_of(&name)
-                .ok_or_else(|| unsupported(node, "elementwise op not in the native set"))?;
-            (Op::Unary(u), vec![value_in(0)?])
+            if let Some(p) = e.0.downcast_ref::<tract_core::ops::math::PowConst>() {
+                // x^c as a broadcast binary op against a scalar constant
+                let one = vec![1; shape.len()];
+                let c = push_value(&mut g, node, one.clone(), Storage::Const(vec![p.exponent]));
+                let layout = Broadcast::new(&shape, &[&in_shapes[0], &one]);
+                (
+                    Op::Binary {
+                        kind: BinKind::Pow,
+                        layout,
+                    },
+                    vec![value_in(0)?, c],
+                )
+            } else {
+                let u = unary_of(&name)
+                    .ok_or_else(|| unsupported(node, "elementwise op not in the native set"))?;
+                (Op::Unary(u), vec![value_in(0)?])
+            }
         } else if let Some(r) = node.op_as::<Reduce>() {
             let kind = match r.reducer {
                 Reducer::Sum => ReduceKind::Sum,
@@ -318,6 +331,11 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
         });
         map.insert(outlet, out);
     }
+    // graph inputs in the model's declaration order, not evaluation order
+    g.inputs.sort_by_key(|&v| match g.values[v].storage {
+        Storage::Input(i) => i,
+        _ => usize::MAX,
+    });
     for o in &model.outputs {
         let v = *map
             .get(o)

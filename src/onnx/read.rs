@@ -67,7 +67,24 @@ pub fn concrete_input_shapes(
 }
 
 /// tract's decluttered typed model; with `dims`, every input shape is made concrete first.
+///
+/// tract is not expected to panic on a malformed graph, but a model file is untrusted input:
+/// a panic inside tract is caught and reported as `Error::BadModel`.
 pub fn parse_typed(
+    proto: &pb::ModelProto,
+    dims: Option<&BTreeMap<String, usize>>,
+) -> Result<TypedModel, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parse_typed_inner(proto, dims)
+    }))
+    .unwrap_or_else(|_| {
+        Err(Error::BadModel(
+            "tract panicked while reading the graph".into(),
+        ))
+    })
+}
+
+fn parse_typed_inner(
     proto: &pb::ModelProto,
     dims: Option<&BTreeMap<String, usize>>,
 ) -> Result<TypedModel, Error> {

@@ -1,0 +1,248 @@
+//! Bad input gets a typed error, never a panic: broken files, unknown ops, wrong lengths,
+//! NaN/Inf, cards that disagree with their graph, unbound symbols.
+
+use fewstep::card::{CardDim, Method, SamplerSpec};
+use fewstep::onnx::write::encode;
+use fewstep::onnx::{Dim, GraphBuilder};
+use fewstep::rng::Rng;
+use fewstep::testing;
+use fewstep::{Backend, Error, Model, Precision, Session, SessionOptions};
+
+fn mlp_bytes() -> Vec<u8> {
+    encode(&testing::mlp_velocity(
+        1,
+        testing::MlpShape {
+            state: 4,
+            cond: 3,
+            hidden: 16,
+        },
+        2,
+    ))
+}
+
+fn opts(backend: Backend, n: usize) -> SessionOptions {
+    let mut o = SessionOptions {
+        backend,
+        precision: Precision::F32,
+        ..Default::default()
+    };
+    o.dims.insert("N".into(), n);
+    o
+}
+
+#[test]
+fn empty_truncated_and_garbage_files_are_bad_models() {
+    assert!(matches!(Model::from_bytes(&[]), Err(Error::BadModel(_))));
+    let good = mlp_bytes();
+    for cut in [1, 10, good.len() / 2, good.len() - 1] {
+        let r = Model::from_bytes(&good[..cut]);
+        assert!(matches!(r, Err(Error::BadModel(_))), "cut at {cut}: {r:?}");
+    }
+    let mut rng = Rng::new(9);
+    let garbage: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();
+    assert!(matches!(
+        Model::from_bytes(&garbage),
+        Err(Error::BadModel(_))
+    ));
+    let r = Model::load("/nonexistent/model.onnx");
+    assert!(matches!(r, Err(Error::Io { .. })), "{r:?}");
+}
+
+/// Random byte flips in a valid model never panic (each load is an Ok or an Err).
+#[test]
+fn mutated_models_never_panic() {
+    let good = mlp_bytes();
+    let mut rng = Rng::new(4);
+    for _ in 0..300 {
+        let mut b = good.clone();
+        for _ in 0..1 + rng.next_u64() % 8 {
+            let i = (rng.next_u64() as usize) % b.len();
+            b[i] = rng.next_u64() as u8;
+        }
+        if let Ok(m) = Model::from_bytes(&b)
+            && let Ok(mut s) = Session::new(&m, opts(Backend::Auto, 2))
+        {
+            let mut out = vec![0.0; s.state_len()];
+            let _ = s.sample(
+                &vec![0.0; s.cond_len()],
+                &vec![0.0; s.state_len()],
+                &mut out,
+            );
+        }
+    }
+}
+
+fn single_op(op: &str) -> Vec<u8> {
+    let mut g = GraphBuilder::new("one");
+    let x = g.input("x", &[Dim::Fixed(2), Dim::Fixed(3)]);
+    let y = g.node(op, &[&x], &[]);
+    g.node_named("Identity", &[&y], &[], "y");
+    g.output("y", &[]);
+    encode(&g.finish(None))
+}
+
+#[test]
+fn an_op_native_lacks_falls_back_to_tract_and_an_unknown_op_is_an_error() {
+    let m = Model::from_bytes(&single_op("Floor")).unwrap();
+    match Session::new(&m, opts(Backend::Native, 1)) {
+        Err(Error::Unsupported(why)) => assert!(why.contains("Floor"), "{why}"),
+        r => panic!("expected Unsupported, got {r:?}"),
+    }
+    let mut s = Session::new(&m, opts(Backend::Auto, 1)).unwrap();
+    assert_eq!(s.info().backend, Backend::Tract);
+    assert!(
+        s.info()
+            .fallback_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("Floor")
+    );
+    let mut y = vec![0.0; 6];
+    s.run(&[&[0.5, 1.5, -0.5, 2.0, 3.7, -3.2]], &mut [&mut y])
+        .unwrap();
+    assert_eq!(y, [0.0, 1.0, -1.0, 2.0, 3.0, -4.0]);
+    let r = Model::from_bytes(&single_op("NoSuchOpAnywhere"));
+    match r {
+        Err(Error::BadModel(why)) => assert!(why.contains("NoSuchOpAnywhere"), "{why}"),
+        r => panic!("expected BadModel, got {r:?}"),
+    }
+}
+
+#[test]
+fn wrong_lengths_and_non_finite_inputs_are_rejected() {
+    let m = Model::from_bytes(&mlp_bytes()).unwrap();
+    for backend in [Backend::Native, Backend::Tract] {
+        let mut s = Session::new(&m, opts(backend, 2)).unwrap();
+        let (c, z) = (vec![0.1; s.cond_len()], vec![0.2; s.state_len()]);
+        let mut out = vec![0.0; s.state_len()];
+        assert!(matches!(
+            s.sample(&c[1..], &z, &mut out),
+            Err(Error::WrongLength { what: "cond", .. })
+        ));
+        assert!(matches!(
+            s.sample(&c, &z[1..], &mut out),
+            Err(Error::WrongLength { what: "noise", .. })
+        ));
+        assert!(matches!(
+            s.sample(&c, &z, &mut out[1..]),
+            Err(Error::WrongLength { what: "out", .. })
+        ));
+        let mut bad = z.clone();
+        bad[3] = f32::NAN;
+        assert!(matches!(
+            s.sample(&c, &bad, &mut out),
+            Err(Error::NonFinite {
+                what: "noise",
+                index: 3
+            })
+        ));
+        let mut bad = c.clone();
+        bad[0] = f32::INFINITY;
+        assert!(matches!(
+            s.sample(&bad, &z, &mut out),
+            Err(Error::NonFinite {
+                what: "cond",
+                index: 0
+            })
+        ));
+        // the session still works after rejected calls
+        s.sample(&c, &z, &mut out).unwrap();
+        assert!(out.iter().all(|v| v.is_finite()));
+        let ins: Vec<Vec<f32>> = s.input_lens().iter().map(|&l| vec![0.0; l]).collect();
+        let refs: Vec<&[f32]> = ins.iter().map(|v| v.as_slice()).collect();
+        let mut y = vec![0.0; s.output_lens()[0]];
+        assert!(matches!(
+            s.run(&refs[..2], &mut [&mut y]),
+            Err(Error::WrongLength { .. })
+        ));
+        let mut short = vec![0.0; y.len() - 1];
+        assert!(matches!(
+            s.run(&refs, &mut [&mut short]),
+            Err(Error::WrongLength { what: "output", .. })
+        ));
+    }
+}
+
+#[test]
+fn unbound_symbol_and_missing_card_are_clear_errors() {
+    let m = Model::from_bytes(&mlp_bytes()).unwrap();
+    match Session::new(&m, SessionOptions::default()) {
+        Err(Error::InvalidArgument(why)) => assert!(why.contains("N"), "{why}"),
+        r => panic!("{r:?}"),
+    }
+    let plain = Model::from_bytes(&single_op("Relu")).unwrap();
+    let mut s = Session::new(&plain, opts(Backend::Native, 1)).unwrap();
+    assert!(matches!(s.sample(&[], &[], &mut []), Err(Error::NoCard)));
+}
+
+/// Rewrites the card of the MLP fixture and expects `BadCard`.
+fn with_card(edit: impl Fn(&mut fewstep::Card)) -> Result<Model, Error> {
+    let mut proto = testing::mlp_velocity(
+        1,
+        testing::MlpShape {
+            state: 4,
+            cond: 3,
+            hidden: 16,
+        },
+        2,
+    );
+    let mut card = fewstep::Card::from_json(&proto.metadata_props[0].value).unwrap();
+    edit(&mut card);
+    proto.metadata_props[0].value = serde_json::to_string(&card).unwrap();
+    Model::from_bytes(&encode(&proto))
+}
+
+#[test]
+fn a_card_that_disagrees_with_the_graph_is_a_bad_card() {
+    assert!(with_card(|_| {}).is_ok());
+    type Edit = Box<dyn Fn(&mut fewstep::Card)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "unknown state input",
+            Box::new(|c| c.roles.state = "nope".into()),
+        ),
+        (
+            "state not among card inputs",
+            Box::new(|c| c.inputs.retain(|i| i.name != "x")),
+        ),
+        (
+            "wrong fixed shape",
+            Box::new(|c| c.inputs[0].shape[1] = CardDim::Fixed(5)),
+        ),
+        (
+            "wrong rank",
+            Box::new(|c| c.outputs[0].shape.push(CardDim::Fixed(1))),
+        ),
+        ("velocity without sampler", Box::new(|c| c.sampler = None)),
+        ("velocity without time", Box::new(|c| c.roles.time = None)),
+        (
+            "decreasing times",
+            Box::new(|c| {
+                c.sampler = Some(SamplerSpec {
+                    method: Method::Euler,
+                    times: vec![0.0, 0.5, 0.2],
+                })
+            }),
+        ),
+        ("future format", Box::new(|c| c.format_version = 99)),
+        (
+            "output not in graph",
+            Box::new(|c| {
+                c.roles.output = "w".into();
+                c.outputs[0].name = "w".into();
+            }),
+        ),
+    ];
+    for (what, edit) in cases {
+        match with_card(edit) {
+            Err(Error::BadCard(why)) => eprintln!("{what}: {why}"),
+            r => panic!("{what}: expected BadCard, got {r:?}"),
+        }
+    }
+    let mut proto = testing::mlp_velocity(1, Default::default(), 2);
+    proto.metadata_props[0].value = "{not json".into();
+    assert!(matches!(
+        Model::from_bytes(&encode(&proto)),
+        Err(Error::BadCard(_))
+    ));
+}
