@@ -1,1 +1,63 @@
-fn main() {}
+//! Kernel benchmarks: `cargo bench --bench kernels`. Scalar reference against the fast kernel
+//! chosen for this CPU, on the shapes the test models use (batch 20 rows).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fewstep::cpu::gemm::{gemm_f16, gemm_f32, gemm_ref, pack_b_f16, pack_b_f32};
+use fewstep::cpu::{Act, Isa, norm, unary};
+use fewstep::rng::Rng;
+use std::hint::black_box;
+
+fn data(n: usize, seed: u64) -> Vec<f32> {
+    let mut v = vec![0.0; n];
+    Rng::new(seed).fill_normal(&mut v);
+    v
+}
+
+fn gemm(c: &mut Criterion) {
+    let isa = Isa::detect();
+    for (m, k, n) in [(20, 256, 256), (120, 256, 256), (20, 41, 256), (20, 256, 24)] {
+        let a = data(m * k, 1);
+        let b = data(k * n, 2);
+        let bias = data(n, 3);
+        let (pf, ph) = (pack_b_f32(&b, k, n), pack_b_f16(&b, k, n));
+        let mut out = vec![0.0; m * n];
+        let mut g = c.benchmark_group(format!("gemm {m}x{k}x{n}"));
+        g.throughput(Throughput::Elements((2 * m * k * n) as u64)); // FLOPs
+        g.bench_function("scalar reference", |bch| {
+            bch.iter(|| gemm_ref(m, n, k, black_box(&a), k, &b, n, Some(&bias), Act::Gelu, &mut out, n))
+        });
+        g.bench_function(format!("f32 {}", isa.name()), |bch| {
+            bch.iter(|| gemm_f32(isa, m, black_box(&a), k, &pf, Some(&bias), Act::Gelu, &mut out, n))
+        });
+        g.bench_function(format!("f16 weights {}", isa.name()), |bch| {
+            bch.iter(|| gemm_f16(isa, m, black_box(&a), k, &ph, Some(&bias), Act::Gelu, &mut out, n))
+        });
+        g.finish();
+    }
+}
+
+fn elementwise(c: &mut Criterion) {
+    let isa = Isa::detect();
+    let x = data(20 * 256, 4);
+    let mut y = vec![0.0; x.len()];
+    let gamma = data(256, 5);
+    let beta = data(256, 6);
+    let mut g = c.benchmark_group("rows 20x256");
+    g.bench_function("layer_norm reference (f64)", |b| {
+        b.iter(|| norm::layer_norm_ref(black_box(&x), 256, &gamma, Some(&beta), 1e-5, &mut y))
+    });
+    g.bench_function(format!("layer_norm {}", isa.name()), |b| {
+        b.iter(|| norm::layer_norm(isa, black_box(&x), 256, &gamma, Some(&beta), 1e-5, &mut y))
+    });
+    g.bench_function(format!("softmax {}", isa.name()), |b| b.iter(|| norm::softmax(isa, black_box(&x), 256, &mut y)));
+    for u in [unary::Unary::Gelu, unary::Unary::Silu, unary::Unary::Exp] {
+        g.bench_function(format!("{u:?} scalar"), |b| {
+            b.iter(|| unary::apply_unary(Isa::Scalar, u, black_box(&x), &mut y))
+        });
+        g.bench_function(format!("{u:?} {}", isa.name()), |b| b.iter(|| unary::apply_unary(isa, u, black_box(&x), &mut y)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, gemm, elementwise);
+criterion_main!(benches);

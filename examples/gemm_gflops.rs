@@ -1,4 +1,4 @@
-//! Timing loop for the packed GEMMs: `cargo run --release --example bench`.
+//! Timing loop for the packed GEMMs: `cargo run --release --example gemm_gflops`.
 //! Prints the median GFLOP/s over many runs, and (x86_64) the measured
 //! single-core AVX2 FMA peak for reference.
 
