@@ -15,7 +15,12 @@ fn data(n: usize, seed: u64) -> Vec<f32> {
 
 fn gemm(c: &mut Criterion) {
     let isa = Isa::detect();
-    for (m, k, n) in [(20, 256, 256), (120, 256, 256), (20, 41, 256), (20, 256, 24)] {
+    for (m, k, n) in [
+        (20, 256, 256),
+        (120, 256, 256),
+        (20, 41, 256),
+        (20, 256, 24),
+    ] {
         let a = data(m * k, 1);
         let b = data(k * n, 2);
         let bias = data(n, 3);
@@ -24,13 +29,51 @@ fn gemm(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("gemm {m}x{k}x{n}"));
         g.throughput(Throughput::Elements((2 * m * k * n) as u64)); // FLOPs
         g.bench_function("scalar reference", |bch| {
-            bch.iter(|| gemm_ref(m, n, k, black_box(&a), k, &b, n, Some(&bias), Act::Gelu, &mut out, n))
+            bch.iter(|| {
+                gemm_ref(
+                    m,
+                    n,
+                    k,
+                    black_box(&a),
+                    k,
+                    &b,
+                    n,
+                    Some(&bias),
+                    Act::Gelu,
+                    &mut out,
+                    n,
+                )
+            })
         });
         g.bench_function(format!("f32 {}", isa.name()), |bch| {
-            bch.iter(|| gemm_f32(isa, m, black_box(&a), k, &pf, Some(&bias), Act::Gelu, &mut out, n))
+            bch.iter(|| {
+                gemm_f32(
+                    isa,
+                    m,
+                    black_box(&a),
+                    k,
+                    &pf,
+                    Some(&bias),
+                    Act::Gelu,
+                    &mut out,
+                    n,
+                )
+            })
         });
         g.bench_function(format!("f16 weights {}", isa.name()), |bch| {
-            bch.iter(|| gemm_f16(isa, m, black_box(&a), k, &ph, Some(&bias), Act::Gelu, &mut out, n))
+            bch.iter(|| {
+                gemm_f16(
+                    isa,
+                    m,
+                    black_box(&a),
+                    k,
+                    &ph,
+                    Some(&bias),
+                    Act::Gelu,
+                    &mut out,
+                    n,
+                )
+            })
         });
         g.finish();
     }
@@ -49,12 +92,16 @@ fn elementwise(c: &mut Criterion) {
     g.bench_function(format!("layer_norm {}", isa.name()), |b| {
         b.iter(|| norm::layer_norm(isa, black_box(&x), 256, &gamma, Some(&beta), 1e-5, &mut y))
     });
-    g.bench_function(format!("softmax {}", isa.name()), |b| b.iter(|| norm::softmax(isa, black_box(&x), 256, &mut y)));
+    g.bench_function(format!("softmax {}", isa.name()), |b| {
+        b.iter(|| norm::softmax(isa, black_box(&x), 256, &mut y))
+    });
     for u in [unary::Unary::Gelu, unary::Unary::Silu, unary::Unary::Exp] {
         g.bench_function(format!("{u:?} scalar"), |b| {
             b.iter(|| unary::apply_unary(Isa::Scalar, u, black_box(&x), &mut y))
         });
-        g.bench_function(format!("{u:?} {}", isa.name()), |b| b.iter(|| unary::apply_unary(isa, u, black_box(&x), &mut y)));
+        g.bench_function(format!("{u:?} {}", isa.name()), |b| {
+            b.iter(|| unary::apply_unary(isa, u, black_box(&x), &mut y))
+        });
     }
     g.finish();
 }

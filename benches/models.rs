@@ -16,7 +16,11 @@ fn bench_model(c: &mut Criterion, name: &str, bytes: &[u8]) {
         ("native f16", Backend::Native, Precision::F16),
         ("tract f32", Backend::Tract, Precision::F32),
     ] {
-        let mut o = SessionOptions { backend, precision, ..Default::default() };
+        let mut o = SessionOptions {
+            backend,
+            precision,
+            ..Default::default()
+        };
         o.dims.insert("N".into(), 20);
         let mut s = Session::new(&model, o).unwrap();
         let mut rng = Rng::new(1);
@@ -25,14 +29,24 @@ fn bench_model(c: &mut Criterion, name: &str, bytes: &[u8]) {
         rng.fill_normal(&mut cond);
         rng.fill_normal(&mut noise);
         let mut out = vec![0.0; s.state_len()];
-        g.bench_function(label, |b| b.iter(|| s.sample(&cond, &noise, &mut out).unwrap()));
+        g.bench_function(label, |b| {
+            b.iter(|| s.sample(&cond, &noise, &mut out).unwrap())
+        });
     }
     g.finish();
 }
 
 fn models(c: &mut Criterion) {
-    bench_model(c, "mlp", &encode(&testing::mlp_velocity(1, Default::default(), 1)));
-    bench_model(c, "transformer", &encode(&testing::transformer_velocity(2, Default::default(), 1)));
+    bench_model(
+        c,
+        "mlp",
+        &encode(&testing::mlp_velocity(1, Default::default(), 1)),
+    );
+    bench_model(
+        c,
+        "transformer",
+        &encode(&testing::transformer_velocity(2, Default::default(), 1)),
+    );
 }
 
 criterion_group!(benches, models);

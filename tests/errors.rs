@@ -246,3 +246,31 @@ fn a_card_that_disagrees_with_the_graph_is_a_bad_card() {
         Err(Error::BadCard(_))
     ));
 }
+
+/// `Model` is shared across threads; each thread builds its own `Session`.
+#[test]
+fn model_is_send_sync_and_session_is_send() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Model>();
+    send::<Session>();
+    let m = Model::from_bytes(&mlp_bytes()).unwrap();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                let mut s = Session::new(&m, opts(Backend::Native, 1)).unwrap();
+                let mut out = vec![0.0; s.state_len()];
+                s.sample(
+                    &vec![0.5; s.cond_len()],
+                    &vec![0.5; s.state_len()],
+                    &mut out,
+                )
+                .unwrap();
+                out
+            })
+        })
+        .collect();
+    let outs: Vec<Vec<f32>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(outs[0], outs[1]);
+}

@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use fewstep::card::{CardDim, Kind};
 use fewstep::rng::Rng;
-use fewstep::{Backend, Error, Model, Session, SessionOptions, npy};
+use fewstep::{Backend, Error, Model, Precision, Session, SessionOptions, npy};
 use serde_json::json;
 
 use fewstep::alloc_count;
@@ -173,7 +173,22 @@ fn info(path: &Path, dims: &[String]) -> Result<(), Error> {
             .collect::<Vec<_>>()
     };
     let native = match fewstep::session::native_report(&model, &dims) {
-        Ok(ops) => json!({"ok": true, "ops": ops}),
+        Ok(ops) => {
+            let weight_bytes = |precision| {
+                let o = SessionOptions {
+                    backend: Backend::Native,
+                    precision,
+                    dims: dims.clone(),
+                };
+                Session::new(&model, o).map(|s| s.info().weight_bytes).ok()
+            };
+            json!({
+                "ok": true,
+                "ops": ops,
+                "isa": fewstep::cpu::Isa::detect().name(),
+                "weight_bytes": {"f32": weight_bytes(Precision::F32), "f16": weight_bytes(Precision::F16)},
+            })
+        }
         Err(e) => json!({"ok": false, "reason": e.to_string()}),
     };
     let tract_ok = Session::new(
