@@ -38,6 +38,9 @@ pub enum Error {
     /// The operation needs a model card (e.g. sampling) but the model has none.
     #[error("this model has no fewstep card; `sample` needs one (use `run` for plain inference)")]
     NoCard,
+    /// A scene file is malformed (the message names file, line and column).
+    #[error("bad scene: {0}")]
+    BadScene(String),
     /// The tract fallback failed at run time.
     #[error("tract backend failed at run time")]
     TractRun,

@@ -2,8 +2,9 @@
 //!
 //! * [`gemm_f32`] / [`gemm_f16`]: `C = act(A·B + bias)` against a weight
 //!   matrix B packed once at session build ([`pack_b_f32`], [`pack_b_f16`]).
-//!   x86_64 uses a 6x16 AVX2/FMA register-tile microkernel, aarch64 a 6x16
-//!   NEON one; both block K by [`KC`] to keep a panel slice in L1.
+//!   x86_64 uses a 12x32 AVX-512 register-tile microkernel (two panels at
+//!   once) or a 6x16 AVX2/FMA one, aarch64 a 6x16 NEON one; all block K by
+//!   [`KC`] to keep a panel slice in L1.
 //! * [`matmul_strided`]: general strided product for activation x activation
 //!   (attention), with vectorised fast paths.
 //!
@@ -18,6 +19,8 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 
@@ -26,8 +29,12 @@ pub const NR: usize = 16;
 /// K blocking of the packed kernels: at most this many rows of a panel are
 /// streamed per pass (16 KiB of f32 weights, fits L1 with the A rows).
 pub const KC: usize = 256;
-/// Most rows one microkernel call handles.
+/// Most rows one AVX2 / NEON microkernel call handles.
 const MR_MAX: usize = 6;
+/// Most rows one AVX-512 microkernel call handles (12 x 32 tile: 24 zmm
+/// accumulators, 2 for B, 1 for the A broadcast, of 32 registers).
+#[cfg(target_arch = "x86_64")]
+const MR_MAX_512: usize = 12;
 
 /// Weight matrix B (k x n, row-major input) repacked at session build into
 /// `ceil(n/NR)` panels; panel `p` holds, for each `kk` in `0..k`, the `NR`
@@ -133,10 +140,14 @@ pub(crate) struct Tile {
     pub lda: usize,
     /// Panel data at row k0 (f32 or f16, NR elements per kk).
     pub b: *const u8,
+    /// Bytes from one panel to the next (`k * NR * element size`); used by
+    /// kernels that handle two panels per call.
+    pub bstride: usize,
     /// C element (r0, p*NR).
     pub c: *mut f32,
     pub ldc: usize,
-    /// Valid columns of this panel, 1..=NR.
+    /// Valid columns of this tile, 1..=NR * (panels per call); columns past
+    /// NR only exist (and are only touched) when nv > NR.
     pub nv: usize,
     /// Null, or bias + p*NR (nv valid entries).
     pub bias: *const f32,
@@ -147,15 +158,18 @@ pub(crate) struct Tile {
     pub last: bool,
 }
 
-/// A microkernel: computes the tile for `mr` (1..=MR_MAX) rows.
+/// A microkernel: computes the tile for `mr` (1..=mr_max) rows.
 type TileFn = unsafe fn(&Tile, usize);
 
-/// Blocking driver shared by the SIMD backends.
+/// Blocking driver shared by the SIMD backends: each `tile` call covers at
+/// most `mr_max` rows and `panels` consecutive panels (`panels * NR`
+/// columns, fewer at the right edge).
 ///
 /// # Safety
 /// `gemm_args_ok` holds for these arguments, `b` points at the
-/// `ceil(n/NR)*k*NR` elements of size `esz` of a [`PackedB`], and the ISA
-/// required by `tile` is available.
+/// `ceil(n/NR)*k*NR` elements of size `esz` of a [`PackedB`], the ISA
+/// required by `tile` is available, and `tile` handles `mr_max` rows and
+/// `panels * NR` columns.
 #[allow(clippy::too_many_arguments)]
 unsafe fn drive(
     m: usize,
@@ -170,17 +184,21 @@ unsafe fn drive(
     c: &mut [f32],
     ldc: usize,
     tile: TileFn,
+    mr_max: usize,
+    panels: usize,
 ) {
-    let np = n.div_ceil(NR);
+    let cols = NR * panels;
+    let ng = n.div_ceil(cols);
     let nkb = k.div_ceil(KC).max(1);
     let kcb = k.div_ceil(nkb);
-    let nrb = m.div_ceil(MR_MAX);
+    let nrb = m.div_ceil(mr_max);
     let (ap, cp) = (a.as_ptr(), c.as_mut_ptr());
     for kb in 0..nkb {
         let k0 = kb * kcb;
         let kc = kcb.min(k.saturating_sub(k0));
-        for p in 0..np {
-            let nv = NR.min(n - p * NR);
+        for g in 0..ng {
+            let p = g * panels;
+            let nv = cols.min(n - p * NR);
             let bias_p = bias.map_or(ptr::null(), |bs| bs.as_ptr().wrapping_add(p * NR));
             for rb in 0..nrb {
                 // Balanced row blocks: e.g. m = 20 gives 5,5,5,5 rather than 6,6,6,2.
@@ -191,6 +209,7 @@ unsafe fn drive(
                     a: ap.wrapping_add(r0 * lda + k0),
                     lda,
                     b: b.wrapping_add((p * k + k0) * NR * esz),
+                    bstride: k * NR * esz,
                     c: cp.wrapping_add(r0 * ldc + p * NR),
                     ldc,
                     nv,
@@ -200,7 +219,8 @@ unsafe fn drive(
                     last: kb + 1 == nkb,
                 };
                 // SAFETY: the tile lies inside the validated A, C, bias and
-                // packed B (rows r0..r1 < m, columns p*NR..p*NR+nv <= n,
+                // packed B (rows r0..r1 < m with r1 - r0 <= mr_max, columns
+                // p*NR..p*NR+nv <= n, panels p..ceil((p*NR+nv)/NR) exist,
                 // k0+kc <= k); the caller guarantees the ISA.
                 unsafe { tile(&t, r1 - r0) };
             }
@@ -305,6 +325,28 @@ pub fn gemm_f32(
     match isa.resolve() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: arguments validated above, packed data obeys the PackedB
+        // invariant, and `resolve` confirmed avx512f+fma+f16c; the 512-bit
+        // kernel handles MR_MAX_512 rows and two panels.
+        Isa::Avx512 => unsafe {
+            drive(
+                m,
+                b.k,
+                b.n,
+                a,
+                lda,
+                b.data.as_ptr().cast(),
+                4,
+                bias,
+                act,
+                c,
+                ldc,
+                avx512::tile_f32,
+                MR_MAX_512,
+                2,
+            )
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: arguments validated above, packed data obeys the PackedB
         // invariant, and `resolve` confirmed avx2+fma+f16c.
         Isa::Avx2Fma => unsafe {
             drive(
@@ -320,6 +362,8 @@ pub fn gemm_f32(
                 c,
                 ldc,
                 avx2::tile_f32,
+                MR_MAX,
+                1,
             )
         },
         #[cfg(target_arch = "aarch64")]
@@ -338,6 +382,8 @@ pub fn gemm_f32(
                 c,
                 ldc,
                 neon::tile_f32,
+                MR_MAX,
+                1,
             )
         },
         _ => gemm_scalar(m, a, lda, b, bias, act, c, ldc),
@@ -369,6 +415,28 @@ pub fn gemm_f16(
     match isa.resolve() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: arguments validated above, packed data obeys the PackedB
+        // invariant, and `resolve` confirmed avx512f+fma+f16c; the 512-bit
+        // kernel handles MR_MAX_512 rows and two panels.
+        Isa::Avx512 => unsafe {
+            drive(
+                m,
+                b.k,
+                b.n,
+                a,
+                lda,
+                b.data.as_ptr().cast(),
+                2,
+                bias,
+                act,
+                c,
+                ldc,
+                avx512::tile_f16,
+                MR_MAX_512,
+                2,
+            )
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: arguments validated above, packed data obeys the PackedB
         // invariant, and `resolve` confirmed avx2+fma+f16c.
         Isa::Avx2Fma => unsafe {
             drive(
@@ -384,6 +452,8 @@ pub fn gemm_f16(
                 c,
                 ldc,
                 avx2::tile_f16,
+                MR_MAX,
+                1,
             )
         },
         #[cfg(target_arch = "aarch64")]
@@ -402,6 +472,8 @@ pub fn gemm_f16(
                 c,
                 ldc,
                 neon::tile_f16,
+                MR_MAX,
+                1,
             )
         },
         _ => gemm_scalar(m, a, lda, b, bias, act, c, ldc),
@@ -478,7 +550,8 @@ fn strided_args_ok(
 ///
 /// Contract: every index above is in bounds (`a.len() > (m-1)*rsa + (k-1)*csa`,
 /// `b.len() > (k-1)*rsb + (n-1)*csb`, `c.len() >= (m-1)*ldc + n`, `ldc >= n`);
-/// any strides (including 0) are accepted. Fast paths on `Isa::Avx2Fma`:
+/// any strides (including 0) are accepted. Fast paths on `Isa::Avx2Fma` and
+/// `Isa::Avx512`:
 /// `csb == 1` (axpy over contiguous B rows) and `csa == 1 && rsb == 1`
 /// (dot products of contiguous vectors). Other layouts, and other ISAs, use a
 /// scalar f32 loop. No allocation.
@@ -508,8 +581,9 @@ pub fn matmul_strided(
     }
     match isa.resolve() {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma if k > 0 && csb == 1 => {
-            // SAFETY: bounds validated above; `resolve` confirmed avx2+fma+f16c.
+        Isa::Avx2Fma | Isa::Avx512 if k > 0 && csb == 1 => {
+            // SAFETY: bounds validated above; `resolve` confirmed avx2+fma+f16c
+            // (`Avx512` implies them).
             unsafe {
                 avx2::strided_axpy(
                     m,
@@ -527,8 +601,9 @@ pub fn matmul_strided(
             }
         }
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma if k > 0 && csa == 1 && rsb == 1 => {
-            // SAFETY: bounds validated above; `resolve` confirmed avx2+fma+f16c.
+        Isa::Avx2Fma | Isa::Avx512 if k > 0 && csa == 1 && rsb == 1 => {
+            // SAFETY: bounds validated above; `resolve` confirmed avx2+fma+f16c
+            // (`Avx512` implies them).
             unsafe {
                 avx2::strided_dot(
                     m,

@@ -3,7 +3,8 @@
 //! Every public kernel takes an [`Isa`] chosen once at session build with
 //! [`Isa::detect`]. Passing an `Isa` that the running CPU cannot execute is
 //! never undefined behaviour: the kernels re-check the hardware (a cached,
-//! lock-free lookup) and fall back to the portable scalar code.
+//! lock-free lookup) and fall back to the best lower x86_64 ISA it can run
+//! (`Avx512` -> `Avx2Fma`), otherwise to the portable scalar code.
 //!
 //! Module map:
 //! * [`gemm`]: packed-weight matmul with fused bias + activation, and the
@@ -20,6 +21,8 @@ pub mod unary;
 
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_512;
 
 #[cfg(test)]
 mod tests;
@@ -33,15 +36,21 @@ pub enum Isa {
     Avx2Fma,
     /// aarch64 Advanced SIMD.
     Neon,
+    /// x86_64 with AVX-512F, FMA and F16C (and AVX2, which every AVX-512
+    /// CPU has; kernels without a 512-bit version run their AVX2 code).
+    Avx512,
 }
 
 impl Isa {
-    /// Best available on this CPU (x86_64: avx2+fma+f16c all required for
-    /// `Avx2Fma`; aarch64: neon). Never `target-cpu=native`: this is a
-    /// run-time check.
+    /// Best available on this CPU (x86_64: avx512f+avx2+fma+f16c for
+    /// `Avx512`, else avx2+fma+f16c all required for `Avx2Fma`; aarch64:
+    /// neon). Never `target-cpu=native`: this is a run-time check.
     pub fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
+            if avx512_fma_f16c() {
+                return Isa::Avx512;
+            }
             if avx2_fma_f16c() {
                 return Isa::Avx2Fma;
             }
@@ -55,34 +64,52 @@ impl Isa {
         Isa::Scalar
     }
 
-    /// Stable lower-case name: `"scalar"`, `"avx2+fma+f16c"`, `"neon"`.
+    /// Stable lower-case name: `"scalar"`, `"avx2+fma+f16c"`, `"neon"`,
+    /// `"avx512f"`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2Fma => "avx2+fma+f16c",
             Isa::Neon => "neon",
+            Isa::Avx512 => "avx512f",
         }
     }
 
-    /// Every `Isa` this CPU can execute, `Scalar` first (used by tests and
-    /// benchmarks; allocates, so do not call it from a kernel).
+    /// Every `Isa` this CPU can execute, `Scalar` first and [`Isa::detect`]
+    /// last (used by tests and benchmarks; allocates, so do not call it from
+    /// a kernel).
     pub fn available() -> Vec<Isa> {
         let mut v = vec![Isa::Scalar];
-        let best = Isa::detect();
-        if best != Isa::Scalar {
-            v.push(best);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx2_fma_f16c() {
+                v.push(Isa::Avx2Fma);
+            }
+            if avx512_fma_f16c() {
+                v.push(Isa::Avx512);
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            if std::arch::is_aarch64_feature_detected!("neon") {
+                v.push(Isa::Neon);
+            }
         }
         v
     }
 
     /// The `Isa` a kernel actually runs: `self` if this CPU supports it,
-    /// otherwise `Scalar`. Cheap (std caches feature detection in an atomic).
+    /// otherwise `Avx2Fma` for an `Avx512` request on an AVX2-only CPU, and
+    /// `Scalar` in every other case. Cheap (std caches feature detection in
+    /// an atomic).
     #[inline]
     pub(crate) fn resolve(self) -> Isa {
         match self {
             Isa::Scalar => Isa::Scalar,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma if avx2_fma_f16c() => Isa::Avx2Fma,
+            Isa::Avx512 if avx512_fma_f16c() => Isa::Avx512,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma | Isa::Avx512 if avx2_fma_f16c() => Isa::Avx2Fma,
             #[cfg(target_arch = "aarch64")]
             Isa::Neon if std::arch::is_aarch64_feature_detected!("neon") => Isa::Neon,
             _ => Isa::Scalar,
@@ -96,6 +123,14 @@ fn avx2_fma_f16c() -> bool {
     is_x86_feature_detected!("avx2")
         && is_x86_feature_detected!("fma")
         && is_x86_feature_detected!("f16c")
+}
+
+/// Requirements of [`Isa::Avx512`]: avx512f, fma and f16c, plus avx2 so
+/// that kernels without a 512-bit version can run their AVX2 code.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn avx512_fma_f16c() -> bool {
+    is_x86_feature_detected!("avx512f") && avx2_fma_f16c()
 }
 
 /// Activation fused into a matmul epilogue or applied elementwise.

@@ -55,6 +55,9 @@ pub fn layer_norm(
     for (xr, yr) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
         match isa {
             #[cfg(target_arch = "x86_64")]
+            // SAFETY: `resolve` confirmed avx512f+fma+f16c; all rows have length d.
+            Isa::Avx512 => unsafe { avx512::ln_row(xr, gamma, beta, eps, yr) },
+            #[cfg(target_arch = "x86_64")]
             // SAFETY: `resolve` confirmed avx2+fma+f16c; all rows have length d.
             Isa::Avx2Fma => unsafe { avx2::ln_row(xr, gamma, beta, eps, yr) },
             _ => ln_row_scalar(xr, gamma, beta, eps, yr),
@@ -120,6 +123,9 @@ pub fn softmax(isa: Isa, x: &[f32], d: usize, y: &mut [f32]) {
     let isa = isa.resolve();
     for (xr, yr) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
         match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `resolve` confirmed avx512f+fma+f16c; rows have length d.
+            Isa::Avx512 => unsafe { avx512::softmax_row(xr, yr) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `resolve` confirmed avx2+fma+f16c; rows have length d.
             Isa::Avx2Fma => unsafe { avx2::softmax_row(xr, yr) },
@@ -271,5 +277,150 @@ mod avx2 {
         }
         let inv1 = 1.0 / s1;
         yc.into_remainder().iter_mut().for_each(|o| *o *= inv1);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::super::x86_512::{exp, lane_mask};
+    use super::{pow2_scale, rstd_from};
+    use core::arch::x86_64::*;
+
+    /// Rows up to this length are kept in registers by `softmax_row`
+    /// (one load, one store per element).
+    const SOFTMAX_REG_MAX: usize = 32;
+
+    /// Masked load of `n` (0..=16) floats at `p`, `fill` in the other lanes.
+    ///
+    /// # Safety
+    /// `p.add(i)` is readable for `i < n`.
+    #[inline]
+    #[target_feature(enable = "avx512f,fma,f16c")]
+    unsafe fn load_n(p: *const f32, n: usize, fill: __m512) -> __m512 {
+        // SAFETY: forwarded; masked-off lanes are not accessed.
+        unsafe { _mm512_mask_loadu_ps(fill, lane_mask(n), p) }
+    }
+
+    /// One LayerNorm row (`xr`, `gamma`, `yr` and `beta` all of length d > 0).
+    /// Same algorithm as the AVX2 row (shift by x0, power-of-two scaling,
+    /// f64 scalars), 16 lanes with masked tails.
+    #[target_feature(enable = "avx512f,fma,f16c")]
+    pub(super) fn ln_row(
+        xr: &[f32],
+        gamma: &[f32],
+        beta: Option<&[f32]>,
+        eps: f32,
+        yr: &mut [f32],
+    ) {
+        let d = xr.len();
+        let xp = xr.as_ptr();
+        let x0 = xr[0];
+        let x0v = _mm512_set1_ps(x0);
+        let zero = _mm512_setzero_ps();
+        let (mut s, mut mx) = (zero, zero);
+        let mut j = 0;
+        while j < d {
+            // SAFETY: lanes j..min(j+16, d) of xr (masked load, fill x0 so
+            // that the padding contributes t = 0).
+            let v = unsafe { load_n(xp.add(j), d - j, x0v) };
+            let t = _mm512_sub_ps(v, x0v);
+            s = _mm512_add_ps(s, t);
+            mx = _mm512_max_ps(mx, _mm512_abs_ps(t));
+            j += 16;
+        }
+        let mu = _mm512_reduce_add_ps(s) / d as f32;
+        let sc = pow2_scale(_mm512_reduce_max_ps(mx));
+        let (muv, scv) = (_mm512_set1_ps(mu), _mm512_set1_ps(sc));
+        let mut q = zero;
+        let mut j = 0;
+        while j < d {
+            let k = lane_mask(d - j);
+            // SAFETY: masked load of the lanes < d - j of row xr.
+            let v = unsafe { _mm512_maskz_loadu_ps(k, xp.add(j)) };
+            let t = _mm512_mul_ps(_mm512_sub_ps(_mm512_sub_ps(v, x0v), muv), scv);
+            q = _mm512_mask3_fmadd_ps(t, t, q, k);
+            j += 16;
+        }
+        let rstd = rstd_from(_mm512_reduce_add_ps(q), d, sc, eps);
+        let rv = _mm512_set1_ps(rstd);
+        let (gp, yp) = (gamma.as_ptr(), yr.as_mut_ptr());
+        let mut j = 0;
+        while j < d {
+            let k = lane_mask(d - j);
+            // SAFETY: masked accesses to lanes < d - j of the four slices,
+            // all of length d.
+            unsafe {
+                let v = _mm512_maskz_loadu_ps(k, xp.add(j));
+                let t = _mm512_mul_ps(_mm512_sub_ps(_mm512_sub_ps(v, x0v), muv), rv);
+                let g = _mm512_maskz_loadu_ps(k, gp.add(j));
+                let b = match beta {
+                    Some(b) => _mm512_maskz_loadu_ps(k, b.as_ptr().add(j)),
+                    None => zero,
+                };
+                _mm512_mask_storeu_ps(yp.add(j), k, _mm512_fmadd_ps(t, g, b));
+            }
+            j += 16;
+        }
+    }
+
+    /// One softmax row (`xr` and `yr` of equal length > 0).
+    ///
+    /// Padding lanes load `-inf`: with a finite row maximum they give
+    /// `exp(-inf) = 0`; they only give NaN when the maximum is `-inf` (all
+    /// valid lanes `-inf`) or `+inf`/NaN, where every valid output is NaN
+    /// anyway, so no extra masking is needed.
+    #[target_feature(enable = "avx512f,fma,f16c")]
+    pub(super) fn softmax_row(xr: &[f32], yr: &mut [f32]) {
+        let d = xr.len().min(yr.len());
+        let (xp, yp) = (xr.as_ptr(), yr.as_mut_ptr());
+        let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
+        if d <= SOFTMAX_REG_MAX {
+            // Short rows (attention over few tokens): everything in two zmm.
+            let (n0, n1) = (d.min(16), d.saturating_sub(16));
+            // SAFETY: masked loads of lanes < d of xr; the second pointer is
+            // only formed in bounds (wrapping_add) and used with n1 lanes.
+            let (v0, v1) = unsafe { (load_n(xp, n0, ninf), load_n(xp.wrapping_add(16), n1, ninf)) };
+            let mx = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(v0, v1)));
+            let e0 = exp(_mm512_sub_ps(v0, mx));
+            let e1 = exp(_mm512_sub_ps(v1, mx));
+            let s = _mm512_reduce_add_ps(_mm512_add_ps(e0, e1));
+            let inv = _mm512_set1_ps(1.0 / s);
+            // SAFETY: masked stores of lanes < d of yr.
+            unsafe {
+                _mm512_mask_storeu_ps(yp, lane_mask(n0), _mm512_mul_ps(e0, inv));
+                _mm512_mask_storeu_ps(yp.wrapping_add(16), lane_mask(n1), _mm512_mul_ps(e1, inv));
+            }
+            return;
+        }
+        let mut mv = ninf;
+        let mut j = 0;
+        while j < d {
+            // SAFETY: masked load of lanes < d - j of xr.
+            mv = _mm512_max_ps(mv, unsafe { load_n(xp.add(j), d - j, ninf) });
+            j += 16;
+        }
+        let mx = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
+        let mut s = _mm512_setzero_ps();
+        let mut j = 0;
+        while j < d {
+            // SAFETY: masked load/store of lanes < d - j of xr / yr.
+            unsafe {
+                let e = exp(_mm512_sub_ps(load_n(xp.add(j), d - j, ninf), mx));
+                _mm512_mask_storeu_ps(yp.add(j), lane_mask(d - j), e);
+                s = _mm512_add_ps(s, e);
+            }
+            j += 16;
+        }
+        let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(s));
+        let mut j = 0;
+        while j < d {
+            let k = lane_mask(d - j);
+            // SAFETY: masked load/store of lanes < d - j of yr.
+            unsafe {
+                let v = _mm512_maskz_loadu_ps(k, yp.add(j));
+                _mm512_mask_storeu_ps(yp.add(j), k, _mm512_mul_ps(v, inv));
+            }
+            j += 16;
+        }
     }
 }

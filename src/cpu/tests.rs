@@ -303,6 +303,147 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96)
+    ))]
+
+    /// Shapes aimed at the AVX-512 microkernel: every row count 1..=12 of a
+    /// tile and 13..=36 (two or three balanced row blocks), column counts
+    /// around the 16 / 32 boundaries of its two-panel tiles (odd last panel,
+    /// partial second panel), and K across the KC block boundary.
+    #[test]
+    fn gemm_two_panel_tiles_match_ref(
+        m in 1usize..=36, n_i in 0usize..12, k_i in 0usize..6,
+        ldc_pad in 0usize..3, use_bias: bool, act_i in 0usize..7, f16w: bool, seed: u64,
+    ) {
+        let n = [1usize, 15, 16, 17, 31, 32, 33, 47, 48, 49, 64, 80][n_i];
+        let k = [1usize, 2, 7, 64, 257, 300][k_i];
+        let mut rng = Rng(seed);
+        let sb = if f16w { 10f64.powf(rng.uniform(-2.0, 2.0)) } else { 1.0 };
+        let ldc = n + ldc_pad;
+        let a = rng.vec((m - 1) * k + k, 1.0);
+        let b = rng.vec(k * n, sb);
+        let bias = rng.vec(n, sb);
+        check_gemm(f16w, m, n, k, k, ldc, use_bias, Act::ALL[act_i], &a, &b, &bias)?;
+    }
+
+    /// Short softmax rows (the register-resident AVX-512 path is d <= 32),
+    /// with and without -inf masking.
+    #[test]
+    fn softmax_short_rows_match_ref(rows in 1usize..9, d in 1usize..=40, masked: bool, seed: u64) {
+        let mut rng = Rng(seed);
+        let mut x = rng.vec(rows * d, 3.0);
+        if masked {
+            for (i, v) in x.iter_mut().enumerate() {
+                if i % d != d / 2 && rng.unit() < 0.5 { *v = f32::NEG_INFINITY; }
+            }
+        }
+        let mut r = vec![0.0; rows * d];
+        softmax_ref(&x, d, &mut r);
+        for isa in Isa::available() {
+            // Trailing sentinel: nothing past rows * d may be written.
+            let mut y = vec![f32::NAN; rows * d + 1];
+            y[rows * d] = 7.0;
+            softmax(isa, &x, d, &mut y[..rows * d]);
+            prop_assert_eq!(y[rows * d], 7.0);
+            for (&yi, &ri) in y.iter().zip(&r) {
+                let tol = SOFTMAX_REL_TOL * (ri as f64).abs() + SOFTMAX_ABS_TOL;
+                prop_assert!(close(yi, ri, tol), "{} d={d}: {yi} vs {ri}", isa.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn isa_list_is_consistent() {
+    let avail = Isa::available();
+    assert_eq!(avail[0], Isa::Scalar);
+    assert_eq!(*avail.last().unwrap(), Isa::detect());
+    for (i, a) in avail.iter().enumerate() {
+        assert!(avail[i + 1..].iter().all(|b| b.name() != a.name()));
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let has512 = is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c");
+        assert_eq!(avail.contains(&Isa::Avx512), has512);
+        assert_eq!(Isa::Avx512.name(), "avx512f");
+        if has512 {
+            assert_eq!(Isa::detect(), Isa::Avx512);
+            // Every AVX-512 machine can also run the AVX2 kernels.
+            assert!(avail.contains(&Isa::Avx2Fma));
+        }
+    }
+}
+
+/// Every (rows, columns) combination of the AVX-512 microkernel dispatch
+/// (mr 1..=12, one or two panels, full and partial), deterministic, with
+/// row padding checks.
+#[test]
+fn gemm_every_tile_shape() {
+    let mut rng = Rng(21);
+    for m in 1..=12 {
+        for n in [5usize, 16, 21, 32] {
+            for (i, f16w) in [false, true].into_iter().enumerate() {
+                let k = 37;
+                let act = Act::ALL[(m + n + i) % Act::ALL.len()];
+                let ldc = n + 2;
+                let a = rng.vec(m * k, 1.0);
+                let b = rng.vec(k * n, 1.0);
+                let bias = rng.vec(n, 1.0);
+                check_gemm(f16w, m, n, k, k, ldc, true, act, &a, &b, &bias).unwrap();
+            }
+        }
+    }
+}
+
+/// exp and the exp-based activations across the underflow range, where
+/// results become subnormal and then exactly 0 (the vector paths zero
+/// inputs below -104 directly).
+#[test]
+fn exp_underflow_range() {
+    let mut x: Vec<f32> = (0..=400).map(|i| -80.0 - i as f32 * 0.075).collect();
+    x.extend([
+        -103.97,
+        -103.98,
+        -104.0,
+        -104.01,
+        -1e6,
+        f32::MIN,
+        f32::NEG_INFINITY,
+    ]);
+    for isa in Isa::available() {
+        for op in [
+            Unary::Exp,
+            Unary::Sigmoid,
+            Unary::Silu,
+            Unary::Gelu,
+            Unary::Tanh,
+        ] {
+            let mut y = vec![f32::NAN; x.len()];
+            apply_unary(isa, op, &x, &mut y);
+            for (&xi, &yi) in x.iter().zip(&y) {
+                let r = unary_scalar(op, xi);
+                assert!(
+                    close(yi, r, act_tol(r)),
+                    "{} {op:?}({xi}) = {yi}, ref {r}",
+                    isa.name()
+                );
+            }
+        }
+        let mut y = vec![f32::NAN; x.len()];
+        apply_unary(isa, Unary::Exp, &x, &mut y);
+        for (&xi, &yi) in x.iter().zip(&y) {
+            if xi < -104.0 {
+                assert_eq!(yi.to_bits(), 0, "{} exp({xi}) = {yi}", isa.name());
+            }
+        }
+    }
+}
+
 #[test]
 fn packed_f16_is_half_of_f32() {
     let b: Vec<f32> = (0..37 * 45).map(|i| i as f32 * 0.01).collect();
@@ -343,10 +484,18 @@ fn gemm_k_zero_gives_act_of_bias() {
 
 #[test]
 fn gemm_propagates_inf_and_nan() {
-    let (m, n, k) = (7, 21, 33);
+    // 7 x 21: one row block, a full and a partial panel (one AVX-512 tile
+    // with a partial second panel); 3 x 45 below: a two-panel tile plus an
+    // odd partial last panel.
+    gemm_inf_nan_case(7, 21, 33);
+    gemm_inf_nan_case(4, 45, 300);
+}
+
+fn gemm_inf_nan_case(m: usize, n: usize, k: usize) {
     let mut rng = Rng(7);
     let mut a = rng.vec(m * k, 1.0);
     let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(0.5, 1.0) as f32).collect();
+    assert!(m >= 4);
     a[k + 3] = f32::NAN; // row 1
     a[2 * k + 5] = f32::INFINITY; // row 2
     a[3 * k + 7] = f32::NEG_INFINITY; // row 3

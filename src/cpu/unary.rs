@@ -179,14 +179,17 @@ pub fn unary_scalar(op: Unary, x: f32) -> f32 {
 
 /// Applies `act` to every element of `x`, in place. No allocation.
 ///
-/// `Isa::Avx2Fma` runs every activation vectorised (8 lanes, own exp/erfc
-/// polynomials, ~1e-6 relative to [`act_scalar`]); other ISAs run
-/// [`act_scalar`] (or its f32 variant on aarch64) per element.
+/// `Isa::Avx2Fma` and `Isa::Avx512` run every activation vectorised (8 or
+/// 16 lanes, own exp/erfc polynomials, ~1e-6 relative to [`act_scalar`]);
+/// other ISAs run [`act_scalar`] (or its f32 variant on aarch64) per element.
 pub fn apply_act(isa: Isa, act: Act, x: &mut [f32]) {
     if act == Act::None {
         return;
     }
     match isa.resolve() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `resolve` returned Avx512, so avx512f, fma and f16c are present.
+        Isa::Avx512 => unsafe { super::x86_512::apply_act(act, x) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `resolve` returned Avx2Fma, so avx2, fma and f16c are present.
         Isa::Avx2Fma => unsafe { super::x86::apply_act(act, x) },
@@ -199,12 +202,16 @@ pub fn apply_act(isa: Isa, act: Act, x: &mut [f32]) {
 /// `y[i] = op(x[i])`. Contract: `x.len() == y.len()` (checked by
 /// `debug_assert!`; in release only the common prefix is written). No allocation.
 ///
-/// On `Isa::Avx2Fma` every operator except `Sin`, `Cos` and `Ln` is vectorised.
+/// On `Isa::Avx2Fma` and `Isa::Avx512` every operator except `Sin`, `Cos`
+/// and `Ln` is vectorised.
 pub fn apply_unary(isa: Isa, op: Unary, x: &[f32], y: &mut [f32]) {
     debug_assert_eq!(x.len(), y.len(), "apply_unary: length mismatch");
     let n = x.len().min(y.len());
     let (x, y) = (&x[..n], &mut y[..n]);
     match isa.resolve() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `resolve` returned Avx512, so avx512f, fma and f16c are present.
+        Isa::Avx512 => unsafe { super::x86_512::apply_unary(op, x, y) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `resolve` returned Avx2Fma, so avx2, fma and f16c are present.
         Isa::Avx2Fma => unsafe { super::x86::apply_unary(op, x, y) },

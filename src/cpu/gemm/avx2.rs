@@ -1,7 +1,8 @@
 //! AVX2/FMA/F16C kernels for `gemm` (6x16 register tiles) and the
 //! `matmul_strided` fast paths.
 
-use super::super::x86::{act_vec, hsum, lane_mask};
+use super::super::Act;
+use super::super::x86::{act_tile, hsum, lane_mask};
 use super::{NR, Tile};
 use core::arch::x86_64::*;
 
@@ -35,6 +36,12 @@ unsafe fn dispatch<const F16: bool>(t: &Tile, mr: usize) {
             5 => tile::<5, 1, F16>(t),
             6 => tile::<6, 1, F16>(t),
             _ => debug_assert!(false, "mr out of range"),
+        }
+        if t.last && t.act != Act::None {
+            // Second pass over the freshly stored tile (hot in L1): one
+            // branch-free loop per activation instead of a dispatch per
+            // vector inside the register epilogue.
+            act_tile(t.act, t.c, t.ldc, mr.min(6), t.nv.min(NR));
         }
     }
 }
@@ -127,9 +134,10 @@ unsafe fn tile<const MR: usize, const S: usize, const F16: bool>(t: &Tile) {
 }
 
 /// Epilogue for 8 columns at `cp`: accumulate into C unless first K block,
-/// add bias and apply the activation on the last one, store (masked unless
-/// `full`). Kept separate with by-value arguments so the accumulators stay
-/// in registers in the main loop.
+/// add bias on the last one, store (masked unless `full`). The activation
+/// runs afterwards over the whole tile (`act_tile`). Kept separate with
+/// by-value arguments so the accumulators stay in registers in the main
+/// loop; small enough to be inlined.
 ///
 /// # Safety
 /// The lanes selected by `mask` (all 8 when `full`) are valid C elements.
@@ -154,11 +162,8 @@ unsafe fn store_half(
             };
             v = _mm256_add_ps(v, old);
         }
-        if t.last {
-            if has_bias {
-                v = _mm256_add_ps(v, bias);
-            }
-            v = act_vec(t.act, v);
+        if has_bias {
+            v = _mm256_add_ps(v, bias);
         }
         if full {
             _mm256_storeu_ps(cp, v);
