@@ -5,8 +5,6 @@
 //! constant-velocity baseline per scene. Teacher, reflow, MDT-dist and IMLE training are not
 //! implemented yet; `train` says so and exits non-zero.
 
-mod data;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,7 +12,7 @@ use clap::{Parser, Subcommand};
 use fewstep::forecast::features::constant_velocity;
 use fewstep::forecast::metrics::min_ade_fde;
 
-use data::{SCENES, Split, fold_windows};
+use fewstep_distill::data::{SCENES, Split, fold_windows};
 
 #[derive(Parser)]
 #[command(
@@ -101,7 +99,7 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::data::*;
+    use fewstep_distill::data::*;
     use std::path::Path;
 
     fn data_dir() -> std::path::PathBuf {
