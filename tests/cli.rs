@@ -1,0 +1,152 @@
+//! The CLI forms other tools rely on: `info`, `run`, `sample`, `bench`, through the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use fewstep::npy;
+use fewstep::onnx::write::save;
+use fewstep::testing::{self, MlpShape};
+
+fn fewstep(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fewstep"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fewstep-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn model(dir: &Path) -> PathBuf {
+    let p = dir.join("m.onnx");
+    save(
+        &testing::mlp_velocity(
+            3,
+            MlpShape {
+                state: 6,
+                cond: 4,
+                hidden: 32,
+            },
+            4,
+        ),
+        &p,
+    )
+    .unwrap();
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn info_reports_card_io_ops_and_backends() {
+    let d = tmp("info");
+    let m = model(&d);
+    let out = fewstep(&["info", s(&m), "--dim", "N=3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["card"]["kind"], "velocity");
+    assert_eq!(j["inputs"][0]["name"], "x");
+    assert_eq!(j["backends"]["auto"], "native");
+    assert_eq!(j["backends"]["native"]["ok"], true);
+    assert!(j["parameters"].as_u64().unwrap() > 1000);
+    let f16 = j["backends"]["native"]["weight_bytes"]["f16"]
+        .as_u64()
+        .unwrap();
+    let f32 = j["backends"]["native"]["weight_bytes"]["f32"]
+        .as_u64()
+        .unwrap();
+    assert!(f16 < f32);
+}
+
+#[test]
+fn run_writes_one_npy_per_output_and_sample_is_seeded() {
+    let d = tmp("run");
+    let m = model(&d);
+    npy::write(&d.join("x.npy"), &[3, 6], &[0.1; 18]).unwrap();
+    npy::write(&d.join("t.npy"), &[3, 1], &[0.5; 3]).unwrap();
+    npy::write(&d.join("c.npy"), &[3, 4], &[0.2; 12]).unwrap();
+    let outdir = d.join("out");
+    let mut results = vec![];
+    for backend in ["native", "tract"] {
+        let o = fewstep(&[
+            "run",
+            s(&m),
+            "--input",
+            &format!("x={}", s(&d.join("x.npy"))),
+            "--input",
+            &format!("t={}", s(&d.join("t.npy"))),
+            "--input",
+            &format!("cond={}", s(&d.join("c.npy"))),
+            "--output-dir",
+            s(&outdir),
+            "--backend",
+            backend,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v = npy::read(&outdir.join("v.npy")).unwrap();
+        assert_eq!(v.shape, vec![3, 6]);
+        results.push(v.data);
+    }
+    testing::compare(&results[0], &results[1], testing::TOL_F32).unwrap();
+    // a missing input is a clear error, not a panic
+    let o = fewstep(&[
+        "run",
+        s(&m),
+        "--input",
+        &format!("x={}", s(&d.join("x.npy"))),
+        "--output-dir",
+        s(&outdir),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing --input t="));
+
+    let sample = |seed: &str, steps: &str, out: &str| {
+        let p = d.join(out);
+        let o = fewstep(&[
+            "sample",
+            s(&m),
+            "--cond",
+            s(&d.join("c.npy")),
+            "--seed",
+            seed,
+            "--steps",
+            steps,
+            "--out",
+            s(&p),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        npy::read(&p).unwrap()
+    };
+    let a = sample("1", "4", "s1.npy");
+    assert_eq!(a.shape, vec![3, 6]);
+    assert_eq!(a, sample("1", "4", "s2.npy"));
+    assert_ne!(a, sample("2", "4", "s3.npy"));
+    assert_ne!(a, sample("1", "2", "s4.npy"));
+}
+
+#[test]
+fn bench_reports_latency_allocations_and_weights() {
+    let d = tmp("bench");
+    let m = model(&d);
+    let o = fewstep(&["bench", s(&m), "--iters", "20", "--dim", "N=2", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = j["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        assert!(r["median_us"].as_f64().unwrap() > 0.0);
+        assert!(r["weight_bytes"].as_u64().unwrap() > 0);
+        if r["backend"] == "native" {
+            assert_eq!(r["allocations_per_call"].as_f64().unwrap(), 0.0);
+        }
+    }
+}
