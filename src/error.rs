@@ -38,6 +38,12 @@ pub enum Error {
     /// The operation needs a model card (e.g. sampling) but the model has none.
     #[error("this model has no fewstep card; `sample` needs one (use `run` for plain inference)")]
     NoCard,
+    /// An input breaks the documented contract (non-allocating).
+    #[error("invalid input: {0}")]
+    InvalidInput(&'static str),
+    /// A fixed capacity chosen at construction is exceeded (non-allocating).
+    #[error("capacity exceeded: {0}")]
+    Capacity(&'static str),
     /// A scene file is malformed (the message names file, line and column).
     #[error("bad scene: {0}")]
     BadScene(String),

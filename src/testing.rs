@@ -331,3 +331,24 @@ pub fn compare(got: &[f32], want: &[f32], tol: Tolerance) -> Result<(f32, f32), 
     }
     Ok((rel, nmse))
 }
+
+/// A trajectory velocity model with the shapes of fewstep's forecasters (state `[N, 20, 24]`,
+/// condition `[N, 32]`) and a trajectory normalization in its card. Random weights.
+pub fn trajectory_velocity(seed: u64, d_model: usize, steps: usize) -> ModelProto {
+    let shape = BlockShape {
+        tokens: 20,
+        width: 24,
+        d_model,
+        heads: 4,
+        cond: 32,
+    };
+    let mut proto = transformer_velocity(seed, shape, steps);
+    let mut card = Card::from_json(&proto.metadata_props[0].value).expect("fixture card");
+    card.normalization = serde_json::to_value(crate::forecast::features::Normalization {
+        features: crate::forecast::features::FeatureVersion::V1,
+        future_scale: 5.0,
+    })
+    .expect("json");
+    proto.metadata_props[0].value = card.to_json();
+    proto
+}

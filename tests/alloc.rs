@@ -104,3 +104,43 @@ fn the_counter_sees_allocations() {
     let mut s = Session::new(&model, o).unwrap();
     assert!(count_sample_allocs(&mut s) > 0);
 }
+
+#[test]
+fn the_forecaster_allocates_nothing_per_frame() {
+    use fewstep::forecast::{Forecaster, ForecasterOptions};
+    let m = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
+    for precision in [Precision::F32, Precision::F16] {
+        let opts = ForecasterOptions {
+            max_agents: 8,
+            backend: Backend::Native,
+            precision,
+            seed: 1,
+        };
+        let mut f = Forecaster::new(&m, opts).unwrap();
+        let mut out = f.new_output();
+        let mut obs = [(0.0f64, 0.0f32, 0.0f32); 6];
+        let mut frame = |f: &mut Forecaster, out: &mut fewstep::forecast::Forecasts, i: usize| {
+            for (a, o) in obs.iter_mut().enumerate() {
+                // agent 5 skips every third frame; the others walk
+                *o = (
+                    a as f64,
+                    0.4 * i as f32 + a as f32,
+                    0.1 * a as f32 * i as f32,
+                );
+            }
+            let n = if i.is_multiple_of(3) { 5 } else { 6 };
+            f.observe(i as f64, &obs[..n]).unwrap();
+            f.predict(out).unwrap()
+        };
+        for i in 0..10 {
+            frame(&mut f, &mut out, i);
+        }
+        let before = thread_allocations();
+        let mut forecast = 0;
+        for i in 10..1010 {
+            forecast += frame(&mut f, &mut out, i);
+        }
+        assert_eq!(thread_allocations() - before, 0, "{precision:?}");
+        assert!(forecast >= 5000);
+    }
+}

@@ -6,6 +6,7 @@
 //! consecutive distinct frames (stride 1).
 
 pub mod features;
+pub mod forecaster;
 pub mod metrics;
 pub mod scene;
 pub mod windows;
@@ -19,3 +20,5 @@ pub const SEQ: usize = OBS + PRED;
 
 /// A 2-D point in metres (or the scene file's units).
 pub type Point = [f32; 2];
+
+pub use forecaster::{Forecaster, ForecasterOptions, Forecasts};

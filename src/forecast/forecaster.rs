@@ -1,0 +1,319 @@
+//! The streaming forecaster: feed each frame's observations, get every ready agent's K futures.
+//!
+//! Agent handling (documented contract):
+//! - an agent is *ready* once it has been observed in 8 consecutive `observe` calls (frames);
+//!   `predict` forecasts every ready agent observed in the latest frame;
+//! - an agent that skips a frame (is absent from one `observe` call) loses its history and
+//!   needs 8 new consecutive observations; one that vanishes frees its slot, and if it comes
+//!   back later it starts from scratch;
+//! - frame ids only need to increase; the step between them is not checked (one `observe`
+//!   call is one time step of the model, 0.4 s for ETH-UCY models);
+//! - at most `max_agents` agents are tracked at once; more is `Error::Capacity`.
+//!
+//! After [`Forecaster::new`], `observe` and `predict` allocate nothing.
+
+use super::features::{
+    FUTURE_VALUES, Frame, Normalization, PAST_FEATURES, future_world, past_features,
+};
+use super::{OBS, PRED, Point};
+use crate::card::{CardDim, Kind};
+use crate::error::Error;
+use crate::model::Model;
+use crate::rng::Rng;
+use crate::session::{Backend, Precision, Session, SessionOptions};
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    agent: f64,
+    used: bool,
+    hist: [Point; OBS],
+    len: usize,
+    last_seen: u64,
+}
+
+const FREE: Slot = Slot {
+    agent: 0.0,
+    used: false,
+    hist: [[0.0; 2]; OBS],
+    len: 0,
+    last_seen: 0,
+};
+
+/// How to build a forecaster.
+#[derive(Debug, Clone)]
+pub struct ForecasterOptions {
+    pub max_agents: usize,
+    pub backend: Backend,
+    pub precision: Precision,
+    /// Seed of the sampler noise: the same seed and inputs give the same forecasts.
+    pub seed: u64,
+}
+
+impl Default for ForecasterOptions {
+    fn default() -> Self {
+        ForecasterOptions {
+            max_agents: 64,
+            backend: Backend::Auto,
+            precision: Precision::F32,
+            seed: 0,
+        }
+    }
+}
+
+/// The output of [`Forecaster::predict`], allocated once by [`Forecaster::new_output`].
+#[derive(Debug, Clone)]
+pub struct Forecasts {
+    k: usize,
+    count: usize,
+    agents: Vec<f64>,
+    futures: Vec<[Point; PRED]>,
+}
+
+impl Forecasts {
+    /// Number of agents forecast by the last `predict`.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+    /// Futures per agent.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// The id of the `i`-th forecast agent.
+    pub fn agent(&self, i: usize) -> f64 {
+        self.agents[i]
+    }
+    /// The `i`-th agent's K futures, 12 world positions each.
+    pub fn futures(&self, i: usize) -> &[[Point; PRED]] {
+        &self.futures[i * self.k..(i + 1) * self.k]
+    }
+}
+
+/// See the module docs.
+pub struct Forecaster {
+    session: Session,
+    k: usize,
+    scale: f32,
+    slots: Vec<Slot>,
+    frames: Vec<Frame>,
+    ready: Vec<usize>,
+    cond: Vec<f32>,
+    noise: Vec<f32>,
+    out: Vec<f32>,
+    step: u64,
+    last_frame: f64,
+    rng: Rng,
+}
+
+impl std::fmt::Debug for Forecaster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forecaster")
+            .field("k", &self.k)
+            .field("max_agents", &self.slots.len())
+            .finish()
+    }
+}
+
+/// Checks that `model` is a trajectory model and returns (K, future scale).
+pub fn trajectory_shape(model: &Model) -> Result<(usize, f32), Error> {
+    let not = |why: &str| Error::InvalidArgument(format!("not a fewstep trajectory model: {why}"));
+    let card = model.card().ok_or_else(|| not("it has no card"))?;
+    let norm: Normalization = serde_json::from_value(card.normalization.clone())
+        .map_err(|e| not(&format!("its card has no trajectory normalization ({e})")))?;
+    let shape_of = |name: &str| {
+        card.inputs
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.shape.clone())
+    };
+    let state = shape_of(&card.roles.state).ok_or_else(|| not("no state input"))?;
+    let k = match state.as_slice() {
+        [CardDim::Sym(_), CardDim::Fixed(k), CardDim::Fixed(w)] if *w == FUTURE_VALUES => *k,
+        _ => {
+            return Err(not(&format!(
+                "its state is {state:?}, expected [N, K, {FUTURE_VALUES}]"
+            )));
+        }
+    };
+    let cond = card
+        .roles
+        .cond
+        .as_deref()
+        .and_then(shape_of)
+        .ok_or_else(|| not("no condition input"))?;
+    if !matches!(cond.as_slice(), [CardDim::Sym(_), CardDim::Fixed(c)] if *c == PAST_FEATURES) {
+        return Err(not(&format!(
+            "its condition is {cond:?}, expected [N, {PAST_FEATURES}]"
+        )));
+    }
+    if card.kind == Kind::Velocity && card.roles.time.is_none() {
+        return Err(not("a velocity model without a time input"));
+    }
+    if !(norm.future_scale.is_finite() && norm.future_scale > 0.0) {
+        return Err(not("future_scale must be positive"));
+    }
+    Ok((k, norm.future_scale))
+}
+
+impl Forecaster {
+    /// Builds the session for `max_agents` rows and every buffer.
+    pub fn new(model: &Model, opts: ForecasterOptions) -> Result<Forecaster, Error> {
+        let (k, scale) = trajectory_shape(model)?;
+        if opts.max_agents == 0 {
+            return Err(Error::InvalidArgument(
+                "max_agents must be at least 1".into(),
+            ));
+        }
+        let batch = model
+            .symbols()
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "N".into());
+        let mut so = SessionOptions {
+            backend: opts.backend,
+            precision: opts.precision,
+            ..Default::default()
+        };
+        so.dims.insert(batch, opts.max_agents);
+        let session = Session::new(model, so)?;
+        let n = opts.max_agents;
+        Ok(Forecaster {
+            k,
+            scale,
+            slots: vec![FREE; n],
+            frames: vec![
+                Frame {
+                    origin: [0.0; 2],
+                    cos: 1.0,
+                    sin: 0.0
+                };
+                n
+            ],
+            ready: Vec::with_capacity(n),
+            cond: vec![0.0; session.cond_len()],
+            noise: vec![0.0; session.state_len()],
+            out: vec![0.0; session.state_len()],
+            session,
+            step: 0,
+            last_frame: f64::NEG_INFINITY,
+            rng: Rng::new(opts.seed),
+        })
+    }
+
+    /// An output buffer sized for this forecaster.
+    pub fn new_output(&self) -> Forecasts {
+        let n = self.slots.len();
+        Forecasts {
+            k: self.k,
+            count: 0,
+            agents: vec![0.0; n],
+            futures: vec![[[0.0; 2]; PRED]; n * self.k],
+        }
+    }
+
+    /// The session running the model (backend, precision, weight bytes).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Records one frame's observations `(agent, x, y)`. Never allocates.
+    pub fn observe(&mut self, frame: f64, obs: &[(f64, f32, f32)]) -> Result<(), Error> {
+        if !frame.is_finite() || frame <= self.last_frame {
+            return Err(Error::InvalidInput(
+                "frame ids must be finite and increasing",
+            ));
+        }
+        for (i, &(a, x, y)) in obs.iter().enumerate() {
+            if !a.is_finite() || !x.is_finite() || !y.is_finite() {
+                return Err(Error::NonFinite {
+                    what: "observation",
+                    index: i,
+                });
+            }
+            if obs[..i].iter().any(|o| o.0 == a) {
+                return Err(Error::InvalidInput("an agent appears twice in one frame"));
+            }
+        }
+        self.last_frame = frame;
+        self.step += 1;
+        let step = self.step;
+        for &(a, x, y) in obs {
+            let slot = match self.slots.iter().position(|s| s.used && s.agent == a) {
+                Some(i) => i,
+                None => {
+                    // a free slot, or one whose agent was not seen last frame (it vanished)
+                    let i = self
+                        .slots
+                        .iter()
+                        .position(|s| !s.used || s.last_seen + 1 < step)
+                        .ok_or(Error::Capacity("more agents in view than max_agents"))?;
+                    self.slots[i] = Slot {
+                        agent: a,
+                        used: true,
+                        ..FREE
+                    };
+                    i
+                }
+            };
+            let s = &mut self.slots[slot];
+            if s.len > 0 && s.last_seen + 1 != step {
+                s.len = 0; // skipped a frame: history broken
+            }
+            if s.len == OBS {
+                s.hist.copy_within(1.., 0);
+                s.hist[OBS - 1] = [x, y];
+            } else {
+                s.hist[s.len] = [x, y];
+                s.len += 1;
+            }
+            s.last_seen = step;
+        }
+        Ok(())
+    }
+
+    /// Forecasts every ready agent of the latest frame into `out`; returns how many.
+    /// Never allocates.
+    pub fn predict(&mut self, out: &mut Forecasts) -> Result<usize, Error> {
+        if out.agents.len() != self.slots.len() || out.k != self.k {
+            return Err(Error::InvalidInput(
+                "output buffer was made by another forecaster",
+            ));
+        }
+        self.ready.clear();
+        self.cond.fill(0.0);
+        let step = self.step;
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.used && s.len == OBS && s.last_seen == step {
+                let row = self.ready.len();
+                self.frames[row] = past_features(
+                    &s.hist,
+                    &mut self.cond[row * PAST_FEATURES..(row + 1) * PAST_FEATURES],
+                );
+                self.ready.push(i);
+            }
+        }
+        out.count = self.ready.len();
+        if self.ready.is_empty() {
+            return Ok(0);
+        }
+        self.rng.fill_normal(&mut self.noise);
+        self.session
+            .sample(&self.cond, &self.noise, &mut self.out)?;
+        for (row, &slot) in self.ready.iter().enumerate() {
+            out.agents[row] = self.slots[slot].agent;
+            for m in 0..self.k {
+                let y = &self.out
+                    [(row * self.k + m) * FUTURE_VALUES..(row * self.k + m + 1) * FUTURE_VALUES];
+                future_world(
+                    &self.frames[row],
+                    y,
+                    self.scale,
+                    &mut out.futures[row * self.k + m],
+                );
+            }
+        }
+        Ok(out.count)
+    }
+}
