@@ -1,4 +1,6 @@
-//! fewstep-distill as a library: data pipeline (and, to come, training and export), so that
-//! the binary, tests and examples share it.
+//! fewstep-distill as a library: data pipeline, the trajectory network (candle), its ONNX
+//! export, and teacher training, so that the binary, tests and examples share them.
 
 pub mod data;
+pub mod export;
+pub mod model;

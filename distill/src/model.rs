@@ -1,0 +1,432 @@
+//! `TrajNet`: the trajectory network of the teacher (velocity) and of one-step students
+//! (generator), in candle, batch-first.
+//!
+//! Inputs: `x` `[B, K, 24]` (the noisy future `x_t` for a velocity net, the noise `z` for a
+//! generator), `t` `[B, 1]` (velocity only) and `cond` `[B, 32]`.
+//!
+//! ```text
+//! ctx = Linear(GELU(Linear(cond)))            (+ Linear([sin(t f), cos(t f)]) for velocity)
+//! h   = Linear(x) + mode_embedding[K, d] + ctx (broadcast over the K modes)
+//! h   = layers × pre-LN block (multi-head self-attention across the K modes, GELU MLP)
+//! out = Linear(LayerNorm(h))                   -> x̂1 (velocity: predicted data) or y (generator)
+//! ```
+//!
+//! A velocity net predicts the data `x̂1`; its velocity is `(x̂1 − x_t) / max(1 − t, 1e-3)`
+//! ([`TrajNet::velocity`]); the exported ONNX graph outputs that velocity.
+//!
+//! Every weight lives in a [`VarMap`] under a fixed name (see [`TrajNet::names`]); matrices are
+//! stored `[in, out]` so that export writes them unchanged as MatMul operands. Initial weights
+//! come from fewstep's seeded [`Rng`] (normal × 1/sqrt(fan_in), biases 0, LayerNorm 1/0).
+
+use candle_core::{D, DType, Device, Result, Tensor, Var};
+use candle_nn::VarMap;
+use fewstep::rng::Rng;
+use serde::{Deserialize, Serialize};
+
+/// LayerNorm epsilon (candle and ONNX alike).
+pub const LN_EPS: f32 = 1e-5;
+/// Lower bound of `1 − t` in the velocity formula.
+pub const ONE_MINUS_T_MIN: f32 = 1e-3;
+/// Highest frequency of the time features (the lowest is 1).
+pub const TIME_FREQ_MAX: f32 = 1000.0;
+
+/// What the network computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetKind {
+    /// `v(x_t, t, cond)`: predicts data, exported as a velocity.
+    Velocity,
+    /// `g(z, cond)`: one-step sample.
+    Generator,
+}
+
+/// Shape of a [`TrajNet`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrajConfig {
+    pub d_model: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub mlp_ratio: usize,
+    /// K, the number of joint modes.
+    pub modes: usize,
+    /// Width of one mode's state: 12 × (x, y).
+    pub state: usize,
+    /// Width of the condition.
+    pub cond: usize,
+    pub kind: NetKind,
+}
+
+impl Default for TrajConfig {
+    fn default() -> Self {
+        TrajConfig {
+            d_model: 128,
+            heads: 4,
+            layers: 2,
+            mlp_ratio: 4,
+            modes: 20,
+            state: 24,
+            cond: 32,
+            kind: NetKind::Velocity,
+        }
+    }
+}
+
+impl TrajConfig {
+    /// Number of trainable parameters.
+    pub fn parameter_count(&self) -> usize {
+        names_and_shapes(self)
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Multiply-adds per agent per network pass (matrix products and attention; element-wise
+    /// work, norms and the velocity formula are not counted).
+    pub fn macs_per_pass(&self) -> usize {
+        let (d, k) = (self.d_model, self.modes);
+        let mut m = k * self.state * d; // input
+        m += self.cond * d + d * d; // condition MLP (once per agent)
+        if self.kind == NetKind::Velocity {
+            m += d * d; // time features
+        }
+        let per_layer = 4 * k * d * d + 2 * k * k * d + 2 * k * d * self.mlp_ratio * d;
+        m += self.layers * per_layer;
+        m += k * d * self.state; // output
+        m
+    }
+
+    /// The time-feature frequencies: `d/2` geometric values from 1 to [`TIME_FREQ_MAX`].
+    pub fn time_freqs(&self) -> Vec<f32> {
+        let half = self.d_model / 2;
+        (0..half)
+            .map(|i| {
+                let a = if half > 1 {
+                    i as f32 / (half - 1) as f32
+                } else {
+                    0.0
+                };
+                (a * TIME_FREQ_MAX.ln()).exp()
+            })
+            .collect()
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.d_model == 0 || self.heads == 0 || !self.d_model.is_multiple_of(self.heads) {
+            return Err(format!(
+                "d_model {} must be a positive multiple of heads {}",
+                self.d_model, self.heads
+            ));
+        }
+        if !self.d_model.is_multiple_of(2) {
+            return Err("d_model must be even (sin/cos time features)".into());
+        }
+        if self.modes == 0 || self.state == 0 || self.cond == 0 || self.mlp_ratio == 0 {
+            return Err("modes, state, cond and mlp_ratio must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Whether a parameter is a matrix (for weight decay) or a vector (bias, norm).
+pub fn is_matrix(shape: &[usize]) -> bool {
+    shape.len() >= 2
+}
+
+/// Every parameter's name and shape, in a fixed order (the order of initialisation).
+pub fn names_and_shapes(c: &TrajConfig) -> Vec<(String, Vec<usize>)> {
+    let (d, s) = (c.d_model, c.state);
+    let mut v: Vec<(String, Vec<usize>)> = Vec::new();
+    let lin = |v: &mut Vec<(String, Vec<usize>)>, name: &str, i: usize, o: usize| {
+        v.push((format!("{name}.w"), vec![i, o]));
+        v.push((format!("{name}.b"), vec![o]));
+    };
+    lin(&mut v, "in", s, d);
+    v.push(("mode_emb".into(), vec![c.modes, d]));
+    lin(&mut v, "cond1", c.cond, d);
+    lin(&mut v, "cond2", d, d);
+    if c.kind == NetKind::Velocity {
+        lin(&mut v, "time", d, d);
+    }
+    for l in 0..c.layers {
+        let p = format!("blk{l}");
+        v.push((format!("{p}.ln1.g"), vec![d]));
+        v.push((format!("{p}.ln1.b"), vec![d]));
+        for n in ["q", "k", "v", "o"] {
+            lin(&mut v, &format!("{p}.{n}"), d, d);
+        }
+        v.push((format!("{p}.ln2.g"), vec![d]));
+        v.push((format!("{p}.ln2.b"), vec![d]));
+        lin(&mut v, &format!("{p}.fc1"), d, c.mlp_ratio * d);
+        lin(&mut v, &format!("{p}.fc2"), c.mlp_ratio * d, d);
+    }
+    v.push(("ln_f.g".into(), vec![d]));
+    v.push(("ln_f.b".into(), vec![d]));
+    lin(&mut v, "out", d, s);
+    v
+}
+
+/// The network: its config and the [`VarMap`] holding its weights.
+pub struct TrajNet {
+    pub config: TrajConfig,
+    pub varmap: VarMap,
+    freqs: Tensor,
+    device: Device,
+}
+
+impl TrajNet {
+    /// A freshly initialised network from `seed` (fewstep's [`Rng`]).
+    pub fn new(config: TrajConfig, seed: u64) -> std::result::Result<TrajNet, String> {
+        config.check()?;
+        let mut rng = Rng::new(seed);
+        let varmap = VarMap::new();
+        let device = Device::Cpu;
+        {
+            let mut data = varmap.data().lock().expect("varmap lock");
+            for (name, shape) in names_and_shapes(&config) {
+                let n: usize = shape.iter().product();
+                let vals: Vec<f32> = if name.ends_with(".g") {
+                    vec![1.0; n]
+                } else if name.ends_with(".b") {
+                    vec![0.0; n]
+                } else {
+                    let scale = if name == "mode_emb" {
+                        1.0
+                    } else {
+                        1.0 / (shape[0] as f32).sqrt()
+                    };
+                    (0..n).map(|_| rng.normal() * scale).collect()
+                };
+                let t = Tensor::from_vec(vals, shape.as_slice(), &device).map_err(s)?;
+                data.insert(name, Var::from_tensor(&t).map_err(s)?);
+            }
+        }
+        Self::with_varmap(config, varmap)
+    }
+
+    /// Wraps an existing varmap (e.g. an EMA copy or a loaded checkpoint).
+    pub fn with_varmap(config: TrajConfig, varmap: VarMap) -> std::result::Result<TrajNet, String> {
+        config.check()?;
+        let device = Device::Cpu;
+        let f = config.time_freqs();
+        let freqs = Tensor::from_vec(f.clone(), (1, f.len()), &device).map_err(s)?;
+        let net = TrajNet {
+            config,
+            varmap,
+            freqs,
+            device,
+        };
+        {
+            let data = net.varmap.data().lock().expect("varmap lock");
+            for (name, shape) in names_and_shapes(&net.config) {
+                let v = data
+                    .get(&name)
+                    .ok_or_else(|| format!("parameter {name} is missing"))?;
+                if v.dims() != shape.as_slice() {
+                    return Err(format!(
+                        "parameter {name} has shape {:?}, expected {shape:?}",
+                        v.dims()
+                    ));
+                }
+            }
+        }
+        Ok(net)
+    }
+
+    /// Loads a checkpoint saved with `varmap.save`.
+    pub fn load(
+        config: TrajConfig,
+        path: &std::path::Path,
+    ) -> std::result::Result<TrajNet, String> {
+        let mut net = TrajNet::new(config, 0)?;
+        net.varmap
+            .load(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        net = TrajNet::with_varmap(net.config, net.varmap)?;
+        Ok(net)
+    }
+
+    /// A deep copy (own tensors), e.g. to start an EMA.
+    pub fn deep_clone(&self) -> std::result::Result<TrajNet, String> {
+        let varmap = VarMap::new();
+        {
+            let src = self.varmap.data().lock().expect("varmap lock");
+            let mut dst = varmap.data().lock().expect("varmap lock");
+            for (k, v) in src.iter() {
+                let t = v.as_tensor().copy().map_err(s)?;
+                dst.insert(k.clone(), Var::from_tensor(&t).map_err(s)?);
+            }
+        }
+        TrajNet::with_varmap(self.config.clone(), varmap)
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The tensor of parameter `name`.
+    pub fn param(&self, name: &str) -> Result<Tensor> {
+        let data = self.varmap.data().lock().expect("varmap lock");
+        data.get(name)
+            .map(|v| v.as_tensor().clone())
+            .ok_or_else(|| candle_core::Error::Msg(format!("no parameter {name}")))
+    }
+
+    /// A parameter's values, row-major.
+    pub fn param_vec(&self, name: &str) -> Result<Vec<f32>> {
+        self.param(name)?.flatten_all()?.to_vec1::<f32>()
+    }
+
+    fn linear(&self, x: &Tensor, name: &str) -> Result<Tensor> {
+        let w = self.param(&format!("{name}.w"))?;
+        let b = self.param(&format!("{name}.b"))?;
+        x.broadcast_matmul(&w)?.broadcast_add(&b)
+    }
+
+    fn layer_norm(&self, x: &Tensor, name: &str) -> Result<Tensor> {
+        let g = self.param(&format!("{name}.g"))?;
+        let b = self.param(&format!("{name}.b"))?;
+        let d = x.dim(D::Minus1)? as f64;
+        let mean = (x.sum_keepdim(D::Minus1)? / d)?;
+        let xc = x.broadcast_sub(&mean)?;
+        let var = (xc.sqr()?.sum_keepdim(D::Minus1)? / d)?;
+        let xn = xc.broadcast_div(&(var + LN_EPS as f64)?.sqrt()?)?;
+        xn.broadcast_mul(&g)?.broadcast_add(&b)
+    }
+
+    /// The network's raw output: `x̂1` for a velocity net, the sample for a generator.
+    /// `x` `[B, K, state]`, `t` `[B, 1]` (ignored, may be `None`, for a generator), `cond`
+    /// `[B, cond]`.
+    pub fn forward(&self, x: &Tensor, t: Option<&Tensor>, cond: &Tensor) -> Result<Tensor> {
+        let c = &self.config;
+        let (b, k, _) = x.dims3()?;
+        let (d, h) = (c.d_model, c.heads);
+        let dh = d / h;
+        let mut ctx = self.linear(cond, "cond1")?.gelu_erf()?;
+        ctx = self.linear(&ctx, "cond2")?;
+        if c.kind == NetKind::Velocity {
+            let t = t.ok_or_else(|| candle_core::Error::Msg("a velocity net needs t".into()))?;
+            let tf = t.broadcast_mul(&self.freqs)?; // [B, d/2]
+            let feats = Tensor::cat(&[tf.sin()?, tf.cos()?], 1)?;
+            ctx = (ctx + self.linear(&feats, "time")?)?;
+        }
+        let mut hs = self
+            .linear(x, "in")?
+            .broadcast_add(&self.param("mode_emb")?)?
+            .broadcast_add(&ctx.unsqueeze(1)?)?;
+        let scale = 1.0 / (dh as f64).sqrt();
+        for l in 0..c.layers {
+            let p = format!("blk{l}");
+            let a = self.layer_norm(&hs, &format!("{p}.ln1"))?;
+            let split = |y: Tensor| -> Result<Tensor> {
+                y.reshape((b, k, h, dh))?.transpose(1, 2)?.contiguous()
+            };
+            let q = split(self.linear(&a, &format!("{p}.q"))?)?;
+            let kk = split(self.linear(&a, &format!("{p}.k"))?)?;
+            let v = split(self.linear(&a, &format!("{p}.v"))?)?;
+            let sc = (q.matmul(&kk.t()?.contiguous()?)? * scale)?;
+            let pr = candle_nn::ops::softmax(&sc, D::Minus1)?;
+            let o = pr
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((b, k, d))?;
+            hs = (hs + self.linear(&o, &format!("{p}.o"))?)?;
+            let m = self.layer_norm(&hs, &format!("{p}.ln2"))?;
+            let m = self.linear(&m, &format!("{p}.fc1"))?.gelu_erf()?;
+            hs = (hs + self.linear(&m, &format!("{p}.fc2"))?)?;
+        }
+        let y = self.layer_norm(&hs, "ln_f")?;
+        self.linear(&y, "out")
+    }
+
+    /// The velocity `(x̂1 − x_t) / max(1 − t, 1e-3)` of a velocity net (what the ONNX graph
+    /// outputs).
+    pub fn velocity(&self, x: &Tensor, t: &Tensor, cond: &Tensor) -> Result<Tensor> {
+        let x1 = self.forward(x, Some(t), cond)?;
+        let omt = t.affine(-1.0, 1.0)?.clamp(ONE_MINUS_T_MIN, f32::INFINITY)?;
+        (x1 - x)?.broadcast_div(&omt.unsqueeze(2)?)
+    }
+
+    /// Convenience: a `[rows, cols..]` f32 tensor on this net's device.
+    pub fn tensor(&self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_slice(data, shape, &self.device)
+    }
+
+    /// Parameter names in a fixed order.
+    pub fn names(&self) -> Vec<String> {
+        names_and_shapes(&self.config)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    /// Copies every parameter of `other` (same config) into this net.
+    pub fn copy_from(&self, other: &TrajNet) -> Result<()> {
+        let src = other.varmap.data().lock().expect("varmap lock");
+        let dst = self.varmap.data().lock().expect("varmap lock");
+        for (k, v) in dst.iter() {
+            let s = src
+                .get(k)
+                .ok_or_else(|| candle_core::Error::Msg(format!("no parameter {k}")))?;
+            v.set(s.as_tensor())?;
+        }
+        Ok(())
+    }
+
+    /// `self ← decay · self + (1 − decay) · other` (EMA update).
+    pub fn ema_update(&self, other: &TrajNet, decay: f64) -> Result<()> {
+        let src = other.varmap.data().lock().expect("varmap lock");
+        let dst = self.varmap.data().lock().expect("varmap lock");
+        for (k, v) in dst.iter() {
+            let s = src
+                .get(k)
+                .ok_or_else(|| candle_core::Error::Msg(format!("no parameter {k}")))?;
+            let next = ((v.as_tensor() * decay)? + (s.as_tensor().detach() * (1.0 - decay))?)?;
+            v.set(&next)?;
+        }
+        Ok(())
+    }
+
+    /// The dtype of every parameter.
+    pub fn dtype(&self) -> DType {
+        DType::F32
+    }
+}
+
+fn s(e: candle_core::Error) -> String {
+    e.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_match_the_varmap() {
+        for kind in [NetKind::Velocity, NetKind::Generator] {
+            let c = TrajConfig {
+                d_model: 32,
+                kind,
+                ..Default::default()
+            };
+            let net = TrajNet::new(c.clone(), 1).unwrap();
+            let n: usize = net.varmap.all_vars().iter().map(|v| v.elem_count()).sum();
+            assert_eq!(n, c.parameter_count());
+            assert!(c.macs_per_pass() > 0);
+        }
+    }
+
+    #[test]
+    fn seeded_init_is_deterministic() {
+        let c = TrajConfig {
+            d_model: 16,
+            ..Default::default()
+        };
+        let a = TrajNet::new(c.clone(), 7).unwrap();
+        let b = TrajNet::new(c, 7).unwrap();
+        for n in a.names() {
+            assert_eq!(a.param_vec(&n).unwrap(), b.param_vec(&n).unwrap(), "{n}");
+        }
+    }
+}
