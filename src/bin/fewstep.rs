@@ -75,6 +75,31 @@ enum Cmd {
         #[arg(long = "dim", value_name = "SYMBOL=VALUE")]
         dims: Vec<String>,
     },
+    /// Evaluate a trajectory model on a scene file or a folder of them: standard windows
+    /// (8 observed + 12 future, stride 1), minADE_K / minFDE_K in the file's units.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        /// A `frame agent x y` file, or a folder whose *.txt files are all evaluated.
+        #[arg(long)]
+        scene: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        k: usize,
+        /// Keep only windows with at least two complete agents (the Social-GAN test set).
+        #[arg(long)]
+        sgan_filter: bool,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "auto", value_name = "auto|native|tract")]
+        backend: String,
+        #[arg(long, default_value = "f32", value_name = "f32|f16")]
+        precision: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Override the card's time grid with N uniform steps.
+        #[arg(long)]
+        steps: Option<usize>,
+    },
     /// Time the model on random inputs: median and p99 µs per call, allocations per call,
     /// weight bytes, per backend and precision.
     Bench {
@@ -547,6 +572,100 @@ fn bench(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
+fn eval(
+    model: &Path,
+    scene: &Path,
+    k: usize,
+    sgan: bool,
+    as_json: bool,
+    backend: &str,
+    precision: &str,
+    seed: u64,
+    steps: Option<usize>,
+) -> Result<(), Error> {
+    use fewstep::forecast::eval::{EvalOptions, evaluate};
+    use fewstep::forecast::{scene as scene_file, windows::windows};
+    let model = Model::load(model)?;
+    let files: Vec<PathBuf> = if scene.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(scene)
+            .map_err(|source| Error::Io {
+                path: scene.display().to_string(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+            .collect();
+        v.sort();
+        v
+    } else {
+        vec![scene.to_path_buf()]
+    };
+    if files.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{}: no .txt scene files",
+            scene.display()
+        )));
+    }
+    let opts = EvalOptions {
+        k,
+        backend: backend.parse()?,
+        precision: precision.parse()?,
+        seed,
+        steps,
+        ..Default::default()
+    };
+    let mut rows = Vec::new();
+    let (mut ade, mut fde, mut n, mut us) = (0f64, 0f64, 0usize, 0f64);
+    for f in &files {
+        let s = scene_file::load(f)?;
+        let ws = windows(&s, if sgan { 2 } else { 1 });
+        if ws.is_empty() {
+            return Err(Error::BadScene(format!(
+                "{}: no complete 20-frame window",
+                f.display()
+            )));
+        }
+        let r = evaluate(&model, &ws, &opts)?;
+        ade += r.min_ade * r.windows as f64;
+        fde += r.min_fde * r.windows as f64;
+        us += r.us_per_window * r.windows as f64;
+        n += r.windows;
+        rows.push(json!({"scene": f.display().to_string(), "frame_step": s.frame_step, "windows": r.windows,
+            "min_ade": r.min_ade, "min_fde": r.min_fde, "us_per_window": r.us_per_window}));
+    }
+    let total = json!({"windows": n, "min_ade": ade / n as f64, "min_fde": fde / n as f64, "us_per_window": us / n as f64});
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"k": k, "sgan_filter": sgan, "scenes": rows, "total": total})
+            )
+            .expect("json")
+        );
+    } else {
+        println!(
+            "{:<40} {:>8} {:>10} {:>10} {:>12}",
+            "scene",
+            "windows",
+            &format!("minADE{k}"),
+            &format!("minFDE{k}"),
+            "µs/window"
+        );
+        for r in rows.iter().chain(std::iter::once(&json!({"scene": "all", "windows": total["windows"], "min_ade": total["min_ade"], "min_fde": total["min_fde"], "us_per_window": total["us_per_window"]}))) {
+            println!(
+                "{:<40} {:>8} {:>10.3} {:>10.3} {:>12.1}",
+                r["scene"].as_str().unwrap_or(""),
+                r["windows"],
+                r["min_ade"].as_f64().unwrap_or(0.0),
+                r["min_fde"].as_f64().unwrap_or(0.0),
+                r["us_per_window"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match &cli.cmd {
@@ -579,6 +698,27 @@ fn main() -> ExitCode {
             backend,
             precision,
             dims,
+        ),
+        Cmd::Eval {
+            model,
+            scene,
+            k,
+            sgan_filter,
+            json,
+            backend,
+            precision,
+            seed,
+            steps,
+        } => eval(
+            model,
+            scene,
+            *k,
+            *sgan_filter,
+            *json,
+            backend,
+            precision,
+            *seed,
+            *steps,
         ),
         Cmd::Bench {
             model,
