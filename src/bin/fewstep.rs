@@ -75,6 +75,29 @@ enum Cmd {
         #[arg(long = "dim", value_name = "SYMBOL=VALUE")]
         dims: Vec<String>,
     },
+    /// Forecast every agent at every frame of a scene with the streaming forecaster; write
+    /// JSON (per frame, per agent: observed track and K futures) and a picture.
+    Forecast {
+        #[arg(long)]
+        model: PathBuf,
+        /// A `frame agent x y` file (tabs or spaces, any frame step).
+        #[arg(long)]
+        scene: PathBuf,
+        #[arg(long, default_value = "auto", value_name = "auto|native|tract")]
+        backend: String,
+        #[arg(long, default_value = "f32", value_name = "f32|f16")]
+        precision: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, value_name = "OUT.json")]
+        json: Option<PathBuf>,
+        /// Picture of the frame with the most forecast agents (or of --frame).
+        #[arg(long, value_name = "OUT.png")]
+        png: Option<PathBuf>,
+        /// Frame id to draw (default: the one with the most forecast agents).
+        #[arg(long)]
+        frame: Option<f64>,
+    },
     /// Evaluate a trajectory model on a scene file or a folder of them: standard windows
     /// (8 observed + 12 future, stride 1), minADE_K / minFDE_K in the file's units.
     Eval {
@@ -572,6 +595,168 @@ fn bench(
     Ok(())
 }
 
+/// One agent at one frame: id, observed track, K futures.
+type AgentForecast = (f64, Vec<[f32; 2]>, Vec<[[f32; 2]; 12]>);
+
+/// One frame's forecasts, kept for the JSON and the picture.
+struct FrameForecast {
+    frame: f64,
+    agents: Vec<AgentForecast>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forecast(
+    model: &Path,
+    scene: &Path,
+    backend: &str,
+    precision: &str,
+    seed: u64,
+    json_out: Option<&Path>,
+    png_out: Option<&Path>,
+    pick: Option<f64>,
+) -> Result<(), Error> {
+    use fewstep::forecast::draw::{Canvas, palette};
+    use fewstep::forecast::{Forecaster, ForecasterOptions, OBS, scene as scene_file};
+    let model = Model::load(model)?;
+    let s = scene_file::load(scene)?;
+    let ranges = s.frame_ranges();
+    let max_agents = ranges.iter().map(|r| r.len()).max().unwrap_or(1);
+    let opts = ForecasterOptions {
+        max_agents,
+        backend: backend.parse()?,
+        precision: precision.parse()?,
+        seed,
+    };
+    let mut f = Forecaster::new(&model, opts)?;
+    let mut out = f.new_output();
+    let mut history: std::collections::HashMap<u64, Vec<[f32; 2]>> = Default::default();
+    let mut frames: Vec<FrameForecast> = Vec::new();
+    let mut obs = Vec::with_capacity(max_agents);
+    let mut secs = 0f64;
+    for (fi, r) in ranges.iter().enumerate() {
+        obs.clear();
+        obs.extend(
+            s.rows[r.clone()]
+                .iter()
+                .map(|row| (row.agent, row.x, row.y)),
+        );
+        for row in &s.rows[r.clone()] {
+            history
+                .entry(row.agent.to_bits())
+                .or_default()
+                .push([row.x, row.y]);
+        }
+        let t = Instant::now();
+        f.observe(s.frames[fi], &obs)?;
+        let n = f.predict(&mut out)?;
+        secs += t.elapsed().as_secs_f64();
+        if n > 0 {
+            let agents = (0..n)
+                .map(|i| {
+                    let h = &history[&out.agent(i).to_bits()];
+                    (
+                        out.agent(i),
+                        h[h.len().saturating_sub(OBS)..].to_vec(),
+                        out.futures(i).to_vec(),
+                    )
+                })
+                .collect();
+            frames.push(FrameForecast {
+                frame: s.frames[fi],
+                agents,
+            });
+        }
+    }
+    let forecasts: usize = frames.iter().map(|f| f.agents.len()).sum();
+    eprintln!(
+        "{}: {} frames, {} agent forecasts ({} futures each), {:?} backend, {:.1} µs per frame (observe + predict)",
+        scene.display(),
+        s.frames.len(),
+        forecasts,
+        out.k(),
+        f.session().info().backend,
+        secs * 1e6 / s.frames.len().max(1) as f64
+    );
+    if let Some(p) = json_out {
+        let j = json!({
+            "model": model.card().map(|c| c.provenance.clone()),
+            "scene": scene.display().to_string(),
+            "frame_step": s.frame_step,
+            "k": out.k(),
+            "frames": frames.iter().map(|f| json!({
+                "frame": f.frame,
+                "agents": f.agents.iter().map(|(a, o, fut)| json!({"id": a, "observed": o, "futures": fut})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        let tmp = p.with_extension("json.tmp");
+        let io = |source| Error::Io {
+            path: p.display().to_string(),
+            source,
+        };
+        std::fs::write(&tmp, serde_json::to_vec(&j).expect("json")).map_err(io)?;
+        std::fs::rename(&tmp, p).map_err(io)?;
+        eprintln!("wrote {}", p.display());
+    }
+    if let Some(p) = png_out {
+        let chosen = match pick {
+            Some(fr) => frames.iter().find(|f| f.frame == fr).ok_or_else(|| {
+                Error::InvalidArgument(format!("--frame {fr}: no forecasts at that frame"))
+            })?,
+            None => frames
+                .iter()
+                .max_by_key(|f| (f.agents.len(), std::cmp::Reverse((f.frame * 1e3) as i64)))
+                .ok_or_else(|| {
+                    Error::BadScene(format!(
+                        "{}: no agent has 8 consecutive frames",
+                        scene.display()
+                    ))
+                })?,
+        };
+        // ground truth after the chosen frame, for reference
+        let idx = s
+            .frames
+            .iter()
+            .position(|&x| x == chosen.frame)
+            .expect("a scene frame");
+        let truth = |a: f64| -> Vec<[f32; 2]> {
+            ranges[idx..(idx + 13).min(ranges.len())]
+                .iter()
+                .filter_map(|r| {
+                    s.rows[r.clone()]
+                        .iter()
+                        .find(|row| row.agent == a)
+                        .map(|row| [row.x, row.y])
+                })
+                .collect()
+        };
+        let pts = chosen
+            .agents
+            .iter()
+            .flat_map(|(_, o, fut)| o.iter().copied().chain(fut.iter().flatten().copied()));
+        let mut c = Canvas::fitting(960, 720, pts);
+        for (i, (a, o, fut)) in chosen.agents.iter().enumerate() {
+            let col = palette(i);
+            for path in fut {
+                let mut p = vec![o[o.len() - 1]];
+                p.extend_from_slice(path);
+                c.polyline(&p, col, 0.25, 1.5);
+            }
+            c.polyline(&truth(*a), [0, 0, 0], 0.8, 1.5);
+            c.polyline(o, col, 1.0, 3.5);
+            c.dot(o[o.len() - 1], col, 4.0);
+        }
+        c.save_png(p)?;
+        eprintln!(
+            "wrote {} (frame {}: {} agents; observed = thick, {} futures = thin, truth = black)",
+            p.display(),
+            chosen.frame,
+            chosen.agents.len(),
+            out.k()
+        );
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn eval(
     model: &Path,
@@ -698,6 +883,25 @@ fn main() -> ExitCode {
             backend,
             precision,
             dims,
+        ),
+        Cmd::Forecast {
+            model,
+            scene,
+            backend,
+            precision,
+            seed,
+            json,
+            png,
+            frame,
+        } => forecast(
+            model,
+            scene,
+            backend,
+            precision,
+            *seed,
+            json.as_deref(),
+            png.as_deref(),
+            *frame,
         ),
         Cmd::Eval {
             model,

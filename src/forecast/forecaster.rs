@@ -31,6 +31,23 @@ struct Slot {
     last_seen: u64,
 }
 
+impl Slot {
+    /// Appends an observation made at `step`; a gap since the last one restarts the history.
+    fn push(&mut self, x: f32, y: f32, step: u64) {
+        if self.len > 0 && self.last_seen + 1 != step {
+            self.len = 0;
+        }
+        if self.len == OBS {
+            self.hist.copy_within(1.., 0);
+            self.hist[OBS - 1] = [x, y];
+        } else {
+            self.hist[self.len] = [x, y];
+            self.len += 1;
+        }
+        self.last_seen = step;
+    }
+}
+
 const FREE: Slot = Slot {
     agent: 0.0,
     used: false,
@@ -236,39 +253,48 @@ impl Forecaster {
                 return Err(Error::InvalidInput("an agent appears twice in one frame"));
             }
         }
+        // A slot can be taken by a new agent when it is free or its agent is absent from this
+        // frame (vanished or skipping, which breaks its history anyway). Check capacity before
+        // changing anything, so a rejected frame leaves the forecaster as it was.
+        let new_agents = obs
+            .iter()
+            .filter(|o| !self.slots.iter().any(|s| s.used && s.agent == o.0))
+            .count();
+        let reusable = self
+            .slots
+            .iter()
+            .filter(|s| !s.used || !obs.iter().any(|o| o.0 == s.agent))
+            .count();
+        if new_agents > reusable {
+            return Err(Error::Capacity("more agents in view than max_agents"));
+        }
         self.last_frame = frame;
         self.step += 1;
         let step = self.step;
         for &(a, x, y) in obs {
-            let slot = match self.slots.iter().position(|s| s.used && s.agent == a) {
-                Some(i) => i,
-                None => {
-                    // a free slot, or one whose agent was not seen last frame (it vanished)
-                    let i = self
-                        .slots
-                        .iter()
-                        .position(|s| !s.used || s.last_seen + 1 < step)
-                        .ok_or(Error::Capacity("more agents in view than max_agents"))?;
-                    self.slots[i] = Slot {
-                        agent: a,
-                        used: true,
-                        ..FREE
-                    };
-                    i
-                }
+            if let Some(s) = self.slots.iter_mut().find(|s| s.used && s.agent == a) {
+                s.push(x, y, step);
+            }
+        }
+        for &(a, x, y) in obs {
+            if self
+                .slots
+                .iter()
+                .any(|s| s.used && s.agent == a && s.last_seen == step)
+            {
+                continue;
+            }
+            let s = self
+                .slots
+                .iter_mut()
+                .find(|s| !s.used || s.last_seen != step)
+                .expect("capacity checked above");
+            *s = Slot {
+                agent: a,
+                used: true,
+                ..FREE
             };
-            let s = &mut self.slots[slot];
-            if s.len > 0 && s.last_seen + 1 != step {
-                s.len = 0; // skipped a frame: history broken
-            }
-            if s.len == OBS {
-                s.hist.copy_within(1.., 0);
-                s.hist[OBS - 1] = [x, y];
-            } else {
-                s.hist[s.len] = [x, y];
-                s.len += 1;
-            }
-            s.last_seen = step;
+            s.push(x, y, step);
         }
         Ok(())
     }

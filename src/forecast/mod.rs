@@ -5,6 +5,7 @@
 //! The protocol is ETH-UCY's: 8 observed positions, 12 predicted, one window per 20
 //! consecutive distinct frames (stride 1).
 
+pub mod draw;
 pub mod eval;
 pub mod features;
 pub mod forecaster;
