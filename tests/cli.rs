@@ -150,3 +150,94 @@ fn bench_reports_latency_allocations_and_weights() {
         }
     }
 }
+
+fn traj_model(dir: &Path) -> PathBuf {
+    let p = dir.join("traj.onnx");
+    save(&testing::trajectory_velocity(5, 32, 2), &p).unwrap();
+    p
+}
+
+#[test]
+fn forecast_and_eval_on_a_scene_and_their_errors() {
+    let d = tmp("forecast");
+    let m = traj_model(&d);
+    // two agents walking for 24 frames, CRLF line ends, spaces, float ids
+    let mut text = String::new();
+    for f in 0..24 {
+        text += &format!("{}.0 1.0 {} 0.5\r\n", f * 10, 0.4 * f as f32);
+        text += &format!("{} 2   1.0 {}\r\n", f * 10, 0.3 * f as f32);
+    }
+    let scene = d.join("s.txt");
+    std::fs::write(&scene, &text).unwrap();
+    let (json, png) = (d.join("f.json"), d.join("f.png"));
+    let o = fewstep(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--scene",
+        s(&scene),
+        "--seed",
+        "3",
+        "--json",
+        s(&json),
+        "--png",
+        s(&png),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let frames = j["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 24 - 7); // forecasts from the 8th frame on
+    assert_eq!(frames[0]["agents"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        frames[0]["agents"][0]["futures"].as_array().unwrap().len(),
+        20
+    );
+    assert_eq!(
+        frames[0]["agents"][0]["observed"].as_array().unwrap().len(),
+        8
+    );
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+
+    let o = fewstep(&[
+        "eval",
+        "--model",
+        s(&m),
+        "--scene",
+        s(&scene),
+        "--json",
+        "--sgan-filter",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["total"]["windows"], 2 * (24 - 19));
+
+    // a malformed line: the error names line and column, and nothing is written
+    std::fs::write(&scene, "0 1 0.0 0.0\n10 1 x 0.0\n").unwrap();
+    let j2 = d.join("g.json");
+    let o = fewstep(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--scene",
+        s(&scene),
+        "--json",
+        s(&j2),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(":2:6:"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!j2.exists());
+    // too short for a window
+    std::fs::write(&scene, "0 1 0.0 0.0\n10 1 1.0 0.0\n").unwrap();
+    let o = fewstep(&["eval", "--model", s(&m), "--scene", s(&scene)]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no complete 20-frame window"));
+    // not a trajectory model
+    let good = d.join("good.txt");
+    std::fs::write(&good, &text).unwrap();
+    let o = fewstep(&["eval", "--model", s(&model(&d)), "--scene", s(&good)]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a fewstep trajectory model"));
+}
