@@ -2,5 +2,7 @@
 //! export, and teacher training, so that the binary, tests and examples share them.
 
 pub mod data;
+pub mod eval;
 pub mod export;
 pub mod model;
+pub mod train;

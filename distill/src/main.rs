@@ -1,10 +1,13 @@
-//! `fewstep-distill`: offline side of fewstep — data, evaluation, and (to come) teacher
-//! training and distillation into 1–2 step students.
+//! `fewstep-distill`: offline side of fewstep — data, teacher training, export and evaluation
+//! (distillation into 1–2 step students is still to come).
 //!
-//! Implemented so far: the ETH-UCY folds over `data/eth_ucy` and `eval`, which reports the
-//! constant-velocity baseline per scene. Teacher, reflow, MDT-dist and IMLE training are not
-//! implemented yet; `train` says so and exits non-zero.
+//! - `train teacher --scene eth ...`: conditional flow matching (see `fewstep_distill::train`),
+//!   checkpoints every epoch, `--resume`, best-on-val export to `<out>/teacher.onnx`;
+//! - `export --ckpt DIR [--tag best|last] --out F.onnx`: export a checkpoint's EMA weights;
+//! - `eval [--model F.onnx ...] [--steps N ...]`: minADE20/minFDE20 on the test scenes of the
+//!   constant-velocity baseline and of each model, sampled through the fewstep runtime.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,7 +15,9 @@ use clap::{Parser, Subcommand};
 use fewstep::forecast::features::constant_velocity;
 use fewstep::forecast::metrics::min_ade_fde;
 
-use fewstep_distill::data::{SCENES, Split, fold_windows};
+use fewstep_distill::data::SCENES;
+use fewstep_distill::eval::{Row, evaluate, load, print_table, test_sets};
+use fewstep_distill::train::{TeacherArgs, export_checkpoint, train_teacher};
 
 #[derive(Parser)]
 #[command(
@@ -38,55 +43,184 @@ enum Cmd {
         /// Keep every agent window instead of applying the Social-GAN filter (≥ 2 agents).
         #[arg(long)]
         no_sgan_filter: bool,
+        /// An exported model (repeatable). A model whose card names its fold
+        /// (`provenance.data = eth_ucy/<scene>`) is evaluated on that scene only; models with
+        /// the same file name share a row.
+        #[arg(long = "model")]
+        models: Vec<PathBuf>,
+        /// Uniform Euler steps instead of the card's grid (repeatable: one row each).
+        #[arg(long = "steps")]
+        steps: Vec<usize>,
+        /// Seed of the sampling noise.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Agents per runtime batch.
+        #[arg(long, default_value_t = 256)]
+        chunk: usize,
     },
-    /// Train a teacher or a student (not implemented yet).
-    Train,
+    /// Train a teacher or a student.
+    #[command(subcommand)]
+    Train(TrainCmd),
+    /// Export a training checkpoint's EMA weights as ONNX with a card.
+    Export {
+        /// The training output folder.
+        #[arg(long)]
+        ckpt: PathBuf,
+        /// Which checkpoint: best or last.
+        #[arg(long, default_value = "best")]
+        tag: String,
+        /// Euler steps of the card's sampler.
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
-fn eval(data_dir: &std::path::Path, scenes: &str, sgan: bool) -> Result<(), String> {
+#[derive(Subcommand)]
+enum TrainCmd {
+    /// The flow-matching teacher (MoFlow's recipe).
+    Teacher(TeacherArgs),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval(
+    data_dir: &std::path::Path,
+    scenes: &str,
+    sgan: bool,
+    models: &[PathBuf],
+    steps: &[usize],
+    seed: u64,
+    chunk: usize,
+) -> Result<(), String> {
     let min_agents = if sgan { 2 } else { 1 };
-    println!(
-        "| method | steps | {} | AVG |",
-        SCENES.map(|s| s.to_uppercase()).join(" | ")
-    );
-    println!("|---|---|{}---|", "---|".repeat(SCENES.len()));
-    let mut cells = Vec::new();
-    let mut sums = (0.0f64, 0.0f64, 0usize);
-    for scene in SCENES {
-        if !scenes.split(',').any(|s| s.trim() == scene) {
-            cells.push("–".to_string());
-            continue;
-        }
-        let ws = fold_windows(data_dir, scene, Split::Test, min_agents)?;
+    let wanted: Vec<String> = SCENES
+        .iter()
+        .filter(|s| scenes.split(',').any(|x| x.trim() == **s))
+        .map(|s| s.to_string())
+        .collect();
+    let sets = test_sets(data_dir, &wanted, min_agents)?;
+    let mut rows = Vec::new();
+    let mut cv = BTreeMap::new();
+    for (scene, ws) in &sets {
         let (mut ade, mut fde) = (0.0f64, 0.0f64);
-        for w in &ws {
+        for w in ws {
             let (a, f) = min_ade_fde(&[constant_velocity(&w.obs)], &w.fut);
             ade += a as f64;
             fde += f as f64;
         }
         let n = ws.len().max(1) as f64;
-        cells.push(format!("{:.2}/{:.2}", ade / n, fde / n));
         eprintln!("{scene}: {} test windows", ws.len());
-        sums = (sums.0 + ade / n, sums.1 + fde / n, sums.2 + 1);
+        cv.insert(scene.clone(), (ade / n, fde / n));
     }
-    let k = sums.2.max(1) as f64;
-    println!(
-        "| constant velocity | 0 | {} | {:.2}/{:.2} |",
-        cells.join(" | "),
-        sums.0 / k,
-        sums.1 / k
-    );
+    rows.push(Row {
+        label: "constant velocity".into(),
+        steps: "0".into(),
+        cells: cv,
+        params: Some(0),
+        macs: Some(0),
+    });
+    let loaded = models
+        .iter()
+        .map(|p| load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let step_opts: Vec<Option<usize>> = if steps.is_empty() {
+        vec![None]
+    } else {
+        steps.iter().map(|&s| Some(s)).collect()
+    };
+    // group by file name
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, m) in loaded.iter().enumerate() {
+        let name = m
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => v.push(i),
+            None => groups.push((name, vec![i])),
+        }
+    }
+    for (name, idx) in &groups {
+        for st in &step_opts {
+            let mut cells = BTreeMap::new();
+            let mut steps_label = String::new();
+            for &i in idx {
+                let m = &loaded[i];
+                let card_steps = m
+                    .model
+                    .card()
+                    .and_then(|c| c.sampler.as_ref())
+                    .map(|s| s.times.len() - 1);
+                steps_label = match (m.kind, st, card_steps) {
+                    (fewstep::card::Kind::Generator, _, _) => "1 (generator)".into(),
+                    (_, Some(s), _) => format!("{s} Euler"),
+                    (_, None, Some(s)) => format!("{s} (card)"),
+                    _ => "?".into(),
+                };
+                for (scene, ws) in &sets {
+                    if m.scene.as_ref().is_some_and(|s| s != scene) {
+                        continue;
+                    }
+                    let (a, f, secs) = evaluate(m, ws, *st, seed, chunk)?;
+                    eprintln!(
+                        "{} on {scene} ({steps_label}): {a:.3}/{f:.3} m, {} windows sampled in {secs:.2} s",
+                        m.path.display(),
+                        ws.len()
+                    );
+                    cells.insert(scene.clone(), (a, f));
+                }
+            }
+            let first = &loaded[idx[0]];
+            rows.push(Row {
+                label: name.clone(),
+                steps: steps_label,
+                cells,
+                params: Some(first.params),
+                macs: first.macs,
+            });
+        }
+    }
+    print_table(&rows);
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let r = match Cli::parse().cmd {
+    let cli = Cli::parse();
+    if let Cmd::Train(TrainCmd::Teacher(a)) = &cli.cmd {
+        // before any thread exists: candle's CPU kernels read RAYON_NUM_THREADS
+        // SAFETY: single-threaded at this point.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", a.threads.max(1).to_string()) };
+    }
+    let r = match cli.cmd {
         Cmd::Eval {
             data,
             scenes,
             no_sgan_filter,
-        } => eval(&data, &scenes, !no_sgan_filter),
-        Cmd::Train => Err("training is not implemented yet (see the distill issue)".into()),
+            models,
+            steps,
+            seed,
+            chunk,
+        } => eval(
+            &data,
+            &scenes,
+            !no_sgan_filter,
+            &models,
+            &steps,
+            seed,
+            chunk,
+        ),
+        Cmd::Train(TrainCmd::Teacher(a)) => {
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            train_teacher(&a, &command).map(|p| println!("{}", p.display()))
+        }
+        Cmd::Export {
+            ckpt,
+            tag,
+            steps,
+            out,
+        } => export_checkpoint(&ckpt, &tag, steps, &out).map(|()| println!("{}", out.display())),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

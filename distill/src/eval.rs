@@ -1,0 +1,172 @@
+//! Evaluation of exported models THROUGH the fewstep runtime (`Session::sample` on the native
+//! backend), on the ETH-UCY test scenes: minADE20/minFDE20 in metres.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use fewstep::card::{Kind, Method};
+use fewstep::forecast::features::{FUTURE_VALUES, Normalization, PAST_FEATURES};
+use fewstep::forecast::windows::Window;
+use fewstep::rng::Rng;
+use fewstep::{Backend, Model, Session, SessionOptions};
+
+use crate::data::{SCENES, Split, arrays, fold_windows};
+use crate::export::read_config;
+use crate::train::min_ade_fde_windows;
+
+/// A loaded model file and what its card says.
+pub struct Loaded {
+    pub path: PathBuf,
+    pub model: Model,
+    /// The scene named by `provenance.data` (`eth_ucy/<scene>`), if any.
+    pub scene: Option<String>,
+    pub future_scale: f32,
+    pub params: usize,
+    /// Multiply-adds per agent per network pass (from the stored config or the card).
+    pub macs: Option<usize>,
+    pub kind: Kind,
+}
+
+/// Loads `path` and reads its card's normalization and provenance.
+pub fn load(path: &Path) -> Result<Loaded, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let model = Model::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let card = model
+        .card()
+        .ok_or_else(|| format!("{}: no card", path.display()))?;
+    let norm: Normalization = serde_json::from_value(card.normalization.clone())
+        .map_err(|e| format!("{}: card.normalization: {e}", path.display()))?;
+    let scene = card
+        .provenance
+        .data
+        .as_deref()
+        .and_then(|d| d.strip_prefix("eth_ucy/"))
+        .map(str::to_string);
+    let macs = read_config(&bytes)
+        .map(|c| c.macs_per_pass())
+        .or_else(|| card.metrics.get("macs_per_agent_pass").map(|&m| m as usize));
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        scene,
+        future_scale: norm.future_scale,
+        params: model.parameter_count(),
+        macs,
+        kind: card.kind,
+        model,
+    })
+}
+
+/// minADE/minFDE of `m` on `ws`, sampled by the runtime in chunks of `chunk` agents; `steps`
+/// overrides the card's grid with a uniform Euler grid. Returns (ADE, FDE, seconds).
+pub fn evaluate(
+    m: &Loaded,
+    ws: &[Window],
+    steps: Option<usize>,
+    seed: u64,
+    chunk: usize,
+) -> Result<(f64, f64, f64), String> {
+    let a = arrays(ws, m.future_scale);
+    let n_chunk = chunk.min(a.n).max(1);
+    let mut opts = SessionOptions {
+        backend: Backend::Native,
+        ..Default::default()
+    };
+    opts.dims.insert("N".into(), n_chunk);
+    let mut s = Session::new(&m.model, opts).map_err(|e| e.to_string())?;
+    if let Some(n) = steps
+        && m.kind == Kind::Velocity
+    {
+        let times: Vec<f32> = (0..=n).map(|i| i as f32 / n as f32).collect();
+        s.set_sampler(Method::Euler, &times)
+            .map_err(|e| e.to_string())?;
+    }
+    let per = s.state_len() / n_chunk;
+    if !per.is_multiple_of(FUTURE_VALUES) || s.cond_len() != n_chunk * PAST_FEATURES {
+        return Err(format!(
+            "{}: state {} / cond {} per agent do not fit trajectories",
+            m.path.display(),
+            per,
+            s.cond_len() / n_chunk
+        ));
+    }
+    let k = per / FUTURE_VALUES;
+    let mut rng = Rng::new(seed);
+    let mut cond = vec![0f32; n_chunk * PAST_FEATURES];
+    let mut noise = vec![0f32; n_chunk * per];
+    let mut out = vec![0f32; n_chunk * per];
+    let mut samples = Vec::with_capacity(a.n * per);
+    let t0 = Instant::now();
+    let mut i = 0;
+    while i < a.n {
+        let b = n_chunk.min(a.n - i);
+        cond.fill(0.0);
+        cond[..b * PAST_FEATURES]
+            .copy_from_slice(&a.cond[i * PAST_FEATURES..(i + b) * PAST_FEATURES]);
+        rng.fill_normal(&mut noise);
+        s.sample(&cond, &noise, &mut out)
+            .map_err(|e| e.to_string())?;
+        samples.extend_from_slice(&out[..b * per]);
+        i += b;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (ade, fde) = min_ade_fde_windows(ws, &samples, k, m.future_scale);
+    Ok((ade, fde, secs))
+}
+
+/// One row of the results table.
+pub struct Row {
+    pub label: String,
+    pub steps: String,
+    /// Per scene: (minADE, minFDE).
+    pub cells: BTreeMap<String, (f64, f64)>,
+    pub params: Option<usize>,
+    pub macs: Option<usize>,
+}
+
+/// Prints the markdown table of `rows` over `SCENES` (AVG over the scenes a row has).
+pub fn print_table(rows: &[Row]) {
+    println!(
+        "| method | steps | {} | AVG | params | MACs/agent/pass |",
+        SCENES.map(|s| s.to_uppercase()).join(" | ")
+    );
+    println!("|---|---|{}---|---|---|", "---|".repeat(SCENES.len()));
+    for r in rows {
+        let cells: Vec<String> = SCENES
+            .iter()
+            .map(|s| match r.cells.get(*s) {
+                Some((a, f)) => format!("{a:.3}/{f:.3}"),
+                None => "–".into(),
+            })
+            .collect();
+        let n = r.cells.len().max(1) as f64;
+        let (sa, sf) = r
+            .cells
+            .values()
+            .fold((0.0, 0.0), |(x, y), (a, f)| (x + a, y + f));
+        let opt = |v: Option<usize>| v.map(|v| v.to_string()).unwrap_or("–".into());
+        println!(
+            "| {} | {} | {} | {:.3}/{:.3} | {} | {} |",
+            r.label,
+            r.steps,
+            cells.join(" | "),
+            sa / n,
+            sf / n,
+            opt(r.params),
+            opt(r.macs)
+        );
+    }
+}
+
+/// Test windows of every scene in `scenes`.
+pub fn test_sets(
+    data: &Path,
+    scenes: &[String],
+    min_agents: usize,
+) -> Result<BTreeMap<String, Vec<Window>>, String> {
+    let mut m = BTreeMap::new();
+    for s in scenes {
+        m.insert(s.clone(), fold_windows(data, s, Split::Test, min_agents)?);
+    }
+    Ok(m)
+}

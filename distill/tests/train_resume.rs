@@ -1,0 +1,78 @@
+//! Teacher training is deterministic for a seed, and stopping after an epoch and resuming
+//! gives the same weights as an uninterrupted run.
+
+use std::path::{Path, PathBuf};
+
+use fewstep_distill::model::TrajNet;
+use fewstep_distill::train::{CheckpointMeta, TeacherArgs, train_teacher};
+
+fn args(out: &Path) -> TeacherArgs {
+    TeacherArgs {
+        scene: "eth".into(),
+        data: Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/eth_ucy"),
+        out: Some(out.to_path_buf()),
+        epochs: 2,
+        batch: 64,
+        lr: 1e-3,
+        weight_decay: 0.01,
+        warmup: 0.05,
+        clip: 1.0,
+        ema: 0.995,
+        seed: 4,
+        threads: 1,
+        d_model: 16,
+        layers: 1,
+        heads: 2,
+        max_windows: Some(256),
+        max_val_windows: Some(32),
+        val_steps: 2,
+        export_steps: 4,
+        tied_noise: false,
+        resume: false,
+        stop_after: None,
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fewstep-distill-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn weights(dir: &Path, file: &str) -> Vec<Vec<f32>> {
+    let meta: CheckpointMeta =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("last.json")).unwrap()).unwrap();
+    let net = TrajNet::load(meta.config, &dir.join(file)).unwrap();
+    net.names()
+        .iter()
+        .map(|n| net.param_vec(n).unwrap())
+        .collect()
+}
+
+#[test]
+fn resume_equals_an_uninterrupted_run() {
+    let (a, b) = (tmp("a"), tmp("b"));
+    let onnx = train_teacher(&args(&a), "test").unwrap();
+    assert!(onnx.ends_with("teacher.onnx") && onnx.exists());
+    let model = fewstep::Model::load(&onnx).unwrap();
+    let card = model.card().unwrap();
+    assert_eq!(card.provenance.data.as_deref(), Some("eth_ucy/eth"));
+    assert!(card.metrics.contains_key("val_minADE20_euler2"));
+
+    let mut first = args(&b);
+    first.stop_after = Some(1);
+    train_teacher(&first, "test").unwrap();
+    assert!(!b.join("teacher.onnx").exists());
+    let mut second = args(&b);
+    second.resume = true;
+    train_teacher(&second, "test").unwrap();
+    for f in [
+        "last.safetensors",
+        "last.ema.safetensors",
+        "last.adam_v.safetensors",
+    ] {
+        assert_eq!(weights(&a, f), weights(&b, f), "{f}");
+    }
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}
