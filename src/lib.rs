@@ -17,6 +17,7 @@ pub mod alloc_count;
 pub mod card;
 pub mod cpu;
 pub mod error;
+pub mod ffi;
 pub mod forecast;
 pub mod ir;
 pub mod model;

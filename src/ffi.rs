@@ -1,0 +1,543 @@
+//! The C ABI. `include/fewstep.h` is generated from this file by cbindgen (`tests/c_abi.rs`
+//! fails when the checked-in header is stale; `FEWSTEP_BLESS=1` rewrites it).
+//!
+//! Conventions: opaque handles created by `*_new`/`*_load*` and released by the matching
+//! `*_free` (which accepts NULL); caller-owned buffers with explicit lengths; every function
+//! returns a `FewstepStatus`, and on failure `fewstep_last_error()` gives a message (thread-local,
+//! valid until the next fewstep call on the same thread). Null pointers, wrong lengths and
+//! panics become status codes: nothing unwinds across the boundary.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::error::Error;
+use crate::forecast::{Forecaster, ForecasterOptions, Forecasts, PRED};
+use crate::model::Model;
+use crate::session::{Backend, Precision, Session, SessionOptions};
+
+/// Result of every fewstep C call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FewstepStatus {
+    Ok = 0,
+    NullPointer = 1,
+    InvalidArgument = 2,
+    WrongLength = 3,
+    NonFinite = 4,
+    BadModel = 5,
+    BadCard = 6,
+    Unsupported = 7,
+    Io = 8,
+    NoCard = 9,
+    Capacity = 10,
+    Panic = 11,
+    Other = 12,
+}
+
+/// Which engine runs the model.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FewstepBackend {
+    Auto = 0,
+    Native = 1,
+    Tract = 2,
+}
+
+/// Weight storage precision.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FewstepPrecision {
+    F32 = 0,
+    F16 = 1,
+}
+
+/// A loaded model (opaque).
+pub struct FewstepModel(Model);
+/// A session: a model bound to a batch size, backend and precision (opaque).
+pub struct FewstepSession(Session);
+/// A streaming trajectory forecaster (opaque).
+pub struct FewstepForecaster {
+    f: Forecaster,
+    out: Forecasts,
+    obs: Vec<(f64, f32, f32)>,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_error(msg: &str) {
+    let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+fn status_of(e: &Error) -> FewstepStatus {
+    match e {
+        Error::Io { .. } => FewstepStatus::Io,
+        Error::BadModel(_) => FewstepStatus::BadModel,
+        Error::BadCard(_) => FewstepStatus::BadCard,
+        Error::Unsupported(_) | Error::BackendUnavailable(_) => FewstepStatus::Unsupported,
+        Error::InvalidArgument(_) | Error::InvalidInput(_) | Error::BadScene(_) => {
+            FewstepStatus::InvalidArgument
+        }
+        Error::WrongLength { .. } => FewstepStatus::WrongLength,
+        Error::NonFinite { .. } => FewstepStatus::NonFinite,
+        Error::NoCard => FewstepStatus::NoCard,
+        Error::Capacity(_) => FewstepStatus::Capacity,
+        Error::TractRun => FewstepStatus::Other,
+    }
+}
+
+/// Runs `f`, turning errors and panics into a status (and the last-error message).
+fn guard(f: impl FnOnce() -> Result<(), (FewstepStatus, String)>) -> FewstepStatus {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => FewstepStatus::Ok,
+        Ok(Err((s, msg))) => {
+            set_error(&msg);
+            s
+        }
+        Err(_) => {
+            set_error("internal panic (a bug in fewstep); the handle may be unusable");
+            FewstepStatus::Panic
+        }
+    }
+}
+
+fn fail(e: Error) -> (FewstepStatus, String) {
+    (status_of(&e), e.to_string())
+}
+
+fn null(what: &str) -> (FewstepStatus, String) {
+    (FewstepStatus::NullPointer, format!("{what} is NULL"))
+}
+
+fn backend(b: FewstepBackend) -> Backend {
+    match b {
+        FewstepBackend::Auto => Backend::Auto,
+        FewstepBackend::Native => Backend::Native,
+        FewstepBackend::Tract => Backend::Tract,
+    }
+}
+
+fn precision(p: FewstepPrecision) -> Precision {
+    match p {
+        FewstepPrecision::F32 => Precision::F32,
+        FewstepPrecision::F16 => Precision::F16,
+    }
+}
+
+/// A slice from a C pointer and length; NULL is allowed only for length 0.
+///
+/// # Safety
+/// `ptr` must point to `len` readable values (or be NULL with `len == 0`).
+unsafe fn slice<'a, T>(
+    ptr: *const T,
+    len: usize,
+    what: &str,
+) -> Result<&'a [T], (FewstepStatus, String)> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: non-null, and the caller promises `len` readable elements.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// # Safety
+/// `ptr` must point to `len` writable values (or be NULL with `len == 0`).
+unsafe fn slice_mut<'a, T>(
+    ptr: *mut T,
+    len: usize,
+    what: &str,
+) -> Result<&'a mut [T], (FewstepStatus, String)> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if ptr.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: non-null, and the caller promises `len` writable elements not aliased elsewhere.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+/// The library version, a static NUL-terminated string.
+#[unsafe(no_mangle)]
+pub extern "C" fn fewstep_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The message of the last failed call on this thread ("" if none). Valid until the next
+/// fewstep call on this thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn fewstep_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// Loads a model from a file path (UTF-8). On success `*out` holds a new handle.
+///
+/// # Safety
+/// `path` must be NULL or a NUL-terminated string; `out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_model_load(
+    path: *const c_char,
+    out: *mut *mut FewstepModel,
+) -> FewstepStatus {
+    guard(|| {
+        if path.is_null() {
+            return Err(null("path"));
+        }
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        // SAFETY: non-null and NUL-terminated per the contract.
+        let p = unsafe { CStr::from_ptr(path) }.to_str().map_err(|_| {
+            (
+                FewstepStatus::InvalidArgument,
+                "path is not UTF-8".to_string(),
+            )
+        })?;
+        let m = Model::load(p).map_err(fail)?;
+        // SAFETY: `out` is non-null and writable per the contract.
+        unsafe { *out = Box::into_raw(Box::new(FewstepModel(m))) };
+        Ok(())
+    })
+}
+
+/// Loads a model from `len` bytes of ONNX in memory (copied; the buffer may be freed after).
+///
+/// # Safety
+/// `data` must point to `len` readable bytes; `out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_model_load_from_memory(
+    data: *const u8,
+    len: usize,
+    out: *mut *mut FewstepModel,
+) -> FewstepStatus {
+    guard(|| {
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        // SAFETY: per the contract.
+        let bytes = unsafe { slice(data, len, "data") }?;
+        let m = Model::from_bytes(bytes).map_err(fail)?;
+        // SAFETY: `out` is non-null and writable per the contract.
+        unsafe { *out = Box::into_raw(Box::new(FewstepModel(m))) };
+        Ok(())
+    })
+}
+
+/// Releases a model (NULL is ignored). Sessions and forecasters made from it stay valid.
+///
+/// # Safety
+/// `m` must be NULL or a handle from `fewstep_model_load*` not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_model_free(m: *mut FewstepModel) {
+    if !m.is_null() {
+        // SAFETY: created by Box::into_raw in this module and not freed before.
+        drop(unsafe { Box::from_raw(m) });
+    }
+}
+
+/// Creates a session for `batch` rows (binds the model's batch symbol, e.g. `N`).
+///
+/// # Safety
+/// `m` must be NULL or a live model handle; `out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_new(
+    m: *const FewstepModel,
+    backend_: FewstepBackend,
+    precision_: FewstepPrecision,
+    batch: usize,
+    out: *mut *mut FewstepSession,
+) -> FewstepStatus {
+    guard(|| {
+        // SAFETY: a live handle per the contract.
+        let m = unsafe { m.as_ref() }.ok_or_else(|| null("model"))?;
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        let mut o = SessionOptions {
+            backend: backend(backend_),
+            precision: precision(precision_),
+            ..Default::default()
+        };
+        for s in m.0.symbols() {
+            o.dims.insert(s, batch);
+        }
+        let s = Session::new(&m.0, o).map_err(fail)?;
+        // SAFETY: `out` is non-null and writable per the contract.
+        unsafe { *out = Box::into_raw(Box::new(FewstepSession(s))) };
+        Ok(())
+    })
+}
+
+/// Number of floats in the sampler state (noise and sample); 0 for a NULL handle.
+///
+/// # Safety
+/// `s` must be NULL or a live session handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_state_len(s: *const FewstepSession) -> usize {
+    // SAFETY: a live handle or NULL per the contract.
+    unsafe { s.as_ref() }.map_or(0, |s| s.0.state_len())
+}
+
+/// Number of floats in the condition; 0 for a NULL handle or an unconditional model.
+///
+/// # Safety
+/// `s` must be NULL or a live session handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_cond_len(s: *const FewstepSession) -> usize {
+    // SAFETY: a live handle or NULL per the contract.
+    unsafe { s.as_ref() }.map_or(0, |s| s.0.cond_len())
+}
+
+/// Samples with the model card's sampler: `out = sample(cond, noise)`. Allocation-free on the
+/// native backend. NaN/Inf inputs are rejected (`FEWSTEP_STATUS_NON_FINITE`).
+///
+/// # Safety
+/// `s` must be NULL or a live session; each buffer must hold its stated length.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_sample(
+    s: *mut FewstepSession,
+    cond: *const f32,
+    cond_len: usize,
+    noise: *const f32,
+    noise_len: usize,
+    out: *mut f32,
+    out_len: usize,
+) -> FewstepStatus {
+    guard(|| {
+        // SAFETY: a live handle per the contract.
+        let s = unsafe { s.as_mut() }.ok_or_else(|| null("session"))?;
+        // SAFETY: lengths per the contract.
+        let (c, n, o) = unsafe {
+            (
+                slice(cond, cond_len, "cond")?,
+                slice(noise, noise_len, "noise")?,
+                slice_mut(out, out_len, "out")?,
+            )
+        };
+        s.0.sample(c, n, o).map_err(fail)
+    })
+}
+
+/// One forward pass: `n_inputs` inputs and `n_outputs` outputs in graph order, each with its
+/// length.
+///
+/// # Safety
+/// `s` must be NULL or a live session; the pointer arrays must hold `n_inputs` / `n_outputs`
+/// entries, each buffer its stated length.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_run(
+    s: *mut FewstepSession,
+    inputs: *const *const f32,
+    input_lens: *const usize,
+    n_inputs: usize,
+    outputs: *const *mut f32,
+    output_lens: *const usize,
+    n_outputs: usize,
+) -> FewstepStatus {
+    guard(|| {
+        // SAFETY: a live handle per the contract.
+        let s = unsafe { s.as_mut() }.ok_or_else(|| null("session"))?;
+        const MAX: usize = 16;
+        if n_inputs > MAX || n_outputs > MAX {
+            return Err((
+                FewstepStatus::InvalidArgument,
+                format!("at most {MAX} inputs and outputs"),
+            ));
+        }
+        // SAFETY: array lengths per the contract.
+        let (ip, il, op, ol) = unsafe {
+            (
+                slice(inputs, n_inputs, "inputs")?,
+                slice(input_lens, n_inputs, "input_lens")?,
+                slice(outputs, n_outputs, "outputs")?,
+                slice(output_lens, n_outputs, "output_lens")?,
+            )
+        };
+        let mut ins: [&[f32]; MAX] = [&[]; MAX];
+        for i in 0..n_inputs {
+            // SAFETY: each input holds its stated length per the contract.
+            ins[i] = unsafe { slice(ip[i], il[i], "an input")? };
+        }
+        let mut outs: [&mut [f32]; MAX] = Default::default();
+        for i in 0..n_outputs {
+            // SAFETY: each output holds its stated length and does not alias another buffer.
+            outs[i] = unsafe { slice_mut(op[i], ol[i], "an output")? };
+        }
+        s.0.run(&ins[..n_inputs], &mut outs[..n_outputs])
+            .map_err(fail)
+    })
+}
+
+/// Releases a session (NULL is ignored).
+///
+/// # Safety
+/// `s` must be NULL or a session handle not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_free(s: *mut FewstepSession) {
+    if !s.is_null() {
+        // SAFETY: created by Box::into_raw in this module and not freed before.
+        drop(unsafe { Box::from_raw(s) });
+    }
+}
+
+/// Creates a streaming forecaster for at most `max_agents` agents in view, seeded.
+///
+/// # Safety
+/// `m` must be NULL or a live model handle; `out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_forecaster_new(
+    m: *const FewstepModel,
+    max_agents: usize,
+    backend_: FewstepBackend,
+    precision_: FewstepPrecision,
+    seed: u64,
+    out: *mut *mut FewstepForecaster,
+) -> FewstepStatus {
+    guard(|| {
+        // SAFETY: a live handle per the contract.
+        let m = unsafe { m.as_ref() }.ok_or_else(|| null("model"))?;
+        if out.is_null() {
+            return Err(null("out"));
+        }
+        let opts = ForecasterOptions {
+            max_agents,
+            backend: backend(backend_),
+            precision: precision(precision_),
+            seed,
+        };
+        let f = Forecaster::new(&m.0, opts).map_err(fail)?;
+        let out_buf = f.new_output();
+        let h = FewstepForecaster {
+            f,
+            out: out_buf,
+            obs: Vec::with_capacity(max_agents),
+        };
+        // SAFETY: `out` is non-null and writable per the contract.
+        unsafe { *out = Box::into_raw(Box::new(h)) };
+        Ok(())
+    })
+}
+
+/// Futures per agent (K); 0 for a NULL handle.
+///
+/// # Safety
+/// `f` must be NULL or a live forecaster handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_forecaster_k(f: *const FewstepForecaster) -> usize {
+    // SAFETY: a live handle or NULL per the contract.
+    unsafe { f.as_ref() }.map_or(0, |f| f.out.k())
+}
+
+/// Records one frame: `n` agents with ids `agents[i]` at (`xs[i]`, `ys[i]`). Allocation-free.
+///
+/// # Safety
+/// `f` must be NULL or a live forecaster; each array must hold `n` values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_forecaster_observe(
+    f: *mut FewstepForecaster,
+    frame: f64,
+    agents: *const f64,
+    xs: *const f32,
+    ys: *const f32,
+    n: usize,
+) -> FewstepStatus {
+    guard(|| {
+        // SAFETY: a live handle per the contract.
+        let h = unsafe { f.as_mut() }.ok_or_else(|| null("forecaster"))?;
+        // SAFETY: lengths per the contract.
+        let (a, x, y) = unsafe {
+            (
+                slice(agents, n, "agents")?,
+                slice(xs, n, "xs")?,
+                slice(ys, n, "ys")?,
+            )
+        };
+        if n > h.obs.capacity() {
+            return Err((
+                FewstepStatus::Capacity,
+                format!(
+                    "{n} agents in one frame; max_agents is {}",
+                    h.obs.capacity()
+                ),
+            ));
+        }
+        h.obs.clear();
+        h.obs.extend((0..n).map(|i| (a[i], x[i], y[i])));
+        h.f.observe(frame, &h.obs).map_err(fail)
+    })
+}
+
+/// Forecasts every ready agent of the latest frame. Writes up to `capacity` agents: ids to
+/// `out_agents[i]` and futures to `out_futures[((i * K) + k) * 24 + 2 * step + {0: x, 1: y}]`
+/// (`out_futures` holds `capacity * K * 24` floats); the count to `*out_count`.
+///
+/// # Safety
+/// `f` must be NULL or a live forecaster; buffers must hold the stated sizes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_forecaster_predict(
+    f: *mut FewstepForecaster,
+    out_agents: *mut f64,
+    out_futures: *mut f32,
+    capacity: usize,
+    out_count: *mut usize,
+) -> FewstepStatus {
+    guard(|| {
+        // SAFETY: a live handle per the contract.
+        let h = unsafe { f.as_mut() }.ok_or_else(|| null("forecaster"))?;
+        if out_count.is_null() {
+            return Err(null("out_count"));
+        }
+        let k = h.out.k();
+        let floats = capacity.checked_mul(k * 2 * PRED).ok_or_else(|| {
+            (
+                FewstepStatus::InvalidArgument,
+                "capacity is too large".to_string(),
+            )
+        })?;
+        // SAFETY: sizes per the contract.
+        let (ids, fut) = unsafe {
+            (
+                slice_mut(out_agents, capacity, "out_agents")?,
+                slice_mut(out_futures, floats, "out_futures")?,
+            )
+        };
+        let n = h.f.predict(&mut h.out).map_err(fail)?;
+        if n > capacity {
+            return Err((
+                FewstepStatus::Capacity,
+                format!("{n} agents forecast but capacity is {capacity}"),
+            ));
+        }
+        for (i, id) in ids.iter_mut().enumerate().take(n) {
+            *id = h.out.agent(i);
+            for (m, path) in h.out.futures(i).iter().enumerate() {
+                for (j, p) in path.iter().enumerate() {
+                    let at = ((i * k + m) * PRED + j) * 2;
+                    fut[at] = p[0];
+                    fut[at + 1] = p[1];
+                }
+            }
+        }
+        // SAFETY: non-null and writable per the contract.
+        unsafe { *out_count = n };
+        Ok(())
+    })
+}
+
+/// Releases a forecaster (NULL is ignored).
+///
+/// # Safety
+/// `f` must be NULL or a forecaster handle not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_forecaster_free(f: *mut FewstepForecaster) {
+    if !f.is_null() {
+        // SAFETY: created by Box::into_raw in this module and not freed before.
+        drop(unsafe { Box::from_raw(f) });
+    }
+}

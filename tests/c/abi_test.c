@@ -1,0 +1,163 @@
+/* Exercises every function of include/fewstep.h, including misuse, from plain C99.
+ * usage: abi_test TRAJECTORY_MODEL.onnx   (prints "N passed, N failed") */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fewstep.h"
+
+static int passed = 0, failed = 0;
+#define CHECK(cond, what)                                                                     \
+    do {                                                                                      \
+        if (cond) {                                                                           \
+            passed++;                                                                         \
+        } else {                                                                              \
+            failed++;                                                                         \
+            fprintf(stderr, "FAIL line %d: %s (last error: %s)\n", __LINE__, what,            \
+                    fewstep_last_error());                                                    \
+        }                                                                                     \
+    } while (0)
+
+static unsigned char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc(*len);
+    if (fread(buf, 1, *len, f) != *len) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+int main(int argc, char **argv) {
+    FewstepModel *m = NULL, *m2 = NULL;
+    FewstepSession *s = NULL, *s16 = NULL;
+    FewstepForecaster *fc = NULL;
+    unsigned char garbage[64];
+    unsigned char *bytes;
+    size_t len = 0, sl, cl, i, count = 99;
+    float *cond, *noise, *out, *out16;
+    int frame, ok;
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s MODEL.onnx\n", argv[0]);
+        return 2;
+    }
+    CHECK(strlen(fewstep_version()) > 0, "version string");
+
+    /* loading, and its misuse */
+    CHECK(fewstep_model_load(NULL, &m) == FEWSTEP_STATUS_NULL_POINTER, "NULL path");
+    CHECK(strstr(fewstep_last_error(), "NULL") != NULL, "last error names the NULL");
+    CHECK(fewstep_model_load(argv[1], NULL) == FEWSTEP_STATUS_NULL_POINTER, "NULL out");
+    CHECK(fewstep_model_load("/nonexistent/model.onnx", &m) == FEWSTEP_STATUS_IO, "missing file");
+    for (i = 0; i < sizeof garbage; i++) garbage[i] = (unsigned char)(i * 37 + 11);
+    CHECK(fewstep_model_load_from_memory(garbage, sizeof garbage, &m) == FEWSTEP_STATUS_BAD_MODEL, "garbage bytes");
+    CHECK(fewstep_model_load_from_memory(NULL, 10, &m) == FEWSTEP_STATUS_NULL_POINTER, "NULL data");
+    CHECK(fewstep_model_load_from_memory(garbage, 0, &m) == FEWSTEP_STATUS_BAD_MODEL, "empty buffer");
+    CHECK(m == NULL, "failed loads leave out untouched");
+    CHECK(fewstep_model_load(argv[1], &m) == FEWSTEP_STATUS_OK && m != NULL, "load from path");
+    bytes = read_file(argv[1], &len);
+    CHECK(bytes != NULL, "read model bytes");
+    CHECK(fewstep_model_load_from_memory(bytes, len, &m2) == FEWSTEP_STATUS_OK, "load from memory");
+    free(bytes);
+
+    /* sessions */
+    CHECK(fewstep_session_new(NULL, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, &s) == FEWSTEP_STATUS_NULL_POINTER, "session of NULL model");
+    CHECK(fewstep_session_new(m, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, &s) == FEWSTEP_STATUS_OK, "session f32");
+    CHECK(fewstep_session_new(m2, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F16, 2, &s16) == FEWSTEP_STATUS_OK, "session f16");
+    sl = fewstep_session_state_len(s);
+    cl = fewstep_session_cond_len(s);
+    CHECK(sl == 2 * 20 * 24 && cl == 2 * 32, "state and cond lengths");
+    CHECK(fewstep_session_state_len(NULL) == 0 && fewstep_session_cond_len(NULL) == 0, "lengths of NULL");
+    cond = calloc(cl, sizeof(float));
+    noise = calloc(sl, sizeof(float));
+    out = calloc(sl, sizeof(float));
+    out16 = calloc(sl, sizeof(float));
+    for (i = 0; i < cl; i++) cond[i] = (float)sin((double)i);
+    for (i = 0; i < sl; i++) noise[i] = (float)cos((double)i * 0.7);
+    CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_OK, "sample f32");
+    CHECK(fewstep_session_sample(s16, cond, cl, noise, sl, out16, sl) == FEWSTEP_STATUS_OK, "sample f16");
+    ok = 1;
+    for (i = 0; i < sl; i++) {
+        if (!isfinite(out[i]) || fabs(out[i] - out16[i]) > 0.05 * (1.0 + fabs(out[i]))) ok = 0;
+    }
+    CHECK(ok, "f32 and f16 samples agree and are finite");
+    CHECK(fewstep_session_sample(s, cond, cl - 1, noise, sl, out, sl) == FEWSTEP_STATUS_WRONG_LENGTH, "short cond");
+    CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl + 1) == FEWSTEP_STATUS_WRONG_LENGTH, "long out");
+    CHECK(fewstep_session_sample(s, NULL, cl, noise, sl, out, sl) == FEWSTEP_STATUS_NULL_POINTER, "NULL cond");
+    CHECK(fewstep_session_sample(NULL, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_NULL_POINTER, "NULL session");
+    noise[3] = NAN;
+    CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_NON_FINITE, "NaN noise");
+    noise[3] = 0.5f;
+    {
+        /* one forward pass: inputs x [2,20,24], t [2,1], cond [2,32]; output v [2,20,24] */
+        float t[2] = {0.25f, 0.75f};
+        const float *ins[3];
+        size_t in_lens[3];
+        float *outs[1];
+        size_t out_lens[1];
+        ins[0] = noise; in_lens[0] = sl;
+        ins[1] = t; in_lens[1] = 2;
+        ins[2] = cond; in_lens[2] = cl;
+        outs[0] = out; out_lens[0] = sl;
+        CHECK(fewstep_session_run(s, ins, in_lens, 3, outs, out_lens, 1) == FEWSTEP_STATUS_OK, "run");
+        CHECK(fewstep_session_run(s, ins, in_lens, 2, outs, out_lens, 1) == FEWSTEP_STATUS_WRONG_LENGTH, "run with too few inputs");
+        in_lens[1] = 3;
+        CHECK(fewstep_session_run(s, ins, in_lens, 3, outs, out_lens, 1) == FEWSTEP_STATUS_WRONG_LENGTH, "run with a wrong length");
+        CHECK(fewstep_session_run(s, NULL, in_lens, 3, outs, out_lens, 1) == FEWSTEP_STATUS_NULL_POINTER, "run with NULL inputs");
+    }
+
+    /* the streaming forecaster */
+    CHECK(fewstep_forecaster_new(NULL, 4, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 7, &fc) == FEWSTEP_STATUS_NULL_POINTER, "forecaster of NULL");
+    CHECK(fewstep_forecaster_new(m, 0, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 7, &fc) == FEWSTEP_STATUS_INVALID_ARGUMENT, "zero agents");
+    CHECK(fewstep_forecaster_new(m, 4, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 7, &fc) == FEWSTEP_STATUS_OK, "forecaster");
+    CHECK(fewstep_forecaster_k(fc) == 20 && fewstep_forecaster_k(NULL) == 0, "K");
+    {
+        double ids[5] = {1, 2, 3, 4, 5}, out_ids[4];
+        float xs[5], ys[5];
+        float *fut = calloc(4 * 20 * 24, sizeof(float));
+        for (frame = 0; frame < 9; frame++) {
+            xs[0] = 0.4f * frame; ys[0] = 0.0f;
+            xs[1] = 1.0f; ys[1] = 0.3f * frame;
+            CHECK(fewstep_forecaster_observe(fc, frame * 10.0, ids, xs, ys, 2) == FEWSTEP_STATUS_OK, "observe");
+            CHECK(fewstep_forecaster_predict(fc, out_ids, fut, 4, &count) == FEWSTEP_STATUS_OK, "predict");
+            CHECK(count == (frame >= 7 ? 2u : 0u), "agents are ready after 8 frames");
+        }
+        CHECK(out_ids[0] == 1.0 && out_ids[1] == 2.0, "forecast agent ids");
+        ok = 1;
+        for (i = 0; i < 2 * 20 * 24; i++) ok &= isfinite(fut[i]) != 0;
+        CHECK(ok, "finite futures");
+        ids[1] = 1;
+        CHECK(fewstep_forecaster_observe(fc, 100.0, ids, xs, ys, 2) == FEWSTEP_STATUS_INVALID_ARGUMENT, "duplicate agent");
+        ids[1] = 2;
+        CHECK(fewstep_forecaster_observe(fc, 110.0, ids, xs, ys, 5) == FEWSTEP_STATUS_CAPACITY, "too many agents");
+        CHECK(fewstep_forecaster_observe(fc, 50.0, ids, xs, ys, 2) == FEWSTEP_STATUS_INVALID_ARGUMENT, "frame going back");
+        CHECK(fewstep_forecaster_observe(fc, 120.0, ids, NULL, ys, 2) == FEWSTEP_STATUS_NULL_POINTER, "NULL xs");
+        CHECK(fewstep_forecaster_observe(fc, 130.0, ids, xs, ys, 2) == FEWSTEP_STATUS_OK, "observe after errors");
+        CHECK(fewstep_forecaster_predict(fc, out_ids, fut, 4, NULL) == FEWSTEP_STATUS_NULL_POINTER, "NULL count");
+        CHECK(fewstep_forecaster_predict(fc, out_ids, fut, 1, &count) == FEWSTEP_STATUS_CAPACITY || count <= 1, "small capacity");
+        CHECK(fewstep_forecaster_observe(NULL, 0.0, ids, xs, ys, 2) == FEWSTEP_STATUS_NULL_POINTER, "NULL forecaster");
+        free(fut);
+    }
+
+    /* releasing, NULL included */
+    fewstep_forecaster_free(fc);
+    fewstep_session_free(s);
+    fewstep_session_free(s16);
+    fewstep_model_free(m);
+    fewstep_model_free(m2);
+    fewstep_forecaster_free(NULL);
+    fewstep_session_free(NULL);
+    fewstep_model_free(NULL);
+    free(cond);
+    free(noise);
+    free(out);
+    free(out16);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}

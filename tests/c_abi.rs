@@ -1,0 +1,62 @@
+//! The C ABI: include/fewstep.h is what cbindgen generates from src/ffi.rs (set
+//! `FEWSTEP_BLESS=1` to rewrite it), and a C99 program links the staticlib and exercises every
+//! function, misuse included.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn generated_header() -> String {
+    let config = cbindgen::Config::from_file(root().join("cbindgen.toml")).unwrap();
+    let mut out = Vec::new();
+    cbindgen::Builder::new().with_crate(root()).with_config(config).generate().unwrap().write(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn header_is_current() {
+    let path = root().join("include/fewstep.h");
+    let fresh = generated_header();
+    if std::env::var_os("FEWSTEP_BLESS").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(checked_in == fresh, "include/fewstep.h is stale: run FEWSTEP_BLESS=1 cargo test --release --test c_abi");
+}
+
+/// The folder holding this test's build artefacts (target/<profile>).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+#[test]
+fn c_program_exercises_every_function() {
+    let lib = profile_dir().join("libfewstep.a");
+    assert!(lib.exists(), "{} missing: the staticlib is built with the library", lib.display());
+    let dir = std::env::temp_dir().join(format!("fewstep-c-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("traj.onnx");
+    fewstep::onnx::write::save(&fewstep::testing::trajectory_velocity(5, 32, 2), &model).unwrap();
+    let exe = dir.join("abi_test");
+    let cc = Command::new("cc")
+        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(root().join("tests/c/abi_test.c"))
+        .arg(&lib)
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe)
+        .status()
+        .unwrap();
+    assert!(cc.success(), "compiling tests/c/abi_test.c failed");
+    let out = Command::new(&exe).arg(&model).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{}{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "C ABI test failed: {stdout}");
+    assert!(stdout.contains(" passed, 0 failed"));
+    std::fs::remove_dir_all(&dir).ok();
+}
