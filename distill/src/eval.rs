@@ -22,6 +22,7 @@ pub struct Loaded {
     /// The scene named by `provenance.data` (`eth_ucy/<scene>`), if any.
     pub scene: Option<String>,
     pub future_scale: f32,
+    /// Trainable parameters (from the stored config; else the runtime's count of weights).
     pub params: usize,
     /// Multiply-adds per agent per network pass (from the stored config or the card).
     pub macs: Option<usize>,
@@ -43,14 +44,18 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
         .as_deref()
         .and_then(|d| d.strip_prefix("eth_ucy/"))
         .map(str::to_string);
-    let macs = read_config(&bytes)
+    let config = read_config(&bytes);
+    let macs = config
+        .as_ref()
         .map(|c| c.macs_per_pass())
         .or_else(|| card.metrics.get("macs_per_agent_pass").map(|&m| m as usize));
     Ok(Loaded {
         path: path.to_path_buf(),
         scene,
         future_scale: norm.future_scale,
-        params: model.parameter_count(),
+        params: config
+            .as_ref()
+            .map_or_else(|| model.parameter_count(), |c| c.parameter_count()),
         macs,
         kind: card.kind,
         model,
@@ -169,4 +174,21 @@ pub fn test_sets(
         m.insert(s.clone(), fold_windows(data, s, Split::Test, min_agents)?);
     }
     Ok(m)
+}
+
+/// Adds `metrics` to the card stored in the ONNX file at `path` (rewrites the file).
+pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut proto = fewstep::onnx::decode(&bytes).map_err(|e| e.to_string())?;
+    let entry = proto
+        .metadata_props
+        .iter_mut()
+        .find(|e| e.key == fewstep::card::METADATA_KEY)
+        .ok_or_else(|| format!("{}: no card", path.display()))?;
+    let mut card = fewstep::Card::from_json(&entry.value).map_err(|e| e.to_string())?;
+    card.metrics
+        .extend(metrics.iter().map(|(k, v)| (k.clone(), *v)));
+    entry.value = card.to_json();
+    std::fs::write(path, fewstep::onnx::write::encode(&proto))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }

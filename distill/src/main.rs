@@ -16,7 +16,7 @@ use fewstep::forecast::features::constant_velocity;
 use fewstep::forecast::metrics::min_ade_fde;
 
 use fewstep_distill::data::SCENES;
-use fewstep_distill::eval::{Row, evaluate, load, print_table, test_sets};
+use fewstep_distill::eval::{Row, evaluate, load, print_table, test_sets, write_metrics};
 use fewstep_distill::train::{TeacherArgs, export_checkpoint, train_teacher};
 
 #[derive(Parser)]
@@ -57,6 +57,9 @@ enum Cmd {
         /// Agents per runtime batch.
         #[arg(long, default_value_t = 256)]
         chunk: usize,
+        /// Store each model's test minADE20/minFDE20 (per step count) in its card.
+        #[arg(long)]
+        write_metrics: bool,
     },
     /// Train a teacher or a student.
     #[command(subcommand)]
@@ -92,6 +95,7 @@ fn eval(
     steps: &[usize],
     seed: u64,
     chunk: usize,
+    write: bool,
 ) -> Result<(), String> {
     let min_agents = if sgan { 2 } else { 1 };
     let wanted: Vec<String> = SCENES
@@ -170,6 +174,18 @@ fn eval(
                         ws.len()
                     );
                     cells.insert(scene.clone(), (a, f));
+                    if write {
+                        let tag = match st {
+                            Some(s) => format!("euler{s}"),
+                            None => "card".into(),
+                        };
+                        let r4 = |v: f64| (v * 1e4).round() / 1e4;
+                        let metrics = BTreeMap::from([
+                            (format!("test_minADE20_{tag}"), r4(a)),
+                            (format!("test_minFDE20_{tag}"), r4(f)),
+                        ]);
+                        write_metrics(&m.path, &metrics)?;
+                    }
                 }
             }
             let first = &loaded[idx[0]];
@@ -202,6 +218,7 @@ fn main() -> ExitCode {
             steps,
             seed,
             chunk,
+            write_metrics,
         } => eval(
             &data,
             &scenes,
@@ -210,6 +227,7 @@ fn main() -> ExitCode {
             &steps,
             seed,
             chunk,
+            write_metrics,
         ),
         Cmd::Train(TrainCmd::Teacher(a)) => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");

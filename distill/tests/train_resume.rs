@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use fewstep_distill::data::{Split, fold_windows};
+use fewstep_distill::eval::{evaluate, load, write_metrics};
 use fewstep_distill::model::TrajNet;
 use fewstep_distill::train::{CheckpointMeta, TeacherArgs, train_teacher};
 
@@ -58,6 +60,28 @@ fn resume_equals_an_uninterrupted_run() {
     let card = model.card().unwrap();
     assert_eq!(card.provenance.data.as_deref(), Some("eth_ucy/eth"));
     assert!(card.metrics.contains_key("val_minADE20_euler2"));
+
+    // through the runtime, in chunks (the last one partial), card grid and overridden grid
+    let loaded = load(&onnx).unwrap();
+    assert_eq!(loaded.scene.as_deref(), Some("eth"));
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/eth_ucy");
+    let ws = fold_windows(&data, "eth", Split::Test, 2).unwrap();
+    let ws = &ws[..21];
+    for steps in [None, Some(3)] {
+        let (ade, fde, _) = evaluate(&loaded, ws, steps, 0, 8).unwrap();
+        let (ade1, fde1, _) = evaluate(&loaded, ws, steps, 0, 8).unwrap();
+        assert!(ade.is_finite() && fde.is_finite() && ade > 0.0);
+        assert_eq!((ade, fde), (ade1, fde1));
+    }
+    write_metrics(&onnx, &[("test_x".to_string(), 1.5)].into()).unwrap();
+    let m = fewstep::Model::load(&onnx).unwrap();
+    assert_eq!(m.card().unwrap().metrics["test_x"], 1.5);
+    assert!(
+        m.card()
+            .unwrap()
+            .metrics
+            .contains_key("val_minADE20_euler2")
+    );
 
     let mut first = args(&b);
     first.stop_after = Some(1);
