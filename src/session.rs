@@ -325,6 +325,20 @@ impl Session {
         Ok(())
     }
 
+    /// Replaces the time grid by `steps` uniform steps over the same interval (`--steps`).
+    pub fn set_uniform_steps(&mut self, steps: usize) -> Result<(), Error> {
+        if steps == 0 {
+            return Err(Error::InvalidArgument(
+                "the number of steps must be at least 1".into(),
+            ));
+        }
+        let (t0, t1) = (self.times[0], self.times[self.times.len() - 1]);
+        let grid: Vec<f32> = (0..=steps)
+            .map(|i| t0 + (t1 - t0) * i as f32 / steps as f32)
+            .collect();
+        self.set_times(&grid)
+    }
+
     /// Replaces the time grid (e.g. `--steps`): strictly increasing, at least two entries.
     pub fn set_times(&mut self, times: &[f32]) -> Result<(), Error> {
         if times.len() < 2

@@ -23,8 +23,10 @@ static ALLOC: alloc_count::Counting = alloc_count::Counting;
     about = "Run few-step flow-model students: inspect, run, sample and benchmark ONNX models"
 )]
 struct Cli {
+    /// Without a command: the demo (forecast a bundled ETH-UCY scene with the shipped model,
+    /// print minADE/minFDE and latency, write forecast.png).
     #[command(subcommand)]
-    cmd: Cmd,
+    cmd: Option<Cmd>,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +99,9 @@ enum Cmd {
         /// Frame id to draw (default: the one with the most forecast agents).
         #[arg(long)]
         frame: Option<f64>,
+        /// Override the card's time grid with N uniform steps.
+        #[arg(long)]
+        steps: Option<usize>,
     },
     /// Evaluate a trajectory model on a scene file or a folder of them: standard windows
     /// (8 observed + 12 future, stride 1), minADE_K / minFDE_K in the file's units.
@@ -595,6 +600,52 @@ fn bench(
     Ok(())
 }
 
+/// The main job: the shipped ETH model on the held-out ETH scene (Social-GAN test windows),
+/// then a streamed forecast of the whole scene and its picture in forecast.png.
+fn demo() -> Result<(), Error> {
+    let root = |rel: &str| -> PathBuf {
+        let here = PathBuf::from(rel);
+        if here.exists() {
+            here
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+        }
+    };
+    let model = root("models/eth/teacher-smoke.onnx");
+    let scene = root("data/eth_ucy/biwi_eth.txt");
+    let steps = 10;
+    println!(
+        "fewstep {}: {} on {} (held out from its training), {steps} Euler steps",
+        fewstep::VERSION,
+        model.display(),
+        scene.display()
+    );
+    eval(
+        &model,
+        &scene,
+        20,
+        true,
+        false,
+        "auto",
+        "f32",
+        0,
+        Some(steps),
+    )?;
+    forecast(
+        &model,
+        &scene,
+        "auto",
+        "f32",
+        0,
+        None,
+        Some(Path::new("forecast.png")),
+        None,
+        Some(steps),
+    )?;
+    println!("(other commands: fewstep --help)");
+    Ok(())
+}
+
 /// One agent at one frame: id, observed track, K futures.
 type AgentForecast = (f64, Vec<[f32; 2]>, Vec<[[f32; 2]; 12]>);
 
@@ -614,6 +665,7 @@ fn forecast(
     json_out: Option<&Path>,
     png_out: Option<&Path>,
     pick: Option<f64>,
+    steps: Option<usize>,
 ) -> Result<(), Error> {
     use fewstep::forecast::draw::{Canvas, palette};
     use fewstep::forecast::{Forecaster, ForecasterOptions, OBS, scene as scene_file};
@@ -628,6 +680,9 @@ fn forecast(
         seed,
     };
     let mut f = Forecaster::new(&model, opts)?;
+    if let Some(n) = steps {
+        f.set_steps(n)?;
+    }
     let mut out = f.new_output();
     let mut history: std::collections::HashMap<u64, Vec<[f32; 2]>> = Default::default();
     let mut frames: Vec<FrameForecast> = Vec::new();
@@ -853,7 +908,16 @@ fn eval(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let r = match &cli.cmd {
+    let Some(cmd) = &cli.cmd else {
+        return match demo() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    };
+    let r = match cmd {
         Cmd::Info { model, dims } => info(model, dims),
         Cmd::Run {
             model,
@@ -893,6 +957,7 @@ fn main() -> ExitCode {
             json,
             png,
             frame,
+            steps,
         } => forecast(
             model,
             scene,
@@ -902,6 +967,7 @@ fn main() -> ExitCode {
             json.as_deref(),
             png.as_deref(),
             *frame,
+            *steps,
         ),
         Cmd::Eval {
             model,

@@ -235,6 +235,11 @@ impl Forecaster {
         &self.session
     }
 
+    /// Replaces the sampler's time grid by `steps` uniform steps over the card's interval.
+    pub fn set_steps(&mut self, steps: usize) -> Result<(), Error> {
+        self.session.set_uniform_steps(steps)
+    }
+
     /// Records one frame's observations `(agent, x, y)`. Never allocates.
     pub fn observe(&mut self, frame: f64, obs: &[(f64, f32, f32)]) -> Result<(), Error> {
         if !frame.is_finite() || frame <= self.last_frame {
