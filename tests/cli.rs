@@ -241,3 +241,46 @@ fn forecast_and_eval_on_a_scene_and_their_errors() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a fewstep trajectory model"));
 }
+
+/// `fewstep eval` reproduces the test metrics that `fewstep-distill eval --write-metrics` stored
+/// in the shipped model's card (same windows, seed 0, 10 and 100 Euler steps).
+#[test]
+fn eval_reproduces_the_metrics_in_the_shipped_card() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("models/eth/teacher-smoke.onnx");
+    let card = fewstep::Model::load(&model)
+        .unwrap()
+        .card()
+        .unwrap()
+        .metrics
+        .clone();
+    for steps in ["10", "100"] {
+        let o = fewstep(&[
+            "eval",
+            "--model",
+            s(&model),
+            "--scene",
+            s(&root.join("data/eth_ucy/biwi_eth.txt")),
+            "--sgan-filter",
+            "--steps",
+            steps,
+            "--seed",
+            "0",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(j["total"]["windows"], 181);
+        for (metric, key) in [
+            ("min_ade", "test_minADE20_euler"),
+            ("min_fde", "test_minFDE20_euler"),
+        ] {
+            let got = j["total"][metric].as_f64().unwrap();
+            let want = card[&format!("{key}{steps}")];
+            assert!(
+                (got - want).abs() < 6e-4,
+                "{metric} at {steps} steps: {got} vs card {want}"
+            );
+        }
+    }
+}

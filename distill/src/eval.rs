@@ -3,17 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use fewstep::card::{Kind, Method};
-use fewstep::forecast::features::{FUTURE_VALUES, Normalization, PAST_FEATURES};
+use fewstep::card::Kind;
+use fewstep::forecast::eval::EvalOptions;
+use fewstep::forecast::features::Normalization;
+use fewstep::forecast::forecaster::trajectory_shape;
 use fewstep::forecast::windows::Window;
-use fewstep::rng::Rng;
-use fewstep::{Backend, Model, Session, SessionOptions};
+use fewstep::{Backend, Model, Precision};
 
-use crate::data::{SCENES, Split, arrays, fold_windows};
+use crate::data::{SCENES, Split, fold_windows};
 use crate::export::read_config;
-use crate::train::min_ade_fde_windows;
 
 /// A loaded model file and what its card says.
 pub struct Loaded {
@@ -63,7 +62,10 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
 }
 
 /// minADE/minFDE of `m` on `ws`, sampled by the runtime in chunks of `chunk` agents; `steps`
-/// overrides the card's grid with a uniform Euler grid. Returns (ADE, FDE, seconds).
+/// overrides the card's grid with `steps` uniform steps. Returns (ADE, FDE, seconds).
+///
+/// This is `fewstep::forecast::eval::evaluate`, the function behind `fewstep eval`, so both
+/// command lines report the same numbers for the same model, windows, seed and chunk size.
 pub fn evaluate(
     m: &Loaded,
     ws: &[Window],
@@ -71,52 +73,21 @@ pub fn evaluate(
     seed: u64,
     chunk: usize,
 ) -> Result<(f64, f64, f64), String> {
-    let a = arrays(ws, m.future_scale);
-    let n_chunk = chunk.min(a.n).max(1);
-    let mut opts = SessionOptions {
+    let (k, _) = trajectory_shape(&m.model).map_err(|e| format!("{}: {e}", m.path.display()))?;
+    let opts = EvalOptions {
+        k,
         backend: Backend::Native,
-        ..Default::default()
+        precision: Precision::F32,
+        seed,
+        batch: chunk,
+        steps,
     };
-    opts.dims.insert("N".into(), n_chunk);
-    let mut s = Session::new(&m.model, opts).map_err(|e| e.to_string())?;
-    if let Some(n) = steps
-        && m.kind == Kind::Velocity
-    {
-        let times: Vec<f32> = (0..=n).map(|i| i as f32 / n as f32).collect();
-        s.set_sampler(Method::Euler, &times)
-            .map_err(|e| e.to_string())?;
-    }
-    let per = s.state_len() / n_chunk;
-    if !per.is_multiple_of(FUTURE_VALUES) || s.cond_len() != n_chunk * PAST_FEATURES {
-        return Err(format!(
-            "{}: state {} / cond {} per agent do not fit trajectories",
-            m.path.display(),
-            per,
-            s.cond_len() / n_chunk
-        ));
-    }
-    let k = per / FUTURE_VALUES;
-    let mut rng = Rng::new(seed);
-    let mut cond = vec![0f32; n_chunk * PAST_FEATURES];
-    let mut noise = vec![0f32; n_chunk * per];
-    let mut out = vec![0f32; n_chunk * per];
-    let mut samples = Vec::with_capacity(a.n * per);
-    let t0 = Instant::now();
-    let mut i = 0;
-    while i < a.n {
-        let b = n_chunk.min(a.n - i);
-        cond.fill(0.0);
-        cond[..b * PAST_FEATURES]
-            .copy_from_slice(&a.cond[i * PAST_FEATURES..(i + b) * PAST_FEATURES]);
-        rng.fill_normal(&mut noise);
-        s.sample(&cond, &noise, &mut out)
-            .map_err(|e| e.to_string())?;
-        samples.extend_from_slice(&out[..b * per]);
-        i += b;
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    let (ade, fde) = min_ade_fde_windows(ws, &samples, k, m.future_scale);
-    Ok((ade, fde, secs))
+    let r = fewstep::forecast::eval::evaluate(&m.model, ws, &opts).map_err(|e| e.to_string())?;
+    Ok((
+        r.min_ade,
+        r.min_fde,
+        r.us_per_window * r.windows as f64 / 1e6,
+    ))
 }
 
 /// One row of the results table.
