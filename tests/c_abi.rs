@@ -12,7 +12,12 @@ fn root() -> &'static Path {
 fn generated_header() -> String {
     let config = cbindgen::Config::from_file(root().join("cbindgen.toml")).unwrap();
     let mut out = Vec::new();
-    cbindgen::Builder::new().with_crate(root()).with_config(config).generate().unwrap().write(&mut out);
+    cbindgen::Builder::new()
+        .with_crate(root())
+        .with_config(config)
+        .generate()
+        .unwrap()
+        .write(&mut out);
     String::from_utf8(out).unwrap()
 }
 
@@ -24,7 +29,10 @@ fn header_is_current() {
         std::fs::write(&path, &fresh).unwrap();
     }
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(checked_in == fresh, "include/fewstep.h is stale: run FEWSTEP_BLESS=1 cargo test --release --test c_abi");
+    assert!(
+        checked_in == fresh,
+        "include/fewstep.h is stale: run FEWSTEP_BLESS=1 cargo test --release --test c_abi"
+    );
 }
 
 /// The folder holding this test's build artefacts (target/<profile>).
@@ -36,14 +44,25 @@ fn profile_dir() -> PathBuf {
 #[test]
 fn c_program_exercises_every_function() {
     let lib = profile_dir().join("libfewstep.a");
-    assert!(lib.exists(), "{} missing: the staticlib is built with the library", lib.display());
+    assert!(
+        lib.exists(),
+        "{} missing: the staticlib is built with the library",
+        lib.display()
+    );
     let dir = std::env::temp_dir().join(format!("fewstep-c-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let model = dir.join("traj.onnx");
     fewstep::onnx::write::save(&fewstep::testing::trajectory_velocity(5, 32, 2), &model).unwrap();
     let exe = dir.join("abi_test");
     let cc = Command::new("cc")
-        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1"])
+        .args([
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-O1",
+        ])
         .arg("-I")
         .arg(root().join("include"))
         .arg(root().join("tests/c/abi_test.c"))
