@@ -12,8 +12,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fewstep::forecast::features::constant_velocity;
-use fewstep::forecast::metrics::min_ade_fde;
 
 use fewstep_distill::data::SCENES;
 use fewstep_distill::eval::{Row, evaluate, load, print_table, test_sets, write_metrics};
@@ -107,15 +105,9 @@ fn eval(
     let mut rows = Vec::new();
     let mut cv = BTreeMap::new();
     for (scene, ws) in &sets {
-        let (mut ade, mut fde) = (0.0f64, 0.0f64);
-        for w in ws {
-            let (a, f) = min_ade_fde(&[constant_velocity(&w.obs)], &w.fut);
-            ade += a as f64;
-            fde += f as f64;
-        }
-        let n = ws.len().max(1) as f64;
+        let r = fewstep::forecast::eval::constant_velocity(ws);
         eprintln!("{scene}: {} test windows", ws.len());
-        cv.insert(scene.clone(), (ade / n, fde / n));
+        cv.insert(scene.clone(), (r.min_ade, r.min_fde));
     }
     rows.push(Row {
         label: "constant velocity".into(),

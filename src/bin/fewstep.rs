@@ -436,11 +436,7 @@ fn sample(
         if n == 0 {
             return Err(Error::InvalidArgument("--steps must be at least 1".into()));
         }
-        let (t0, t1) = (s.times()[0], *s.times().last().expect("≥ 2 times"));
-        let grid: Vec<f32> = (0..=n)
-            .map(|i| t0 + (t1 - t0) * i as f32 / n as f32)
-            .collect();
-        s.set_times(&grid)?;
+        s.set_uniform_steps(n)?;
     }
     let noise = match noise_arr {
         Some(a) => a.data,

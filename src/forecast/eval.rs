@@ -78,12 +78,7 @@ pub fn evaluate(
     so.dims.insert(sym, batch);
     let mut s = Session::new(model, so)?;
     if let Some(n) = opts.steps {
-        let t = s.times();
-        let (t0, t1) = (t[0], t[t.len() - 1]);
-        let grid: Vec<f32> = (0..=n.max(1))
-            .map(|i| t0 + (t1 - t0) * i as f32 / n.max(1) as f32)
-            .collect();
-        s.set_times(&grid)?;
+        s.set_uniform_steps(n.max(1))?;
     }
     let mut rng = Rng::new(opts.seed);
     let mut cond = vec![0f32; s.cond_len()];
@@ -130,7 +125,7 @@ pub fn evaluate(
     })
 }
 
-/// Helper for callers that hold futures: the constant-velocity baseline on `windows`.
+/// The constant-velocity baseline on `windows` (one future per window).
 pub fn constant_velocity(windows: &[Window]) -> EvalResult {
     let (mut ade, mut fde) = (0f64, 0f64);
     for w in windows {
