@@ -4,5 +4,10 @@
 pub mod data;
 pub mod eval;
 pub mod export;
+pub mod fit;
 pub mod model;
+pub mod optim;
+pub mod samples;
+pub mod students;
+pub mod toy;
 pub mod train;

@@ -1,9 +1,12 @@
-//! `fewstep-distill`: offline side of fewstep — data, teacher training, export and evaluation
-//! (distillation into 1–2 step students is still to come).
+//! `fewstep-distill`: offline side of fewstep — data, teacher training, distillation into 1–2
+//! step students, export and evaluation.
 //!
 //! - `train teacher --scene eth ...`: conditional flow matching (see `fewstep_distill::train`),
 //!   checkpoints every epoch, `--resume`, best-on-val export to `<out>/teacher.onnx`;
 //! - `export --ckpt DIR [--tag best|last] --out F.onnx`: export a checkpoint's EMA weights;
+//! - `train student --method reflow|mdt|imle --scene eth --teacher runs/eth/teacher ...`: a
+//!   1–2 step student (see `fewstep_distill::students`), exported to `<out>/student.onnx`;
+//! - `toy`: the toy 2-D suite (every method in seconds, sliced Wasserstein scores);
 //! - `eval [--model F.onnx ...] [--steps N ...]`: minADE20/minFDE20 on the test scenes of the
 //!   constant-velocity baseline and of each model, sampled through the fewstep runtime.
 
@@ -15,6 +18,8 @@ use clap::{Parser, Subcommand};
 
 use fewstep_distill::data::SCENES;
 use fewstep_distill::eval::{Row, evaluate, load, print_table, test_sets, write_metrics};
+use fewstep_distill::students::{StudentArgs, train_student};
+use fewstep_distill::toy::{ToyOptions, run as run_toy};
 use fewstep_distill::train::{TeacherArgs, export_checkpoint, train_teacher};
 
 #[derive(Parser)]
@@ -62,6 +67,28 @@ enum Cmd {
     /// Train a teacher or a student.
     #[command(subcommand)]
     Train(TrainCmd),
+    /// The toy 2-D suite: a teacher and the three students in seconds, scored by sliced
+    /// Wasserstein distance to fresh data.
+    Toy {
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Training items per method.
+        #[arg(long, default_value_t = 4096)]
+        items: usize,
+        #[arg(long, default_value_t = 40)]
+        teacher_epochs: usize,
+        #[arg(long, default_value_t = 20)]
+        student_epochs: usize,
+        /// Euler steps of the teacher's samples and of its reference score.
+        #[arg(long, default_value_t = 32)]
+        teacher_steps: usize,
+        /// MDT-dist's weight of Velocity Distillation.
+        #[arg(long, default_value_t = 1.0)]
+        mdt_lambda: f64,
+        /// Peak learning rate of the students.
+        #[arg(long, default_value_t = 1e-3)]
+        student_lr: f64,
+    },
     /// Export a training checkpoint's EMA weights as ONNX with a card.
     Export {
         /// The training output folder.
@@ -82,6 +109,8 @@ enum Cmd {
 enum TrainCmd {
     /// The flow-matching teacher (MoFlow's recipe).
     Teacher(TeacherArgs),
+    /// A 1–2 step student of a trained teacher: reflow, MDT-dist or IMLE.
+    Student(StudentArgs),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -196,10 +225,15 @@ fn eval(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Cmd::Train(TrainCmd::Teacher(a)) = &cli.cmd {
+    let threads = match &cli.cmd {
+        Cmd::Train(TrainCmd::Teacher(a)) => Some(a.threads),
+        Cmd::Train(TrainCmd::Student(a)) => Some(a.threads),
+        _ => None,
+    };
+    if let Some(t) = threads {
         // before any thread exists: candle's CPU kernels read RAYON_NUM_THREADS
         // SAFETY: single-threaded at this point.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", a.threads.max(1).to_string()) };
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", t.max(1).to_string()) };
     }
     let r = match cli.cmd {
         Cmd::Eval {
@@ -224,6 +258,44 @@ fn main() -> ExitCode {
         Cmd::Train(TrainCmd::Teacher(a)) => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
             train_teacher(&a, &command).map(|p| println!("{}", p.display()))
+        }
+        Cmd::Train(TrainCmd::Student(a)) => {
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            train_student(&a, &command).map(|p| println!("{}", p.display()))
+        }
+        Cmd::Toy {
+            seed,
+            items,
+            teacher_epochs,
+            student_epochs,
+            teacher_steps,
+            mdt_lambda,
+            student_lr,
+        } => {
+            let o = ToyOptions {
+                seed,
+                items,
+                teacher_epochs,
+                student_epochs,
+                teacher_steps,
+                mdt_lambda,
+                student_lr,
+                progress: true,
+                ..Default::default()
+            };
+            let t = std::time::Instant::now();
+            run_toy(&o).map(|r| {
+                println!("toy 2-D suite (sliced Wasserstein to fresh data, lower is better):");
+                println!("  teacher, {teacher_steps} Euler steps  {:.4}", r.teacher_n);
+                println!("  teacher, 1 Euler step    {:.4}", r.teacher_1);
+                println!(
+                    "  reflow, 1 / 2 steps      {:.4} / {:.4}",
+                    r.reflow_1, r.reflow_2
+                );
+                println!("  MDT-dist, 1 / 2 steps    {:.4} / {:.4}", r.mdt_1, r.mdt_2);
+                println!("  IMLE, 1 pass             {:.4}", r.imle);
+                println!("  ({:.1} s)", t.elapsed().as_secs_f64());
+            })
         }
         Cmd::Export {
             ckpt,

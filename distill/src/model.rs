@@ -374,6 +374,21 @@ impl TrajNet {
         Ok(())
     }
 
+    /// Copies every parameter of `other` that this net has under the same name and shape
+    /// (e.g. a teacher into a generator, which lacks the time features); returns how many.
+    pub fn copy_shared(&self, other: &TrajNet) -> Result<usize> {
+        let src = other.varmap.data().lock().expect("varmap lock");
+        let dst = self.varmap.data().lock().expect("varmap lock");
+        let mut n = 0;
+        for (k, v) in dst.iter() {
+            if let Some(s) = src.get(k).filter(|s| s.dims() == v.dims()) {
+                v.set(s.as_tensor())?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// `self ← decay · self + (1 − decay) · other` (EMA update).
     pub fn ema_update(&self, other: &TrajNet, decay: f64) -> Result<()> {
         let src = other.varmap.data().lock().expect("varmap lock");

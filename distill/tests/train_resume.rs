@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use fewstep_distill::data::{Split, fold_windows};
 use fewstep_distill::eval::{evaluate, load, write_metrics};
+use fewstep_distill::fit::CheckpointMeta;
 use fewstep_distill::model::TrajNet;
-use fewstep_distill::train::{CheckpointMeta, TeacherArgs, train_teacher};
+use fewstep_distill::train::{TeacherArgs, train_teacher};
 
 fn args(out: &Path) -> TeacherArgs {
     TeacherArgs {
