@@ -1,5 +1,6 @@
 //! The C ABI: include/fewstep.h is what cbindgen generates from src/ffi.rs (set
-//! `FEWSTEP_BLESS=1` to rewrite it), and a C99 program links the staticlib and exercises every
+//! `FEWSTEP_BLESS=1` to rewrite it), and a C99 program, built from an install made by
+//! scripts/install-c.sh through its pkg-config files (static and shared), exercises every
 //! function, misuse included.
 
 use std::path::{Path, PathBuf};
@@ -68,29 +69,59 @@ fn c_program_exercises_every_function() {
     std::fs::create_dir_all(&dir).unwrap();
     let model = dir.join("traj.onnx");
     fewstep::onnx::write::save(&fewstep::testing::trajectory_velocity(5, 32, 2), &model).unwrap();
-    let exe = dir.join("abi_test");
-    let cc = Command::new("cc")
-        .args([
-            "-std=c99",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-pedantic",
-            "-O1",
-        ])
-        .arg("-I")
-        .arg(root().join("include"))
-        .arg(root().join("tests/c/abi_test.c"))
-        .arg(&lib)
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&exe)
+    // install it the way users do (scripts/install-c.sh), then build the C test against each
+    // pkg-config file: fewstep-static (the staticlib) and fewstep (the shared library)
+    let prefix = dir.join("prefix");
+    let install = Command::new("bash")
+        .arg(root().join("scripts/install-c.sh"))
+        .arg(&prefix)
+        .arg("--lib-dir")
+        .arg(&profile)
         .status()
         .unwrap();
-    assert!(cc.success(), "compiling tests/c/abi_test.c failed");
-    let out = Command::new(&exe).arg(&model).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{}{stdout}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "C ABI test failed: {stdout}");
-    assert!(stdout.contains(" passed, 0 failed"));
+    assert!(install.success(), "scripts/install-c.sh failed");
+    let pc_path = prefix.join("lib/pkgconfig");
+    for (package, extra) in [
+        ("fewstep-static", vec![]),
+        (
+            "fewstep",
+            // abi_test.c itself calls libm
+            vec![
+                format!("-Wl,-rpath,{}", prefix.join("lib").display()),
+                "-lm".to_string(),
+            ],
+        ),
+    ] {
+        let flags = Command::new("pkg-config")
+            .env("PKG_CONFIG_PATH", &pc_path)
+            .args(["--cflags", "--libs", package])
+            .output()
+            .expect("pkg-config is needed (apt install pkg-config)");
+        assert!(flags.status.success(), "pkg-config {package} failed");
+        let flags = String::from_utf8(flags.stdout).unwrap();
+        let exe = dir.join(format!("abi_test-{package}"));
+        let cc = Command::new("cc")
+            .args([
+                "-std=c99",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-pedantic",
+                "-O1",
+            ])
+            .arg(root().join("tests/c/abi_test.c"))
+            .args(flags.split_whitespace())
+            .args(&extra)
+            .arg("-o")
+            .arg(&exe)
+            .status()
+            .unwrap();
+        assert!(cc.success(), "compiling tests/c/abi_test.c with {package} failed");
+        let out = Command::new(&exe).arg(&model).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{package}: {}{stdout}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "C ABI test ({package}) failed: {stdout}");
+        assert!(stdout.contains(" passed, 0 failed"));
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
