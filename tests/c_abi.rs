@@ -116,11 +116,20 @@ fn c_program_exercises_every_function() {
             .arg(&exe)
             .status()
             .unwrap();
-        assert!(cc.success(), "compiling tests/c/abi_test.c with {package} failed");
+        assert!(
+            cc.success(),
+            "compiling tests/c/abi_test.c with {package} failed"
+        );
         let out = Command::new(&exe).arg(&model).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        eprintln!("{package}: {}{stdout}", String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "C ABI test ({package}) failed: {stdout}");
+        eprintln!(
+            "{package}: {}{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "C ABI test ({package}) failed: {stdout}"
+        );
         assert!(stdout.contains(" passed, 0 failed"));
     }
     std::fs::remove_dir_all(&dir).ok();
