@@ -128,8 +128,9 @@ enum Cmd {
         #[arg(long)]
         steps: Option<usize>,
     },
-    /// Time the model on random inputs: median and p99 µs per call, allocations per call,
-    /// weight bytes, per backend and precision.
+    /// Time the model on random inputs: median, p99, p99.9 and max µs per call, allocations
+    /// per call, weight bytes and resident memory before and after the timed calls, per backend
+    /// and precision. `--iters 100000` gives the tail; `--iters 1000000` is the soak run.
     Bench {
         model: PathBuf,
         /// Comma-separated backends.
@@ -146,6 +147,9 @@ enum Cmd {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Sample with this many uniform steps instead of the card's grid.
+        #[arg(long)]
+        steps: Option<usize>,
     },
 }
 
@@ -471,6 +475,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Resident set size of this process in KiB (Linux `/proc/self/statm`; `None` elsewhere).
+fn rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4)
+}
+
 fn bench(
     path: &Path,
     backends: &str,
@@ -478,6 +489,7 @@ fn bench(
     iters: usize,
     dims: &[String],
     as_json: bool,
+    steps: Option<usize>,
 ) -> Result<(), Error> {
     let model = Model::load(path)?;
     let dims = with_default_dims(&model, parse_dims(dims)?);
@@ -496,6 +508,9 @@ fn bench(
                 }
             };
             let build_ms = t0.elapsed().as_secs_f64() * 1e3;
+            if let Some(n) = steps {
+                s.set_uniform_steps(n)?;
+            }
             let mut rng = Rng::new(1);
             let sampling = model.card().is_some();
             let ins: Vec<Vec<f32>> = s
@@ -532,6 +547,7 @@ fn bench(
                 call(&mut s)?;
             }
             let mut times = Vec::with_capacity(iters);
+            let rss_start = rss_kib();
             let a0 = alloc_count::allocations();
             for _ in 0..iters {
                 let t = Instant::now();
@@ -539,6 +555,7 @@ fn bench(
                 times.push(t.elapsed().as_secs_f64() * 1e6);
             }
             let allocs = (alloc_count::allocations() - a0) as f64 / iters as f64;
+            let rss_end = rss_kib();
             times.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
             let info = s.info();
             rows.push(json!({
@@ -548,6 +565,10 @@ fn bench(
                 "unit": if sampling { format!("sampler run ({} steps)", s.times().len() - 1) } else { "forward pass".to_string() },
                 "median_us": percentile(&times, 0.5),
                 "p99_us": percentile(&times, 0.99),
+                "p999_us": percentile(&times, 0.999),
+                "max_us": times.last().copied().unwrap_or(0.0),
+                "rss_start_kib": rss_start,
+                "rss_end_kib": rss_end,
                 "allocations_per_call": allocs,
                 "weight_bytes": info.weight_bytes,
                 "arena_bytes": info.arena_bytes,
@@ -568,8 +589,16 @@ fn bench(
     } else {
         println!("{} with {:?}", path.display(), dims);
         println!(
-            "{:<8} {:<5} {:>12} {:>12} {:>10} {:>12}  unit",
-            "backend", "prec", "median µs", "p99 µs", "allocs", "weight B"
+            "{:<8} {:<5} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>17}  unit",
+            "backend",
+            "prec",
+            "median µs",
+            "p99 µs",
+            "p99.9 µs",
+            "max µs",
+            "allocs",
+            "weight B",
+            "RSS KiB start→end"
         );
         for r in &rows {
             if let Some(e) = r.get("error") {
@@ -581,14 +610,18 @@ fn bench(
                 );
                 continue;
             }
+            let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
             println!(
-                "{:<8} {:<5} {:>12.1} {:>12.1} {:>10.1} {:>12}  {}",
+                "{:<8} {:<5} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.1} {:>10} {:>17}  {}",
                 r["backend"].as_str().unwrap_or(""),
                 r["precision"].as_str().unwrap_or(""),
-                r["median_us"].as_f64().unwrap_or(0.0),
-                r["p99_us"].as_f64().unwrap_or(0.0),
-                r["allocations_per_call"].as_f64().unwrap_or(0.0),
+                f("median_us"),
+                f("p99_us"),
+                f("p999_us"),
+                f("max_us"),
+                f("allocations_per_call"),
                 r["weight_bytes"],
+                format!("{}→{}", r["rss_start_kib"], r["rss_end_kib"]),
                 r["unit"].as_str().unwrap_or("")
             );
         }
@@ -993,7 +1026,8 @@ fn main() -> ExitCode {
             iters,
             dims,
             json,
-        } => bench(model, backend, precision, *iters, dims, *json),
+            steps,
+        } => bench(model, backend, precision, *iters, dims, *json, *steps),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
