@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Trains one ETH-UCY fold end to end with the shipped settings (fixed seeds): the teacher, then
+# the reflow, MDT-dist and IMLE students, and copies the exported models to models/<scene>/.
+# Every stage checkpoints each epoch and resumes: after an interruption, rerun the same command.
+#
+# usage: distill/recipes/fold.sh SCENE [THREADS]      (SCENE: eth, hotel, univ, zara1, zara2)
+# env:   FEWSTEP_DISTILL  the binary (default: target/release/fewstep-distill; build it first with
+#                         `cargo build --release -p fewstep-distill`)
+#        STAGES           which stages to run (default: "teacher reflow imle mdt")
+#
+# Budget on the 2-core development machine (eth fold): teacher ~40 min, teacher samples ~2 min,
+# reflow ~8 min, IMLE ~15 min, MDT-dist ~20 min.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+scene=${1:?usage: distill/recipes/fold.sh SCENE [THREADS]}
+threads=${2:-2}
+bin=${FEWSTEP_DISTILL:-target/release/fewstep-distill}
+stages=${STAGES:-teacher reflow imle mdt}
+run=runs/$scene
+common=(--scene "$scene" --seed 0 --threads "$threads" --resume)
+student=(train student "${common[@]}" --teacher "$run/teacher" --teacher-steps 50
+         --max-val-windows 1000 --steps 1)
+
+for stage in $stages; do
+  case $stage in
+    teacher)
+      [ -f "$run/teacher/teacher.onnx" ] || "$bin" train teacher "${common[@]}" --out "$run/teacher" \
+        --epochs 40 --batch 256 --lr 1e-3 --d-model 96 --layers 2 --heads 4 \
+        --max-val-windows 1000 --val-steps 10 --export-steps 100 ;;
+    reflow)
+      [ -f "$run/reflow/student.onnx" ] || "$bin" "${student[@]}" --method reflow --out "$run/reflow" \
+        --epochs 8 --lr 3e-4 ;;
+    imle)
+      [ -f "$run/imle/student.onnx" ] || "$bin" "${student[@]}" --method imle --out "$run/imle" \
+        --epochs 5 --lr 3e-4 --candidates 20 --max-windows 12000 ;;
+    mdt)
+      [ -f "$run/mdt/student.onnx" ] || "$bin" "${student[@]}" --method mdt --out "$run/mdt" \
+        --epochs 4 --lr 1e-4 --lambda 1 --dt 0.01 --target-decay 0.99 ;;
+    *) echo "unknown stage $stage" >&2; exit 2 ;;
+  esac
+done
+
+mkdir -p "models/$scene"
+if [ -f "$run/teacher/teacher.onnx" ]; then cp "$run/teacher/teacher.onnx" "models/$scene/teacher.onnx"; fi
+for m in reflow imle mdt; do
+  if [ -f "$run/$m/student.onnx" ]; then cp "$run/$m/student.onnx" "models/$scene/$m.onnx"; fi
+done
+ls -l "models/$scene"
