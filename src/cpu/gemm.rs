@@ -141,7 +141,8 @@ pub(crate) struct Tile {
     /// Panel data at row k0 (f32 or f16, NR elements per kk).
     pub b: *const u8,
     /// Bytes from one panel to the next (`k * NR * element size`); used by
-    /// kernels that handle two panels per call.
+    /// kernels that handle two panels per call (only the AVX-512 one today).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub bstride: usize,
     /// C element (r0, p*NR).
     pub c: *mut f32,

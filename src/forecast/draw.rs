@@ -2,9 +2,11 @@
 //! written as PNG. Lines are drawn with per-pixel alpha blending; no fonts, no dependencies
 //! beyond the PNG encoder.
 
+#[cfg(feature = "png")]
 use std::path::Path;
 
 use super::Point;
+#[cfg(feature = "png")]
 use crate::error::Error;
 
 /// An RGB image with a world → pixel mapping (y up, equal scale on both axes).
@@ -117,7 +119,8 @@ impl Canvas {
         self.line(p, p, c, 1.0, 2.0 * radius);
     }
 
-    /// Writes the canvas as an 8-bit RGB PNG; written whole or not at all.
+    /// Writes the canvas as an 8-bit RGB PNG; written whole or not at all (feature `png`).
+    #[cfg(feature = "png")]
     pub fn save_png(&self, path: &Path) -> Result<(), Error> {
         let io = |source| Error::Io {
             path: path.display().to_string(),
