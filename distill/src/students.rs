@@ -420,12 +420,22 @@ pub struct StudentArgs {
     /// MDT-dist: per-step EMA decay of the lagged student that evaluates dφ/dt.
     #[arg(long, default_value_t = 0.99)]
     pub target_decay: f64,
+    /// Speed augmentation of the training conditions (each window's condition scaled once by a
+    /// seeded log-uniform factor in [1/F, F] before the teacher samples it); 1 = off. Use the
+    /// teacher's value.
+    #[arg(long, default_value_t = 1.0)]
+    #[serde(default = "one")]
+    pub scale_aug: f32,
     /// Continue from `<out>/last.json`.
     #[arg(long)]
     pub resume: bool,
     /// Stop after this many epochs (checkpointed; continue with --resume).
     #[arg(long)]
     pub stop_after: Option<usize>,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 impl StudentArgs {
@@ -468,9 +478,19 @@ pub fn train_student(args: &StudentArgs, command: &str) -> Result<PathBuf, Strin
         Some(args.max_val_windows),
         args.seed,
     )?;
-    let tr = arrays(&train_ws, scale);
+    let mut tr = arrays(&train_ws, scale);
+    let mut aug = String::new();
+    if args.scale_aug > 1.0 {
+        let (l, cw) = (args.scale_aug.ln(), teacher.config.cond);
+        let mut rng = Rng::new(args.seed ^ 0x5CA1E);
+        for row in tr.cond.chunks_mut(cw) {
+            let s = (l * (2.0 * rng.uniform() - 1.0)).exp();
+            row.iter_mut().for_each(|v| *v *= s);
+        }
+        aug = format!("-aug{}", args.scale_aug);
+    }
     let cache = args.teacher.join(format!(
-        "samples-euler{}-seed{}-n{}.fsts",
+        "samples-euler{}-seed{}-n{}{aug}.fsts",
         args.teacher_steps, args.seed, tr.n
     ));
     let samples = match TeacherSamples::load(&cache) {

@@ -206,6 +206,7 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
         n: o.items,
         config: config.clone(),
         tied_noise: false,
+        scale_aug: 1.0,
         val: |net: &TrajNet| score(net, o.teacher_steps, eval / 2, seed ^ 1).map(|s| (s, 0.0)),
     };
     let teacher = best(fit(

@@ -84,6 +84,13 @@ pub struct TeacherArgs {
     /// One noise sample shared by the K modes of an agent.
     #[arg(long)]
     pub tied_noise: bool,
+    /// Speed augmentation: each training item's condition and future (both in metres, linear
+    /// in the coordinates) are scaled by a factor drawn log-uniformly from [1/F, F]; 1 = off.
+    /// Scenes recorded at other speeds or frame rates (ETH's steps are about twice the other
+    /// scenes') then stay in the training distribution.
+    #[arg(long, default_value_t = 1.0)]
+    #[serde(default = "one")]
+    pub scale_aug: f32,
     /// Continue from `<out>/last.json`.
     #[arg(long)]
     pub resume: bool,
@@ -91,6 +98,10 @@ pub struct TeacherArgs {
     /// continue later with `--resume` (the schedule still spans `--epochs`).
     #[arg(long)]
     pub stop_after: Option<usize>,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 /// A seeded subset of at most `max` windows (all of them, in order, if `max` is `None`).
@@ -225,6 +236,8 @@ pub struct FlowMatching<V> {
     pub config: TrajConfig,
     /// One noise sample shared by the K modes of an item.
     pub tied_noise: bool,
+    /// Scale each item's condition and target by a log-uniform factor in [1/F, F] (1: off).
+    pub scale_aug: f32,
     /// Validation of the EMA weights.
     pub val: V,
 }
@@ -252,12 +265,20 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
         let (k, sw, cw) = (self.config.modes, self.config.state, self.config.cond);
         let b = idx.len();
         let dev = net.device().clone();
-        let cond = gather_rows(&self.cond, cw, idx);
-        let fut = gather_rows(&self.target, sw, idx);
+        let mut cond = gather_rows(&self.cond, cw, idx);
+        let mut fut = gather_rows(&self.target, sw, idx);
         let nz = if self.tied_noise { b * sw } else { b * k * sw };
         let mut z = vec![0f32; nz];
         rng.fill_normal(&mut z);
         let t: Vec<f32> = (0..b).map(|_| logit_normal(rng, -0.5, 1.5)).collect();
+        if self.scale_aug > 1.0 {
+            let l = self.scale_aug.ln();
+            for i in 0..b {
+                let s = (l * (2.0 * rng.uniform() - 1.0)).exp();
+                cond[i * cw..(i + 1) * cw].iter_mut().for_each(|v| *v *= s);
+                fut[i * sw..(i + 1) * sw].iter_mut().for_each(|v| *v *= s);
+            }
+        }
         let ct = Tensor::from_vec(cond, (b, cw), &dev)?;
         let x1 = Tensor::from_vec(fut, (b, 1, sw), &dev)?.broadcast_as((b, k, sw))?;
         let x0 = if self.tied_noise {
@@ -401,6 +422,7 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         n: tr.n,
         config: config.clone(),
         tied_noise: args.tied_noise,
+        scale_aug: args.scale_aug,
         val: |net: &TrajNet| val.score(net),
     };
     let init = TrajNet::new(config.clone(), args.seed)?;
@@ -457,9 +479,14 @@ pub fn export_info(meta: &CheckpointMeta, steps: usize) -> Result<ExportInfo, St
         provenance: Provenance {
             teacher: None,
             method: Some(format!(
-                "teacher: conditional flow matching (MoFlow recipe: data prediction, logit-normal t, best-of-{} loss{}), EMA {} weights, {} epochs of {}",
+                "teacher: conditional flow matching (MoFlow recipe: data prediction, logit-normal t, best-of-{} loss{}{}), EMA {} weights, {} epochs of {}",
                 meta.config.modes,
                 if args.tied_noise { ", tied noise" } else { "" },
+                if args.scale_aug > 1.0 {
+                    format!(", speed augmentation x[1/{0}, {0}]", args.scale_aug)
+                } else {
+                    String::new()
+                },
                 args.ema,
                 meta.epoch,
                 args.epochs

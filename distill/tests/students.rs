@@ -43,6 +43,7 @@ fn teacher(out: &Path) {
         val_steps: 2,
         export_steps: 4,
         tied_noise: false,
+        scale_aug: 1.0,
         resume: false,
         stop_after: None,
     };
@@ -73,6 +74,7 @@ fn student(method: Method, teacher: &Path, out: &Path) -> StudentArgs {
         lambda: 1.0,
         dt: 0.01,
         target_decay: 0.99,
+        scale_aug: 1.0,
         resume: false,
         stop_after: None,
     }

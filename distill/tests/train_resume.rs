@@ -31,6 +31,7 @@ fn args(out: &Path) -> TeacherArgs {
         val_steps: 2,
         export_steps: 4,
         tied_noise: false,
+        scale_aug: 1.0,
         resume: false,
         stop_after: None,
     }
