@@ -177,9 +177,12 @@ def main():
                         and os.path.basename(p).startswith("teacher")), None)
         if teacher is None:
             continue
-        m = card(os.path.join(ROOT, rel)).get("metrics", {})
-        ade = next((v for k, v in sorted(m.items()) if k.startswith("test_minADE20")), None)
-        fde = next((v for k, v in sorted(m.items()) if k.startswith("test_minFDE20")), None)
+        c = card(os.path.join(ROOT, rel))
+        m = c.get("metrics", {})
+        steps = len(c["sampler"]["times"]) - 1 if c.get("sampler") else 1
+        # the card's own sampler: written as `_card`, or as `_euler<its steps>`
+        pick = lambda name: m.get(f"test_{name}_card", m.get(f"test_{name}_euler{steps}"))
+        ade, fde = pick("minADE20"), pick("minFDE20")
         acc = f"{ade:.3f}/{fde:.3f}" if ade is not None and fde is not None else "–"
         lines.append(f"| {fold} | `{rel}` | {n} | {us:.1f} | {sample_us[(teacher, n)] / us:.1f}x | {acc} |")
     text = "\n".join(lines)

@@ -243,18 +243,24 @@ fn forecast_and_eval_on_a_scene_and_their_errors() {
 }
 
 /// `fewstep eval` reproduces the test metrics that `fewstep-distill eval --write-metrics` stored
-/// in the shipped model's card (same windows, seed 0, 10 and 100 Euler steps).
+/// in the shipped models' cards (same windows, seed 0): the teacher at 10 and 100 Euler steps,
+/// the default student at 1 and 2.
 #[test]
-fn eval_reproduces_the_metrics_in_the_shipped_card() {
+fn eval_reproduces_the_metrics_in_the_shipped_cards() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let model = root.join("models/eth/teacher-smoke.onnx");
-    let card = fewstep::Model::load(&model)
-        .unwrap()
-        .card()
-        .unwrap()
-        .metrics
-        .clone();
-    for steps in ["10", "100"] {
+    for (file, steps) in [
+        ("models/eth/teacher.onnx", "10"),
+        ("models/eth/teacher.onnx", "100"),
+        ("models/eth/reflow.onnx", "1"),
+        ("models/eth/reflow.onnx", "2"),
+    ] {
+        let model = root.join(file);
+        let card = fewstep::Model::load(&model)
+            .unwrap()
+            .card()
+            .unwrap()
+            .metrics
+            .clone();
         let o = fewstep(&[
             "eval",
             "--model",
@@ -279,7 +285,7 @@ fn eval_reproduces_the_metrics_in_the_shipped_card() {
             let want = card[&format!("{key}{steps}")];
             assert!(
                 (got - want).abs() < 6e-4,
-                "{metric} at {steps} steps: {got} vs card {want}"
+                "{file}: {metric} at {steps} steps: {got} vs card {want}"
             );
         }
     }

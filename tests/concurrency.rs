@@ -91,7 +91,7 @@ fn generator_is_bitwise_deterministic_across_threads() {
 fn forecasters_sharing_a_model_agree_bitwise() {
     let model = Model::load(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/models/eth/teacher-smoke.onnx"
+        "/models/eth/teacher.onnx"
     ))
     .unwrap();
     let scene = fewstep::forecast::scene::load(std::path::Path::new(concat!(

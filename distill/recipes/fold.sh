@@ -9,7 +9,7 @@
 #        STAGES           which stages to run (default: "teacher reflow imle mdt")
 #
 # Budget on the 2-core development machine (eth fold): teacher ~40 min, teacher samples ~2 min,
-# reflow ~8 min, IMLE ~15 min, MDT-dist ~20 min.
+# reflow ~8 min, IMLE ~9 min, MDT-dist ~7 min.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scene=${1:?usage: distill/recipes/fold.sh SCENE [THREADS]}
@@ -35,7 +35,7 @@ for stage in $stages; do
         --epochs 5 --lr 3e-4 --candidates 20 --max-windows 12000 ;;
     mdt)
       [ -f "$run/mdt/student.onnx" ] || "$bin" "${student[@]}" --method mdt --out "$run/mdt" \
-        --epochs 4 --lr 1e-4 --lambda 1 --dt 0.01 --target-decay 0.99 ;;
+        --epochs 3 --lr 3e-5 --lambda 1 --dt 0.01 --target-decay 0.999 ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
   esac
 done
@@ -44,5 +44,20 @@ mkdir -p "models/$scene"
 if [ -f "$run/teacher/teacher.onnx" ]; then cp "$run/teacher/teacher.onnx" "models/$scene/teacher.onnx"; fi
 for m in reflow imle mdt; do
   if [ -f "$run/$m/student.onnx" ]; then cp "$run/$m/student.onnx" "models/$scene/$m.onnx"; fi
+done
+# test metrics into the cards (what models/README.md and benches/models.py report)
+if [ -f "models/$scene/teacher.onnx" ]; then
+  "$bin" eval --scenes "$scene" --model "models/$scene/teacher.onnx" \
+    --steps 1 --steps 2 --steps 10 --steps 100 --write-metrics
+fi
+for m in reflow mdt; do
+  if [ -f "models/$scene/$m.onnx" ]; then
+    "$bin" eval --scenes "$scene" --model "models/$scene/$m.onnx" --steps 1 --steps 2 --write-metrics
+  fi
+done
+for m in reflow imle mdt; do
+  if [ -f "models/$scene/$m.onnx" ]; then
+    "$bin" eval --scenes "$scene" --model "models/$scene/$m.onnx" --write-metrics
+  fi
 done
 ls -l "models/$scene"

@@ -546,13 +546,14 @@ fn bench(
             for _ in 0..(iters / 10).clamp(3, 200) {
                 call(&mut s)?;
             }
-            let mut times = Vec::with_capacity(iters);
+            // written (so resident) before the start figure: RSS then measures the session only
+            let mut times = vec![f64::NAN; iters];
             let rss_start = rss_kib();
             let a0 = alloc_count::allocations();
-            for _ in 0..iters {
+            for slot in times.iter_mut() {
                 let t = Instant::now();
                 call(&mut s)?;
-                times.push(t.elapsed().as_secs_f64() * 1e6);
+                *slot = t.elapsed().as_secs_f64() * 1e6;
             }
             let allocs = (alloc_count::allocations() - a0) as f64 / iters as f64;
             let rss_end = rss_kib();
@@ -629,6 +630,9 @@ fn bench(
     Ok(())
 }
 
+/// The shipped default model: the ETH fold's one-step reflow student (see models/README.md).
+const DEFAULT_MODEL: &str = "models/eth/reflow.onnx";
+
 /// The main job: the shipped ETH model on the held-out ETH scene (Social-GAN test windows),
 /// then a streamed forecast of the whole scene and its picture in forecast.png.
 fn demo() -> Result<(), Error> {
@@ -640,26 +644,16 @@ fn demo() -> Result<(), Error> {
             Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
         }
     };
-    let model = root("models/eth/teacher-smoke.onnx");
+    let model = root(DEFAULT_MODEL);
     let scene = root("data/eth_ucy/biwi_eth.txt");
-    let steps = 10;
+    let steps = None;
     println!(
-        "fewstep {}: {} on {} (held out from its training), {steps} Euler steps",
+        "fewstep {}: {} (one-step student) on {} (held out from its training)",
         fewstep::VERSION,
         model.display(),
         scene.display()
     );
-    eval(
-        &model,
-        &scene,
-        20,
-        true,
-        false,
-        "auto",
-        "f32",
-        0,
-        Some(steps),
-    )?;
+    eval(&model, &scene, 20, true, false, "auto", "f32", 0, steps)?;
     forecast(
         &model,
         &scene,
@@ -669,7 +663,7 @@ fn demo() -> Result<(), Error> {
         None,
         Some(Path::new("forecast.png")),
         None,
-        Some(steps),
+        steps,
     )?;
     println!("(other commands: fewstep --help)");
     Ok(())

@@ -17,7 +17,7 @@ use fewstep_display::app;
 #[derive(Debug, Parser)]
 #[command(name = "fewstep-display", version)]
 struct Cli {
-    /// Trajectory model (ONNX with a fewstep card) [default: models/eth/teacher-smoke.onnx]
+    /// Trajectory model (ONNX with a fewstep card) [default: models/eth/reflow.onnx]
     #[arg(long, value_name = "MODEL.onnx")]
     model: Option<PathBuf>,
     /// Scene file of `frame agent x y` rows [default: data/eth_ucy/biwi_eth.txt]
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     let opts = app::Options {
         model: cli
             .model
-            .unwrap_or_else(|| app::from_repo_root("models/eth/teacher-smoke.onnx")),
+            .unwrap_or_else(|| app::from_repo_root("models/eth/reflow.onnx")),
         scene: cli
             .scene
             .unwrap_or_else(|| app::from_repo_root("data/eth_ucy/biwi_eth.txt")),

@@ -37,7 +37,7 @@ fn shipped_model_on_eth_writes_frames_and_contact_sheet() {
     let dir = tempfile::tempdir().unwrap();
     let out = display(&[
         "--model".as_ref(),
-        repo("models/eth/teacher-smoke.onnx").as_os_str(),
+        repo("models/eth/reflow.onnx").as_os_str(),
         "--scene".as_ref(),
         repo("data/eth_ucy/biwi_eth.txt").as_os_str(),
         "--out".as_ref(),
@@ -108,7 +108,7 @@ fn assert_clean_failure(out: &Output, needle: &str) {
 fn bad_inputs_fail_with_a_message_and_no_panic() {
     let dir = tempfile::tempdir().unwrap();
     let scene = repo("data/eth_ucy/biwi_eth.txt");
-    let model = repo("models/eth/teacher-smoke.onnx");
+    let model = repo("models/eth/reflow.onnx");
     let outdir = dir.path().join("out");
     let run = |m: &Path, s: &Path| {
         display(&[
