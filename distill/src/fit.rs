@@ -77,6 +77,27 @@ pub enum Outcome {
     Stopped { last: PathBuf },
 }
 
+/// Exports a finished fit's best EMA weights to `path` with the card `info` builds from its
+/// metadata and returns `path`; a stopped fit returns its `last.json`.
+pub fn export_outcome(
+    outcome: Outcome,
+    path: PathBuf,
+    info: impl FnOnce(&CheckpointMeta) -> Result<crate::export::ExportInfo, String>,
+) -> Result<PathBuf, String> {
+    match outcome {
+        Outcome::Stopped { last } => Ok(last),
+        Outcome::Done { best, meta } => {
+            crate::export::save(&best, &info(&meta)?, &path)?;
+            eprintln!(
+                "exported the EMA weights of epoch {} to {}",
+                meta.epoch,
+                path.display()
+            );
+            Ok(path)
+        }
+    }
+}
+
 /// Checkpoint files of `tag` under `out`: weights, EMA, AdamW m, AdamW v, sidecar.
 pub fn paths(out: &Path, tag: &str) -> [PathBuf; 5] {
     [

@@ -29,8 +29,8 @@ use fewstep::rng::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::arrays;
-use crate::export::{ExportInfo, save};
-use crate::fit::{CheckpointMeta, Io, Objective, Outcome, Schedule, fit, paths, read_meta};
+use crate::export::ExportInfo;
+use crate::fit::{CheckpointMeta, Io, Objective, Schedule, export_outcome, fit, paths, read_meta};
 use crate::model::{NetKind, TrajConfig, TrajNet};
 use crate::samples::TeacherSamples;
 use crate::train::{TrajValidation, gather_rows, logit_normal, train_windows, val_windows};
@@ -576,19 +576,9 @@ pub fn train_student(args: &StudentArgs, command: &str) -> Result<PathBuf, Strin
             &io,
         )?,
     };
-    match outcome {
-        Outcome::Stopped { last } => Ok(last),
-        Outcome::Done { best, meta } => {
-            let onnx = out.join("student.onnx");
-            save(&best, &export_info(&meta, args.steps)?, &onnx)?;
-            eprintln!(
-                "exported the EMA weights of epoch {} to {}",
-                meta.epoch,
-                onnx.display()
-            );
-            Ok(onnx)
-        }
-    }
+    export_outcome(outcome, out.join("student.onnx"), |m| {
+        export_info(m, args.steps)
+    })
 }
 
 /// The card contents of a student checkpoint.

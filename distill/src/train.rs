@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Split, arrays, fold_windows};
 use crate::export::{ExportInfo, save};
-use crate::fit::{CheckpointMeta, Io, Objective, Outcome, Schedule, fit, paths, read_meta};
+use crate::fit::{CheckpointMeta, Io, Objective, Schedule, export_outcome, fit, paths, read_meta};
 use crate::model::{NetKind, TrajConfig, TrajNet};
 use crate::optim::permutation;
 
@@ -442,19 +442,10 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         label: &format!("teacher {}", args.scene),
         progress: true,
     };
-    match fit(&mut obj, init, fresh, &args.schedule(), &io)? {
-        Outcome::Stopped { last } => Ok(last),
-        Outcome::Done { best, meta } => {
-            let onnx = out.join("teacher.onnx");
-            save(&best, &export_info(&meta, args.export_steps)?, &onnx)?;
-            eprintln!(
-                "exported the EMA weights of epoch {} to {}",
-                meta.epoch,
-                onnx.display()
-            );
-            Ok(onnx)
-        }
-    }
+    let outcome = fit(&mut obj, init, fresh, &args.schedule(), &io)?;
+    export_outcome(outcome, out.join("teacher.onnx"), |m| {
+        export_info(m, args.export_steps)
+    })
 }
 
 /// The card contents of a checkpoint.
