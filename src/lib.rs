@@ -19,6 +19,7 @@ pub mod cpu;
 pub mod error;
 pub mod ffi;
 pub mod forecast;
+pub mod fuzz;
 pub mod ir;
 pub mod model;
 pub mod native;

@@ -1,4 +1,4 @@
-//! The C ABI: include/fewstep.h is what cbindgen generates from src/ffi.rs (set
+//! The C ABI: include/fewstep.h is what cbindgen generates from src/ffi/mod.rs (set
 //! `FEWSTEP_BLESS=1` to rewrite it), and a C99 program, built from an install made by
 //! scripts/install-c.sh through its pkg-config files (static and shared), exercises every
 //! function, misuse included.

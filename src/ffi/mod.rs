@@ -7,6 +7,8 @@
 //! valid until the next fewstep call on the same thread). Null pointers, wrong lengths and
 //! panics become status codes: nothing unwinds across the boundary.
 
+pub mod fuzz;
+
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -112,18 +114,29 @@ fn null(what: &str) -> (FewstepStatus, String) {
     (FewstepStatus::NullPointer, format!("{what} is NULL"))
 }
 
-fn backend(b: FewstepBackend) -> Backend {
-    match b {
-        FewstepBackend::Auto => Backend::Auto,
-        FewstepBackend::Native => Backend::Native,
-        FewstepBackend::Tract => Backend::Tract,
+/// A `FewstepBackend` code from C. Enum parameters travel as `uint32_t`: a C caller can pass
+/// any integer, and an out-of-range value in a Rust enum would be undefined behaviour.
+fn backend(code: u32) -> Result<Backend, (FewstepStatus, String)> {
+    match code {
+        c if c == FewstepBackend::Auto as u32 => Ok(Backend::Auto),
+        c if c == FewstepBackend::Native as u32 => Ok(Backend::Native),
+        c if c == FewstepBackend::Tract as u32 => Ok(Backend::Tract),
+        c => Err((
+            FewstepStatus::InvalidArgument,
+            format!("backend {c} is not a FewstepBackend (0 auto, 1 native, 2 tract)"),
+        )),
     }
 }
 
-fn precision(p: FewstepPrecision) -> Precision {
-    match p {
-        FewstepPrecision::F32 => Precision::F32,
-        FewstepPrecision::F16 => Precision::F16,
+/// A `FewstepPrecision` code from C (see [`backend`]).
+fn precision(code: u32) -> Result<Precision, (FewstepStatus, String)> {
+    match code {
+        c if c == FewstepPrecision::F32 as u32 => Ok(Precision::F32),
+        c if c == FewstepPrecision::F16 as u32 => Ok(Precision::F16),
+        c => Err((
+            FewstepStatus::InvalidArgument,
+            format!("precision {c} is not a FewstepPrecision (0 f32, 1 f16)"),
+        )),
     }
 }
 
@@ -241,15 +254,17 @@ pub unsafe extern "C" fn fewstep_model_free(m: *mut FewstepModel) {
     }
 }
 
-/// Creates a session for `batch` rows (binds the model's batch symbol, e.g. `N`).
+/// Creates a session for `batch` rows (binds the model's batch symbol, e.g. `N`). `backend` is a
+/// `FewstepBackend` and `precision` a `FewstepPrecision` value; any other value is
+/// `FEWSTEP_STATUS_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `m` must be NULL or a live model handle; `out` must be NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fewstep_session_new(
     m: *const FewstepModel,
-    backend_: FewstepBackend,
-    precision_: FewstepPrecision,
+    backend_: u32,
+    precision_: u32,
     batch: usize,
     out: *mut *mut FewstepSession,
 ) -> FewstepStatus {
@@ -260,8 +275,8 @@ pub unsafe extern "C" fn fewstep_session_new(
             return Err(null("out"));
         }
         let mut o = SessionOptions {
-            backend: backend(backend_),
-            precision: precision(precision_),
+            backend: backend(backend_)?,
+            precision: precision(precision_)?,
             ..Default::default()
         };
         for s in m.0.symbols() {
@@ -386,7 +401,8 @@ pub unsafe extern "C" fn fewstep_session_free(s: *mut FewstepSession) {
     }
 }
 
-/// Creates a streaming forecaster for at most `max_agents` agents in view, seeded.
+/// Creates a streaming forecaster for at most `max_agents` agents in view, seeded. `backend` and
+/// `precision` are `FewstepBackend` and `FewstepPrecision` values, as in `fewstep_session_new`.
 ///
 /// # Safety
 /// `m` must be NULL or a live model handle; `out` must be NULL or writable.
@@ -394,8 +410,8 @@ pub unsafe extern "C" fn fewstep_session_free(s: *mut FewstepSession) {
 pub unsafe extern "C" fn fewstep_forecaster_new(
     m: *const FewstepModel,
     max_agents: usize,
-    backend_: FewstepBackend,
-    precision_: FewstepPrecision,
+    backend_: u32,
+    precision_: u32,
     seed: u64,
     out: *mut *mut FewstepForecaster,
 ) -> FewstepStatus {
@@ -407,8 +423,8 @@ pub unsafe extern "C" fn fewstep_forecaster_new(
         }
         let opts = ForecasterOptions {
             max_agents,
-            backend: backend(backend_),
-            precision: precision(precision_),
+            backend: backend(backend_)?,
+            precision: precision(precision_)?,
             seed,
         };
         let f = Forecaster::new(&m.0, opts).map_err(fail)?;

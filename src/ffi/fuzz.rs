@@ -1,0 +1,308 @@
+//! The C ABI fuzz body (see [`crate::fuzz`]): drives every `fewstep_*` function the way a
+//! careless C caller might.
+
+use std::ffi::CStr;
+use std::ptr;
+use std::sync::OnceLock;
+
+use super::*;
+use crate::forecast::PRED;
+
+/// The model the C ABI body drives: a small trajectory velocity model with a card.
+fn abi_model_bytes() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let proto = crate::testing::trajectory_velocity(7, 16, 2);
+        crate::onnx::write::encode(&proto)
+    })
+}
+
+/// Reads the fuzz input as a stream of choices; zeros once it runs out.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+    /// A small length, sometimes exactly `hint` (the length the callee wants).
+    fn len(&mut self, hint: usize) -> usize {
+        match self.u8() {
+            0..=127 => hint,
+            b => (b as usize - 128) * 3,
+        }
+    }
+    /// A float that is usually ordinary, sometimes NaN, infinite or extreme.
+    fn f32(&mut self) -> f32 {
+        match self.u8() % 8 {
+            0 => f32::from_bits(self.u32()),
+            1 => [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX][self.u8() as usize % 4],
+            _ => (self.u8() as f32 - 128.0) / 16.0,
+        }
+    }
+    fn f32s(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f32()).collect()
+    }
+}
+
+fn check_status(s: FewstepStatus) -> FewstepStatus {
+    assert_ne!(s, FewstepStatus::Panic, "C call panicked: {}", last_error());
+    if s != FewstepStatus::Ok {
+        assert!(!last_error().is_empty(), "{s:?} without a message");
+    }
+    s
+}
+
+fn last_error() -> String {
+    // SAFETY: fewstep_last_error returns a NUL-terminated thread-local string, read before the
+    // next fewstep call.
+    unsafe { CStr::from_ptr(fewstep_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// What a C program reached: successful samples and forecast agents.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AbiRun {
+    pub samples: usize,
+    pub forecasts: usize,
+}
+
+/// The C ABI: the input is a program of calls, with random lengths, NULLs, out-of-range enum
+/// codes, non-finite values and truncated model bytes. Buffers always hold the length passed
+/// (the ABI's contract on the caller); everything else is fair game. No call may panic, a failed
+/// call must leave a message, and a successful predict reports at most `capacity` agents.
+pub fn c_abi(data: &[u8]) -> AbiRun {
+    let mut run = AbiRun::default();
+    let mut b = Bytes(data);
+    let mut model: *mut FewstepModel = ptr::null_mut();
+    let mut session: *mut FewstepSession = ptr::null_mut();
+    let mut forecaster: *mut FewstepForecaster = ptr::null_mut();
+    let mut frame = 0.0f64;
+    for _ in 0..32 {
+        if b.0.is_empty() {
+            break;
+        }
+        // Handles are always NULL or live: each is freed at most once and then set to NULL.
+        match b.u8() % 10 {
+            0 => {
+                let bytes = abi_model_bytes();
+                let n = match b.u8() {
+                    0..=191 => bytes.len(),
+                    x => bytes.len() * (x as usize - 192) / 64,
+                };
+                let mut m = ptr::null_mut();
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                let s = check_status(unsafe {
+                    fewstep_model_load_from_memory(bytes.as_ptr(), n, &mut m)
+                });
+                assert_eq!(s == FewstepStatus::Ok, !m.is_null());
+                if !m.is_null() {
+                    // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                    unsafe { fewstep_model_free(model) };
+                    model = m;
+                }
+            }
+            1 => {
+                let n = b.len(8).min(b.0.len());
+                let (head, _) = b.0.split_at(n);
+                let mut m = ptr::null_mut();
+                let data = if b.u8() % 4 == 0 {
+                    ptr::null()
+                } else {
+                    head.as_ptr()
+                };
+                let len = if data.is_null() { n } else { head.len() };
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                check_status(unsafe { fewstep_model_load_from_memory(data, len, &mut m) });
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                unsafe { fewstep_model_free(m) };
+            }
+            2 => {
+                let (backend, precision, batch) = (b.u8() as u32 % 5, b.u8() as u32 % 4, b.len(3));
+                let mut s = ptr::null_mut();
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                check_status(unsafe {
+                    fewstep_session_new(model, backend, precision, batch, &mut s)
+                });
+                if !s.is_null() {
+                    // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                    unsafe { fewstep_session_free(session) };
+                    session = s;
+                }
+            }
+            3 => {
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                let (sl, cl) = unsafe {
+                    (
+                        fewstep_session_state_len(session),
+                        fewstep_session_cond_len(session),
+                    )
+                };
+                let n = b.len(cl);
+                let cond = b.f32s(n);
+                let n = b.len(sl);
+                let noise = b.f32s(n);
+                let mut out = vec![0f32; b.len(sl)];
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                let s = check_status(unsafe {
+                    fewstep_session_sample(
+                        session,
+                        cond.as_ptr(),
+                        cond.len(),
+                        noise.as_ptr(),
+                        noise.len(),
+                        out.as_mut_ptr(),
+                        out.len(),
+                    )
+                });
+                if s == FewstepStatus::Ok {
+                    run.samples += 1;
+                    assert!(out.iter().all(|v| v.is_finite()), "non-finite sample");
+                }
+            }
+            4 => {
+                let n_in = b.u8() as usize % 5;
+                let n_out = b.u8() as usize % 3;
+                let ins: Vec<Vec<f32>> = (0..n_in)
+                    .map(|_| {
+                        let n = b.u8() as usize % 40;
+                        b.f32s(n)
+                    })
+                    .collect();
+                let mut outs: Vec<Vec<f32>> = (0..n_out)
+                    .map(|_| vec![0.0; b.u8() as usize % 40])
+                    .collect();
+                let in_ptrs: Vec<*const f32> = ins.iter().map(|v| v.as_ptr()).collect();
+                let in_lens: Vec<usize> = ins.iter().map(Vec::len).collect();
+                let out_ptrs: Vec<*mut f32> = outs.iter_mut().map(|v| v.as_mut_ptr()).collect();
+                let out_lens: Vec<usize> = outs.iter().map(Vec::len).collect();
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                check_status(unsafe {
+                    fewstep_session_run(
+                        session,
+                        in_ptrs.as_ptr(),
+                        in_lens.as_ptr(),
+                        n_in,
+                        out_ptrs.as_ptr(),
+                        out_lens.as_ptr(),
+                        n_out,
+                    )
+                });
+            }
+            5 => {
+                let (agents, backend, precision) = (b.len(4), b.u8() as u32 % 5, b.u8() as u32 % 4);
+                let mut f = ptr::null_mut();
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                check_status(unsafe {
+                    fewstep_forecaster_new(model, agents, backend, precision, 1, &mut f)
+                });
+                if !f.is_null() {
+                    // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                    unsafe { fewstep_forecaster_free(forecaster) };
+                    forecaster = f;
+                }
+            }
+            6 => {
+                let n = b.u8() as usize % 6;
+                frame += if b.u8() % 8 == 0 { -1.0 } else { 1.0 };
+                let ids: Vec<f64> = (0..n).map(|_| (b.u8() % 8) as f64).collect();
+                let xs = b.f32s(n);
+                let ys = b.f32s(n);
+                let null_ids = b.u8() % 16 == 0;
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                check_status(unsafe {
+                    fewstep_forecaster_observe(
+                        forecaster,
+                        frame,
+                        if null_ids { ptr::null() } else { ids.as_ptr() },
+                        xs.as_ptr(),
+                        ys.as_ptr(),
+                        n,
+                    )
+                });
+            }
+            7 => {
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                let k = unsafe { fewstep_forecaster_k(forecaster) };
+                let cap = b.u8() as usize % 6;
+                let mut ids = vec![0f64; cap];
+                let mut fut = vec![0f32; cap * k * PRED * 2];
+                let mut count = usize::MAX;
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                let s = check_status(unsafe {
+                    fewstep_forecaster_predict(
+                        forecaster,
+                        ids.as_mut_ptr(),
+                        fut.as_mut_ptr(),
+                        cap,
+                        &mut count,
+                    )
+                });
+                if s == FewstepStatus::Ok {
+                    assert!(
+                        count <= cap,
+                        "predict reported {count} agents into {cap} slots"
+                    );
+                    assert!(fut.iter().all(|v| v.is_finite()), "non-finite forecast");
+                    run.forecasts += count;
+                }
+            }
+            8 => match b.u8() % 3 {
+                0 => {
+                    // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                    unsafe { fewstep_model_free(model) };
+                    model = ptr::null_mut();
+                }
+                1 => {
+                    // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                    unsafe { fewstep_session_free(session) };
+                    session = ptr::null_mut();
+                }
+                _ => {
+                    // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                    unsafe { fewstep_forecaster_free(forecaster) };
+                    forecaster = ptr::null_mut();
+                }
+            },
+            _ => {
+                // NULL out-pointers are refused without touching anything
+                let bytes = abi_model_bytes();
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                let s = unsafe {
+                    fewstep_model_load_from_memory(bytes.as_ptr(), bytes.len(), ptr::null_mut())
+                };
+                assert_eq!(check_status(s), FewstepStatus::NullPointer);
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                let s = unsafe { fewstep_session_new(model, 0, 0, 1, ptr::null_mut()) };
+                assert_ne!(check_status(s), FewstepStatus::Ok);
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                let s = unsafe {
+                    fewstep_forecaster_predict(
+                        forecaster,
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                        0,
+                        ptr::null_mut(),
+                    )
+                };
+                assert_ne!(check_status(s), FewstepStatus::Ok);
+            }
+        }
+    }
+    // SAFETY: live or NULL, each freed once.
+    unsafe {
+        fewstep_forecaster_free(forecaster);
+        fewstep_session_free(session);
+        fewstep_model_free(model);
+    }
+    run
+}

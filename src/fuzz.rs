@@ -1,0 +1,116 @@
+//! Bodies of the fuzz targets. `fuzz/` (cargo-fuzz, nightly) feeds them coverage-guided
+//! input; `tests/fuzz_corpus.rs` replays the committed corpus and every crash reproducer through
+//! the same functions on stable, so each found bug stays a regression test.
+//!
+//! Contract of every body: any input may be rejected with an error, but nothing panics, and what
+//! is accepted keeps its invariants. A body panics (which the fuzzer reports) only when such an
+//! invariant breaks.
+//!
+//! The C ABI body lives with the ABI, in [`crate::ffi::fuzz`] (it is all `unsafe` calls).
+
+use std::collections::BTreeMap;
+
+use crate::card::Card;
+use crate::forecast::{PRED, features, scene, windows};
+use crate::model::Model;
+use crate::session::{Backend, Session, SessionOptions};
+
+/// Largest input a model body builds a session for: keeps one fuzz run to milliseconds.
+const MAX_SESSION_PARAMETERS: usize = 1 << 16;
+
+/// ONNX bytes: `Model::from_bytes`, then, for a small accepted model, a session on the native
+/// backend (falling back to tract) with every symbol set to 2, and one run on zeros.
+pub fn onnx_model(data: &[u8]) {
+    let Ok(model) = Model::from_bytes(data) else {
+        return;
+    };
+    let _ = (model.inputs(), model.outputs(), model.ops(), model.card());
+    if model.parameter_count() > MAX_SESSION_PARAMETERS {
+        return;
+    }
+    let dims: BTreeMap<String, usize> = model.symbols().into_iter().map(|s| (s, 2)).collect();
+    let opts = SessionOptions {
+        backend: Backend::Auto,
+        dims,
+        ..SessionOptions::default()
+    };
+    let Ok(mut session) = Session::new(&model, opts) else {
+        return;
+    };
+    let total: usize = session
+        .input_lens()
+        .iter()
+        .chain(session.output_lens())
+        .sum();
+    if total > 1 << 20 {
+        return;
+    }
+    let inputs: Vec<Vec<f32>> = session.input_lens().iter().map(|&n| vec![0.0; n]).collect();
+    let mut outputs: Vec<Vec<f32>> = session
+        .output_lens()
+        .iter()
+        .map(|&n| vec![0.0; n])
+        .collect();
+    let ins: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut outs: Vec<&mut [f32]> = outputs.iter_mut().map(Vec::as_mut_slice).collect();
+    let _ = session.run(&ins, &mut outs);
+    if model.card().is_some() {
+        let cond = vec![0.0; session.cond_len()];
+        let noise = vec![0.0; session.state_len()];
+        let mut out = vec![0.0; session.state_len()];
+        let _ = session.sample(&cond, &noise, &mut out);
+    }
+}
+
+/// Card JSON: an accepted card is valid and survives a round trip unchanged.
+pub fn card_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(card) = Card::from_json(text) else {
+        return;
+    };
+    card.validate()
+        .expect("from_json accepted a card that does not validate");
+    let again = Card::from_json(&card.to_json()).expect("a card's own JSON is rejected");
+    assert_eq!(card, again, "card changed in a JSON round trip");
+}
+
+/// Scene files: an accepted scene is sorted, finite and consistent, and its windows and
+/// trajectory features are computed without a panic.
+pub fn scene_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(scene) = scene::parse(text, "fuzz") else {
+        return;
+    };
+    for r in &scene.rows {
+        assert!(
+            r.frame.is_finite() && r.agent.is_finite(),
+            "non-finite id accepted"
+        );
+        assert!(
+            r.x.is_finite() && r.y.is_finite(),
+            "non-finite position accepted"
+        );
+    }
+    assert!(
+        scene
+            .rows
+            .windows(2)
+            .all(|w| (w[0].frame, w[0].agent) < (w[1].frame, w[1].agent)),
+        "rows not strictly sorted by (frame, agent)"
+    );
+    assert!(scene.frames.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(scene.frame_ranges().len(), scene.frames.len());
+    let mut feats = [0f32; features::PAST_FEATURES];
+    let mut target = [0f32; 2 * PRED];
+    for w in windows::windows(&scene, 1) {
+        let frame = features::past_features(&w.obs, &mut feats);
+        features::future_target(&frame, &w.fut, 1.0, &mut target);
+        let _ = features::constant_velocity(&w.obs);
+    }
+}
+
+pub use crate::ffi::fuzz::{AbiRun, c_abi};
