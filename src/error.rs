@@ -50,6 +50,9 @@ pub enum Error {
     /// The tract fallback failed at run time.
     #[error("tract backend failed at run time")]
     TractRun,
+    /// The GPU failed at run time (device lost, out of memory, or a validation error).
+    #[error("GPU backend failed at run time (device lost, out of memory or validation error)")]
+    GpuRun,
 }
 
 impl Error {

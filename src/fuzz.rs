@@ -15,6 +15,23 @@ use crate::forecast::{PRED, features, scene, windows};
 use crate::model::Model;
 use crate::session::{Backend, Session, SessionOptions};
 
+/// Installed by the fuzz targets at start-up. libFuzzer's panic hook aborts on every panic, even
+/// one fewstep catches; this hook lets a panic raised inside a dependency (tract on a malformed
+/// graph) unwind to fewstep's `catch_unwind` and become an error. A panic in fewstep's own code
+/// still aborts through the previous hook, and a dependency panic that fewstep does not catch
+/// escapes the target, where libfuzzer-sys aborts too.
+pub fn tolerate_caught_dependency_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_dependency = info
+            .location()
+            .is_some_and(|l| l.file().contains("/.cargo/registry/"));
+        if !in_dependency {
+            previous(info)
+        }
+    }));
+}
+
 /// Largest input a model body builds a session for: keeps one fuzz run to milliseconds.
 const MAX_SESSION_PARAMETERS: usize = 1 << 16;
 

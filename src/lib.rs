@@ -20,6 +20,8 @@ pub mod error;
 pub mod ffi;
 pub mod forecast;
 pub mod fuzz;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod ir;
 pub mod model;
 pub mod native;

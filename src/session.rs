@@ -25,6 +25,10 @@ pub enum Backend {
     Native,
     /// tract's optimized plan (any ONNX graph tract can run).
     Tract,
+    /// The GPU through wgpu (cargo feature `gpu`): the native op set as WGSL kernels. Without
+    /// an adapter, building a session fails with `Error::BackendUnavailable`; `Auto` never
+    /// picks it.
+    Gpu,
 }
 
 impl std::str::FromStr for Backend {
@@ -34,8 +38,9 @@ impl std::str::FromStr for Backend {
             "auto" => Ok(Backend::Auto),
             "native" => Ok(Backend::Native),
             "tract" => Ok(Backend::Tract),
+            "gpu" => Ok(Backend::Gpu),
             _ => Err(Error::InvalidArgument(format!(
-                "unknown backend {s:?} (auto, native, tract)"
+                "unknown backend {s:?} (auto, native, tract, gpu)"
             ))),
         }
     }
@@ -86,11 +91,28 @@ pub struct SessionInfo {
     pub weight_bytes: usize,
     pub arena_bytes: usize,
     pub nodes: usize,
+    /// For the GPU backend: adapter, fp16 path and shader compile time.
+    pub gpu: Option<GpuInfo>,
+}
+
+/// What a GPU session runs on.
+#[derive(Debug, Clone)]
+pub struct GpuInfo {
+    /// Adapter name and graphics API.
+    pub adapter: String,
+    /// How f16 is handled: "f32" (no f16), "packed f16 weights, f32 math".
+    pub f16_path: &'static str,
+    /// Shader modules and pipelines created at session build.
+    pub compile_time: std::time::Duration,
+    /// Kernel launches per forward pass.
+    pub dispatches: usize,
 }
 
 enum Engine {
     Native(NativeEngine),
     Tract(TractEngine),
+    #[cfg(feature = "gpu")]
+    Gpu(Box<crate::gpu::GpuEngine>),
 }
 
 impl Engine {
@@ -98,12 +120,16 @@ impl Engine {
         match self {
             Engine::Native(e) => e.input_mut(i),
             Engine::Tract(e) => e.input_mut(i),
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(e) => e.input_mut(i),
         }
     }
     fn output(&self, i: usize) -> &[f32] {
         match self {
             Engine::Native(e) => e.output(i),
             Engine::Tract(e) => e.output(i),
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(e) => e.output(i),
         }
     }
     fn run(&mut self) -> Result<(), Error> {
@@ -113,6 +139,8 @@ impl Engine {
                 Ok(())
             }
             Engine::Tract(e) => e.run(),
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(e) => e.run(),
         }
     }
 }
@@ -164,6 +192,7 @@ impl Session {
         let (engine, info) = match opts.backend {
             Backend::Tract => Self::tract(model, dims, opts.precision, None)?,
             Backend::Native => Self::native(model, dims, opts.precision)?,
+            Backend::Gpu => Self::gpu(model, dims, opts.precision)?,
             Backend::Auto => match Self::native(model, dims, opts.precision) {
                 Ok(x) => x,
                 Err(Error::Unsupported(why)) => {
@@ -243,8 +272,64 @@ impl Session {
             weight_bytes: e.weight_bytes(),
             arena_bytes: e.arena_bytes(),
             nodes: g.nodes.len(),
+            gpu: None,
         };
         Ok((Engine::Native(e), info))
+    }
+
+    #[cfg(feature = "gpu")]
+    fn gpu(
+        model: &Model,
+        dims: &BTreeMap<String, usize>,
+        precision: Precision,
+    ) -> Result<(Engine, SessionInfo), Error> {
+        // the adapter first: "no GPU" is the answer even for a model the GPU could not run
+        crate::gpu::context()?;
+        let g = lower_native(model, dims)?;
+        let p = plan::plan(&g);
+        let state_input = model
+            .card()
+            .and_then(|c| model.inputs().iter().position(|i| i.name == c.roles.state));
+        let e = crate::gpu::GpuEngine::new(&g, &p, precision, state_input)?;
+        let info = SessionInfo {
+            backend: Backend::Gpu,
+            precision,
+            fallback_reason: None,
+            isa: None,
+            weight_bytes: e.weight_bytes(),
+            arena_bytes: e.arena_bytes(),
+            nodes: g.nodes.len(),
+            gpu: Some(GpuInfo {
+                adapter: e.adapter().to_string(),
+                f16_path: match e.f16_path() {
+                    crate::gpu::GpuF16Path::None => "f32",
+                    crate::gpu::GpuF16Path::PackedWeights => "packed f16 weights, f32 math",
+                },
+                compile_time: e.compile_time(),
+                dispatches: e.dispatches(),
+            }),
+        };
+        Ok((Engine::Gpu(Box::new(e)), info))
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    fn gpu(
+        _: &Model,
+        _: &BTreeMap<String, usize>,
+        _: Precision,
+    ) -> Result<(Engine, SessionInfo), Error> {
+        Err(Error::BackendUnavailable(
+            "this build of fewstep has no GPU backend (cargo feature `gpu`)".into(),
+        ))
+    }
+
+    /// Timings of the last GPU run (encode, submit-to-readback); `None` on other backends.
+    pub fn gpu_timing(&self) -> Option<(std::time::Duration, std::time::Duration)> {
+        match &self.engine {
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(e) => Some((e.timing().encode, e.timing().submit_to_readback)),
+            _ => None,
+        }
     }
 
     fn tract(
@@ -258,7 +343,10 @@ impl Session {
             let t = tract_core::transform::get_transform("f32_to_f16")
                 .map_err(Error::bad_model)?
                 .ok_or_else(|| Error::Unsupported("tract has no f32_to_f16 transform".into()))?;
-            t.transform(&mut typed).map_err(Error::bad_model)?;
+            crate::tract::no_panic(
+                || Error::BadModel("tract panicked converting the graph to f16".into()),
+                || t.transform(&mut typed).map_err(Error::bad_model),
+            )?;
         }
         let weight_bytes = typed
             .nodes()
@@ -276,6 +364,7 @@ impl Session {
             weight_bytes,
             arena_bytes: 0,
             nodes,
+            gpu: None,
         };
         Ok((Engine::Tract(e), info))
     }
@@ -405,6 +494,19 @@ impl Session {
                 expected: self.state.len(),
                 got: out.len(),
             });
+        }
+        #[cfg(feature = "gpu")]
+        if let Engine::Gpu(e) = &mut self.engine {
+            let roles = crate::gpu::GpuRoles {
+                generator: r.kind == Kind::Generator,
+                state: e.input_offset(r.state),
+                time: r.time.map(|t| e.input_offset(t)),
+                cond: r.cond.map(|c| e.input_offset(c)),
+                output: e.output_offset(r.output).ok_or(Error::InvalidInput(
+                    "the sampled output is a constant: nothing to run on the GPU",
+                ))?,
+            };
+            return e.sample(roles, self.method, &self.times, cond, noise, out);
         }
         if let Some(c) = r.cond {
             self.engine.input_mut(c).copy_from_slice(cond);

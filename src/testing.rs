@@ -298,6 +298,30 @@ pub const TOL_F16: Tolerance = Tolerance {
     nmse: 1e-5,
 };
 
+/// The GPU backend (f32 weights) against native f32: GPU transcendentals (`exp`, `log`, `sin`)
+/// are not correctly rounded (WGSL allows a few ulp), and its reductions sum in another order.
+pub const TOL_GPU_F32: Tolerance = Tolerance {
+    name: "gpu-f32",
+    max_abs: 1e-4,
+    nmse: 1e-8,
+};
+
+/// Whether the GPU checks can run here. Without an adapter they are skipped with a message,
+/// unless `FEWSTEP_REQUIRE_GPU=1` (CI), where a missing adapter fails instead.
+pub fn gpu_available() -> bool {
+    let required = std::env::var("FEWSTEP_REQUIRE_GPU").is_ok_and(|v| v == "1");
+    #[cfg(feature = "gpu")]
+    let why = match crate::gpu::context() {
+        Ok(_) => return true,
+        Err(e) => e.to_string(),
+    };
+    #[cfg(not(feature = "gpu"))]
+    let why = "built without the `gpu` feature".to_string();
+    assert!(!required, "FEWSTEP_REQUIRE_GPU=1 but no GPU: {why}");
+    eprintln!("skipping the GPU checks: {why}");
+    false
+}
+
 /// Compares `got` with `want` under `tol`; the error says by how much it failed.
 pub fn compare(got: &[f32], want: &[f32], tol: Tolerance) -> Result<(f32, f32), String> {
     if got.len() != want.len() {

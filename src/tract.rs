@@ -1,5 +1,10 @@
 //! The tract fallback backend: runs any ONNX graph tract can run, through tract's optimized
 //! plan. It allocates on every run (tract's own tensors); `fewstep bench` reports how much.
+//!
+//! A model file is untrusted input and tract can panic on a malformed graph (fuzzing found a
+//! constant Gather index out of range that panics at run time). Every call into tract here is
+//! behind `catch_unwind`: a panic while optimizing is `Error::BadModel`, a panic while running
+//! is `Error::TractRun` and poisons the engine (its state may be half-written).
 
 use tract_onnx::prelude::*;
 
@@ -13,6 +18,16 @@ pub struct TractEngine {
     types: Vec<DatumType>,
     inputs: Vec<Vec<f32>>,
     outputs: Vec<Vec<f32>>,
+    /// Set when tract panicked during a run: every later run fails.
+    poisoned: bool,
+}
+
+/// Runs `f`, turning a panic into `err`.
+pub(crate) fn no_panic<T>(
+    err: impl FnOnce() -> Error,
+    f: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err(err()))
 }
 
 impl std::fmt::Debug for TractEngine {
@@ -53,17 +68,23 @@ impl TractEngine {
             .map(|o| model.outlet_fact(*o).map(|f| f.datum_type))
             .collect::<TractResult<Vec<_>>>()
             .map_err(Error::bad_model)?;
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(Error::bad_model)?;
-        let state = plan.spawn().map_err(Error::bad_model)?;
+        let state = no_panic(
+            || Error::BadModel("tract panicked while optimizing the graph".into()),
+            || {
+                model
+                    .into_optimized()
+                    .and_then(|m| m.into_runnable())
+                    .and_then(|p| p.spawn())
+                    .map_err(Error::bad_model)
+            },
+        )?;
         Ok(TractEngine {
             state,
             shapes,
             types,
             inputs,
             outputs,
+            poisoned: false,
         })
     }
 
@@ -77,6 +98,9 @@ impl TractEngine {
 
     /// One forward pass.
     pub fn run(&mut self) -> Result<(), Error> {
+        if self.poisoned {
+            return Err(Error::TractRun);
+        }
         let mut inputs: TVec<TValue> = TVec::new();
         for ((s, d), dt) in self.shapes.iter().zip(&self.inputs).zip(&self.types) {
             let t = Tensor::from_shape(s, d)
@@ -84,7 +108,17 @@ impl TractEngine {
                 .map_err(|_| Error::TractRun)?;
             inputs.push(t.into_tvalue());
         }
-        let outs = self.state.run(inputs).map_err(|_| Error::TractRun)?;
+        let state = &mut self.state;
+        let outs =
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.run(inputs))) {
+                Ok(Ok(o)) => o,
+                Ok(Err(_)) => return Err(Error::TractRun),
+                Err(_) => {
+                    // a panic leaves tract's state half-written: refuse every later run
+                    self.poisoned = true;
+                    return Err(Error::TractRun);
+                }
+            };
         for (dst, t) in self.outputs.iter_mut().zip(outs.iter()) {
             let t = t.cast_to::<f32>().map_err(|_| Error::TractRun)?;
             let v = t.try_as_plain_ram().map_err(|_| Error::TractRun)?;

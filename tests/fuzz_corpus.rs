@@ -2,10 +2,16 @@
 //! corpus in fuzz/corpus/<target>/ (seeds and what the fuzzer kept) and each crash reproducer in
 //! fuzz/regressions/<target>/. Runs on stable, so every bug the fuzzer found stays a test.
 //!
+//! `random_mutations_of_the_corpus` is the fuzz smoke that runs on every CI run: seeded random
+//! mutations (bit flips, byte changes, truncation, splices) of every corpus input, a few seconds
+//! per target, on stable. It is not coverage-guided; `cargo fuzz` (fuzz/README.md) is.
+//!
 //! The c_abi seeds are also checked to reach what they are meant to reach (a forecast), so the
 //! corpus cannot silently decay into inputs that stop at the first error.
 
 use std::path::{Path, PathBuf};
+
+use fewstep::rng::Rng;
 
 fn inputs(target: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
@@ -87,4 +93,78 @@ fn seeds_are_valid_inputs() {
         2,
         "the forecast program no longer forecasts"
     );
+}
+
+/// One random mutation of `data` (libFuzzer's simplest mutators, driven by a seeded `Rng`).
+fn mutate(rng: &mut Rng, data: &[u8], other: &[u8]) -> Vec<u8> {
+    let mut d = data.to_vec();
+    let pick = |rng: &mut Rng, n: usize| (rng.next_u64() % n.max(1) as u64) as usize;
+    for _ in 0..1 + pick(rng, 4) {
+        match pick(rng, 6) {
+            0 if !d.is_empty() => {
+                let i = pick(rng, d.len());
+                d[i] ^= 1 << pick(rng, 8);
+            }
+            1 if !d.is_empty() => {
+                let i = pick(rng, d.len());
+                d[i] = rng.next_u64() as u8;
+            }
+            2 => d.truncate(pick(rng, d.len() + 1)),
+            3 if !d.is_empty() => {
+                let i = pick(rng, d.len());
+                d.insert(i, [0, 0xff, 0x7f, 0x80, b'\n', b' '][pick(rng, 6)]);
+            }
+            4 if !other.is_empty() => {
+                let at = pick(rng, d.len() + 1);
+                let from = pick(rng, other.len());
+                let len = pick(rng, other.len() - from + 1);
+                d.splice(at..at, other[from..from + len].iter().copied());
+            }
+            _ if d.len() > 1 => {
+                let i = pick(rng, d.len());
+                d.remove(i);
+            }
+            _ => {}
+        }
+    }
+    d
+}
+
+#[test]
+fn random_mutations_of_the_corpus() {
+    type Body = fn(&[u8]);
+    let targets: [(&str, Body, usize); 4] = [
+        ("onnx_model", fewstep::fuzz::onnx_model, 300),
+        ("card_json", fewstep::fuzz::card_json, 3000),
+        ("scene_file", fewstep::fuzz::scene_file, 3000),
+        (
+            "c_abi",
+            |d| {
+                fewstep::fuzz::c_abi(d);
+            },
+            300,
+        ),
+    ];
+    for (target, body, runs) in targets {
+        let corpus: Vec<Vec<u8>> = inputs(target)
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
+        let mut rng = Rng::new(0x5eed);
+        for i in 0..runs {
+            let a = &corpus[i % corpus.len()];
+            let b = &corpus[(rng.next_u64() % corpus.len() as u64) as usize];
+            let input = mutate(&mut rng, a, b);
+            let r = std::panic::catch_unwind(|| body(&input));
+            if r.is_err() {
+                let path = std::env::temp_dir().join(format!("fewstep-{target}-mutation-{i}"));
+                std::fs::write(&path, &input).unwrap();
+                panic!(
+                    "{target}: mutation {i} failed; input saved to {} (add it to fuzz/regressions/{target}/)",
+                    path.display()
+                );
+            }
+        }
+        eprintln!("{target}: {runs} mutations of {} inputs", corpus.len());
+    }
 }

@@ -1,10 +1,11 @@
-//! Every op of the native set, one small graph each, native f32 (and f16) against tract.
+//! Every op of the native set, one small graph each, native f32 (and f16) against tract, and
+//! the GPU backend (f32 and f16) against native f32 where an adapter exists.
 //! Shapes exercise broadcasting, non-last axes and batched layouts.
 
 use fewstep::onnx::write::encode;
 use fewstep::onnx::{Attr, Dim, GraphBuilder};
 use fewstep::rng::Rng;
-use fewstep::testing::{TOL_F16, TOL_F32, compare};
+use fewstep::testing::{TOL_F16, TOL_F32, TOL_GPU_F32, compare, gpu_available};
 use fewstep::{Backend, Model, Precision, Session, SessionOptions};
 
 /// Builds a graph with inputs of `shapes`, lets `body` wire it, and checks native vs tract.
@@ -59,6 +60,13 @@ fn check(
         .unwrap_or_else(|e| panic!("{name} f32: {e}"));
     compare(&run(Backend::Native, Precision::F16), &want, TOL_F16)
         .unwrap_or_else(|e| panic!("{name} f16: {e}"));
+    if gpu_available() {
+        let native = run(Backend::Native, Precision::F32);
+        compare(&run(Backend::Gpu, Precision::F32), &native, TOL_GPU_F32)
+            .unwrap_or_else(|e| panic!("{name} gpu f32 vs native f32: {e}"));
+        compare(&run(Backend::Gpu, Precision::F16), &native, TOL_F16)
+            .unwrap_or_else(|e| panic!("{name} gpu f16 vs native f32: {e}"));
+    }
 }
 
 fn w(g: &mut GraphBuilder, rng: &mut Rng, shape: &[usize]) -> String {

@@ -3,7 +3,7 @@
 
 use fewstep::onnx::write::encode;
 use fewstep::rng::Rng;
-use fewstep::testing::{self, TOL_F16, TOL_F32, compare};
+use fewstep::testing::{self, TOL_F16, TOL_F32, TOL_GPU_F32, compare, gpu_available};
 use fewstep::{Backend, Model, Precision, Session, SessionOptions};
 
 fn session(model: &Model, backend: Backend, precision: Precision, n: usize) -> Session {
@@ -60,6 +60,31 @@ fn check_model(name: &str, bytes: &[u8], n: usize) {
         native.sample(cond, &noise, &mut b).unwrap();
         compare(&b, &a, tol)
             .unwrap_or_else(|e| panic!("{name} sample native {precision:?} vs tract: {e}"));
+    }
+    if gpu_available() {
+        let mut native = session(&model, Backend::Native, Precision::F32, n);
+        let want = forward(&mut native, &ins);
+        let noise: Vec<f32> = {
+            let mut r = Rng::new(3);
+            (0..native.state_len()).map(|_| r.normal()).collect()
+        };
+        let mut want_sample = vec![0.0; native.state_len()];
+        native.sample(&ins[2], &noise, &mut want_sample).unwrap();
+        for (precision, tol) in [(Precision::F32, TOL_GPU_F32), (Precision::F16, TOL_F16)] {
+            let mut gpu = session(&model, Backend::Gpu, precision, n);
+            for (g, w) in forward(&mut gpu, &ins).iter().zip(&want) {
+                let r = compare(g, w, tol)
+                    .unwrap_or_else(|e| panic!("{name} gpu {precision:?} vs native: {e}"));
+                eprintln!(
+                    "{name} gpu {precision:?} vs native f32: max-abs/scale {:.2e}, NMSE {:.2e}",
+                    r.0, r.1
+                );
+            }
+            let mut got = vec![0.0; gpu.state_len()];
+            gpu.sample(&ins[2], &noise, &mut got).unwrap();
+            compare(&got, &want_sample, tol)
+                .unwrap_or_else(|e| panic!("{name} sample gpu {precision:?} vs native: {e}"));
+        }
     }
 }
 

@@ -46,7 +46,7 @@ enum Cmd {
         inputs: Vec<String>,
         #[arg(long, value_name = "DIR")]
         output_dir: PathBuf,
-        #[arg(long, default_value = "auto", value_name = "auto|native|tract")]
+        #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
         backend: String,
         #[arg(long, default_value = "f32", value_name = "f32|f16")]
         precision: String,
@@ -70,7 +70,7 @@ enum Cmd {
         /// Override the card's time grid with N uniform steps over the same interval.
         #[arg(long)]
         steps: Option<usize>,
-        #[arg(long, default_value = "auto", value_name = "auto|native|tract")]
+        #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
         backend: String,
         #[arg(long, default_value = "f32", value_name = "f32|f16")]
         precision: String,
@@ -85,7 +85,7 @@ enum Cmd {
         /// A `frame agent x y` file (tabs or spaces, any frame step).
         #[arg(long)]
         scene: PathBuf,
-        #[arg(long, default_value = "auto", value_name = "auto|native|tract")]
+        #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
         backend: String,
         #[arg(long, default_value = "f32", value_name = "f32|f16")]
         precision: String,
@@ -118,7 +118,7 @@ enum Cmd {
         sgan_filter: bool,
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = "auto", value_name = "auto|native|tract")]
+        #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
         backend: String,
         #[arg(long, default_value = "f32", value_name = "f32|f16")]
         precision: String,
@@ -131,9 +131,11 @@ enum Cmd {
     /// Time the model on random inputs: median, p99, p99.9 and max µs per call, allocations
     /// per call, weight bytes and resident memory before and after the timed calls, per backend
     /// and precision. `--iters 100000` gives the tail; `--iters 1000000` is the soak run.
+    /// `--backend gpu` adds the encode and submit-to-readback medians and the adapter; use
+    /// `--dim N=1024` for a batch.
     Bench {
         model: PathBuf,
-        /// Comma-separated backends.
+        /// Comma-separated backends (auto, native, tract, gpu).
         #[arg(long, default_value = "native,tract")]
         backend: String,
         /// Comma-separated precisions.
@@ -260,6 +262,21 @@ fn info(path: &Path, dims: &[String]) -> Result<(), Error> {
         Ok(_) => json!({"ok": true}),
         Err(e) => json!({"ok": false, "reason": e.to_string()}),
     };
+    let gpu = match Session::new(
+        &model,
+        SessionOptions {
+            backend: Backend::Gpu,
+            dims: dims.clone(),
+            ..Default::default()
+        },
+    ) {
+        Ok(s) => {
+            let g = s.info().gpu.clone().expect("a GPU session has GPU info");
+            json!({"ok": true, "adapter": g.adapter, "f16_path": {"f32": g.f16_path, "f16": "packed f16 weights, f32 math"},
+                   "shader_compile_ms": g.compile_time.as_secs_f64() * 1e3, "dispatches_per_forward": g.dispatches})
+        }
+        Err(e) => json!({"ok": false, "reason": e.to_string()}),
+    };
     let auto = if native["ok"] == json!(true) {
         "native"
     } else if tract["ok"] == json!(true) {
@@ -275,7 +292,7 @@ fn info(path: &Path, dims: &[String]) -> Result<(), Error> {
         "ops": model.ops(),
         "parameters": model.parameter_count(),
         "checked_with_dims": dims,
-        "backends": {"native": native, "tract": tract, "auto": auto},
+        "backends": {"native": native, "tract": tract, "gpu": gpu, "auto": auto},
     });
     println!("{}", serde_json::to_string_pretty(&out).expect("json"));
     Ok(())
@@ -548,17 +565,37 @@ fn bench(
             }
             // written (so resident) before the start figure: RSS then measures the session only
             let mut times = vec![f64::NAN; iters];
+            let is_gpu = s.gpu_timing().is_some();
+            let mut encode = vec![f64::NAN; if is_gpu { iters } else { 0 }];
+            let mut submit = vec![f64::NAN; if is_gpu { iters } else { 0 }];
             let rss_start = rss_kib();
             let a0 = alloc_count::allocations();
-            for slot in times.iter_mut() {
+            for (i, slot) in times.iter_mut().enumerate() {
                 let t = Instant::now();
                 call(&mut s)?;
                 *slot = t.elapsed().as_secs_f64() * 1e6;
+                if let Some((e, r)) = s.gpu_timing() {
+                    encode[i] = e.as_secs_f64() * 1e6;
+                    submit[i] = r.as_secs_f64() * 1e6;
+                }
             }
             let allocs = (alloc_count::allocations() - a0) as f64 / iters as f64;
             let rss_end = rss_kib();
             times.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+            encode.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+            submit.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
             let info = s.info();
+            let gpu = info.gpu.as_ref().map(|g| {
+                json!({
+                    "adapter": g.adapter,
+                    "f16_path": g.f16_path,
+                    "shader_compile_ms": g.compile_time.as_secs_f64() * 1e3,
+                    "dispatches_per_forward": g.dispatches,
+                    "encode_median_us": percentile(&encode, 0.5),
+                    "submit_to_readback_median_us": percentile(&submit, 0.5),
+                    "note": "wgpu's own host allocations are included in allocations_per_call",
+                })
+            });
             rows.push(json!({
                 "backend": format!("{:?}", info.backend).to_lowercase(),
                 "precision": format!("{:?}", info.precision).to_lowercase(),
@@ -576,6 +613,7 @@ fn bench(
                 "build_ms": build_ms,
                 "iters": iters,
                 "fallback_reason": info.fallback_reason,
+                "gpu": gpu,
             }));
         }
     }
@@ -625,6 +663,19 @@ fn bench(
                 format!("{}→{}", r["rss_start_kib"], r["rss_end_kib"]),
                 r["unit"].as_str().unwrap_or("")
             );
+            if let Some(g) = r.get("gpu").filter(|g| !g.is_null()) {
+                let f = |k: &str| g[k].as_f64().unwrap_or(0.0);
+                println!(
+                    "{:<14} on {} ({}): encode {:.1} µs + submit→readback {:.1} µs (medians), shaders compiled in {:.1} ms at build, {} launches per forward pass",
+                    "",
+                    g["adapter"].as_str().unwrap_or(""),
+                    g["f16_path"].as_str().unwrap_or(""),
+                    f("encode_median_us"),
+                    f("submit_to_readback_median_us"),
+                    f("shader_compile_ms"),
+                    g["dispatches_per_forward"]
+                );
+            }
         }
     }
     Ok(())

@@ -44,6 +44,7 @@ pub enum FewstepBackend {
     Auto = 0,
     Native = 1,
     Tract = 2,
+    Gpu = 3,
 }
 
 /// Weight storage precision.
@@ -87,7 +88,7 @@ fn status_of(e: &Error) -> FewstepStatus {
         Error::NonFinite { .. } => FewstepStatus::NonFinite,
         Error::NoCard => FewstepStatus::NoCard,
         Error::Capacity(_) => FewstepStatus::Capacity,
-        Error::TractRun => FewstepStatus::Other,
+        Error::TractRun | Error::GpuRun => FewstepStatus::Other,
     }
 }
 
@@ -121,9 +122,10 @@ fn backend(code: u32) -> Result<Backend, (FewstepStatus, String)> {
         c if c == FewstepBackend::Auto as u32 => Ok(Backend::Auto),
         c if c == FewstepBackend::Native as u32 => Ok(Backend::Native),
         c if c == FewstepBackend::Tract as u32 => Ok(Backend::Tract),
+        c if c == FewstepBackend::Gpu as u32 => Ok(Backend::Gpu),
         c => Err((
             FewstepStatus::InvalidArgument,
-            format!("backend {c} is not a FewstepBackend (0 auto, 1 native, 2 tract)"),
+            format!("backend {c} is not a FewstepBackend (0 auto, 1 native, 2 tract, 3 gpu)"),
         )),
     }
 }

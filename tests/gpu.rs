@@ -1,0 +1,225 @@
+//! The GPU backend beyond single ops (those are in tests/ops.rs and tests/parity.rs): every
+//! shipped model sampled on the GPU (f32 and f16) against native f32, batches of 1024
+//! conditions, a generator, no wgpu object created per run, and the no-adapter path.
+//!
+//! Without an adapter these tests skip with a message; CI sets `FEWSTEP_REQUIRE_GPU=1` (and
+//! installs lavapipe), so there a missing adapter fails instead.
+#![cfg(feature = "gpu")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fewstep::onnx::write::encode;
+use fewstep::rng::Rng;
+use fewstep::testing::{self, TOL_F16, TOL_GPU_F32, Tolerance, compare, gpu_available};
+use fewstep::{Backend, Model, Precision, Session, SessionOptions};
+
+fn session(model: &Model, backend: Backend, precision: Precision, n: usize) -> Session {
+    let mut o = SessionOptions {
+        backend,
+        precision,
+        ..Default::default()
+    };
+    for s in model.symbols() {
+        o.dims.insert(s, n);
+    }
+    Session::new(model, o).unwrap_or_else(|e| panic!("{backend:?} {precision:?}: {e}"))
+}
+
+/// Samples `model` with its card's sampler on native f32 and on the GPU with the same noise.
+fn check_sample(name: &str, model: &Model, n: usize, steps: Option<usize>) {
+    let mut native = session(model, Backend::Native, Precision::F32, n);
+    if let Some(s) = steps {
+        native.set_uniform_steps(s).unwrap();
+    }
+    let mut rng = Rng::new(5);
+    let mut cond = vec![0.0; native.cond_len()];
+    rng.fill_normal(&mut cond);
+    let mut noise = vec![0.0; native.state_len()];
+    rng.fill_normal(&mut noise);
+    let mut want = vec![0.0; native.state_len()];
+    native.sample(&cond, &noise, &mut want).unwrap();
+    let tols: [(Precision, Tolerance); 2] =
+        [(Precision::F32, TOL_GPU_F32), (Precision::F16, TOL_F16)];
+    for (precision, tol) in tols {
+        let mut gpu = session(model, Backend::Gpu, precision, n);
+        if let Some(s) = steps {
+            gpu.set_uniform_steps(s).unwrap();
+        }
+        let mut got = vec![0.0; gpu.state_len()];
+        gpu.sample(&cond, &noise, &mut got).unwrap();
+        let (abs, nmse) = compare(&got, &want, tol)
+            .unwrap_or_else(|e| panic!("{name} N={n} gpu {precision:?} vs native f32: {e}"));
+        eprintln!(
+            "{name} N={n} steps={} gpu {precision:?} vs native f32: max-abs/scale {abs:.2e}, NMSE {nmse:.2e}",
+            gpu.times().len() - 1
+        );
+    }
+}
+
+fn shipped_models() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let mut out = Vec::new();
+    for scene in std::fs::read_dir(&root).unwrap() {
+        let dir = scene.unwrap().path();
+        if dir.is_dir() {
+            for f in std::fs::read_dir(&dir).unwrap() {
+                let f = f.unwrap().path();
+                if f.extension().is_some_and(|e| e == "onnx") {
+                    out.push(f);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_shipped_model_samples_on_the_gpu_like_native() {
+    if !gpu_available() {
+        return;
+    }
+    let models = shipped_models();
+    assert!(models.len() >= 4, "models/ holds {} models", models.len());
+    for path in &models {
+        let model = Model::load(path).unwrap();
+        let name = path
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap()
+            .display()
+            .to_string();
+        // teachers at 10 steps (their card says 100: same kernels, ten times the launches)
+        let steps = name.contains("teacher").then_some(10);
+        check_sample(&name, &model, 3, steps);
+    }
+}
+
+#[test]
+fn a_batch_of_1024_conditions_is_one_submit_and_matches_native() {
+    if !gpu_available() {
+        return;
+    }
+    let model =
+        Model::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/eth/reflow.onnx")).unwrap();
+    check_sample("eth reflow", &model, 1024, None);
+}
+
+#[test]
+fn generators_and_every_sampler_method_run_on_the_gpu() {
+    if !gpu_available() {
+        return;
+    }
+    let generator = Model::from_bytes(&encode(&testing::mlp_generator(3, 6, 4, 16))).unwrap();
+    check_sample("generator", &generator, 5, None);
+    let mlp = Model::from_bytes(&encode(&testing::mlp_velocity(1, Default::default(), 3))).unwrap();
+    for method in [
+        fewstep::card::Method::Euler,
+        fewstep::card::Method::Heun,
+        fewstep::card::Method::Midpoint,
+    ] {
+        let mut native = session(&mlp, Backend::Native, Precision::F32, 4);
+        let mut gpu = session(&mlp, Backend::Gpu, Precision::F32, 4);
+        let times = [0.0, 0.3, 0.7, 1.0];
+        native.set_sampler(method, &times).unwrap();
+        gpu.set_sampler(method, &times).unwrap();
+        let mut rng = Rng::new(9);
+        let mut cond = vec![0.0; native.cond_len()];
+        rng.fill_normal(&mut cond);
+        let mut noise = vec![0.0; native.state_len()];
+        rng.fill_normal(&mut noise);
+        let (mut a, mut b) = (vec![0.0; noise.len()], vec![0.0; noise.len()]);
+        native.sample(&cond, &noise, &mut a).unwrap();
+        gpu.sample(&cond, &noise, &mut b).unwrap();
+        compare(&b, &a, TOL_GPU_F32).unwrap_or_else(|e| panic!("{method:?}: {e}"));
+    }
+}
+
+#[test]
+fn a_run_creates_no_wgpu_object() {
+    if !gpu_available() {
+        return;
+    }
+    let model =
+        Model::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/eth/reflow.onnx")).unwrap();
+    let at_start = fewstep::gpu::objects_created();
+    let mut s = session(&model, Backend::Gpu, Precision::F16, 8);
+    // the counter sees what a session build creates (buffers, layouts, modules, pipelines...)
+    assert!(fewstep::gpu::objects_created() >= at_start + 10);
+    let cond = vec![0.1; s.cond_len()];
+    let noise = vec![0.2; s.state_len()];
+    let mut out = vec![0.0; s.state_len()];
+    let ins: Vec<Vec<f32>> = s.input_lens().iter().map(|&l| vec![0.3; l]).collect();
+    let refs: Vec<&[f32]> = ins.iter().map(Vec::as_slice).collect();
+    let mut outs: Vec<Vec<f32>> = s.output_lens().iter().map(|&l| vec![0.0; l]).collect();
+    // the first sample builds the sampler's launch list (once per time grid)
+    s.sample(&cond, &noise, &mut out).unwrap();
+    let before = fewstep::gpu::objects_created();
+    for _ in 0..20 {
+        s.sample(&cond, &noise, &mut out).unwrap();
+        let mut o: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
+        s.run(&refs, &mut o).unwrap();
+    }
+    assert_eq!(
+        fewstep::gpu::objects_created(),
+        before,
+        "runs created wgpu objects"
+    );
+    assert!(out.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn auto_never_picks_the_gpu_and_bad_input_is_refused_before_the_gpu() {
+    let model =
+        Model::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/eth/reflow.onnx")).unwrap();
+    let auto = session(&model, Backend::Auto, Precision::F32, 2);
+    assert_eq!(auto.info().backend, Backend::Native);
+    if !gpu_available() {
+        return;
+    }
+    let mut s = session(&model, Backend::Gpu, Precision::F32, 2);
+    let cond = vec![0.0; s.cond_len()];
+    let mut noise = vec![0.0; s.state_len()];
+    let mut out = vec![0.0; s.state_len()];
+    noise[3] = f32::NAN;
+    assert!(matches!(
+        s.sample(&cond, &noise, &mut out),
+        Err(fewstep::Error::NonFinite { index: 3, .. })
+    ));
+    assert!(matches!(
+        s.sample(&cond, &noise[1..], &mut out),
+        Err(fewstep::Error::WrongLength { .. })
+    ));
+}
+
+/// A machine without a Vulkan driver: the CLI says so and exits non-zero; nothing panics.
+#[test]
+fn no_adapter_is_a_clear_error() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/eth/reflow.onnx");
+    let out = Command::new(env!("CARGO_BIN_EXE_fewstep"))
+        .args([
+            "bench",
+            "--backend",
+            "gpu",
+            "--precision",
+            "f32",
+            "--iters",
+            "3",
+        ])
+        .arg(&model)
+        .env("WGPU_BACKEND", "vulkan")
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        text.contains("backend unavailable") && text.contains("no GPU adapter"),
+        "{text}"
+    );
+}
