@@ -117,7 +117,7 @@ fn null(what: &str) -> (FewstepStatus, String) {
 
 /// A `FewstepBackend` code from C. Enum parameters travel as `uint32_t`: a C caller can pass
 /// any integer, and an out-of-range value in a Rust enum would be undefined behaviour.
-fn backend(code: u32) -> Result<Backend, (FewstepStatus, String)> {
+fn backend_of(code: u32) -> Result<Backend, (FewstepStatus, String)> {
     match code {
         c if c == FewstepBackend::Auto as u32 => Ok(Backend::Auto),
         c if c == FewstepBackend::Native as u32 => Ok(Backend::Native),
@@ -130,8 +130,8 @@ fn backend(code: u32) -> Result<Backend, (FewstepStatus, String)> {
     }
 }
 
-/// A `FewstepPrecision` code from C (see [`backend`]).
-fn precision(code: u32) -> Result<Precision, (FewstepStatus, String)> {
+/// A `FewstepPrecision` code from C (see [`backend_of`]).
+fn precision_of(code: u32) -> Result<Precision, (FewstepStatus, String)> {
     match code {
         c if c == FewstepPrecision::F32 as u32 => Ok(Precision::F32),
         c if c == FewstepPrecision::F16 as u32 => Ok(Precision::F16),
@@ -265,8 +265,8 @@ pub unsafe extern "C" fn fewstep_model_free(m: *mut FewstepModel) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fewstep_session_new(
     m: *const FewstepModel,
-    backend_: u32,
-    precision_: u32,
+    backend: u32,
+    precision: u32,
     batch: usize,
     out: *mut *mut FewstepSession,
 ) -> FewstepStatus {
@@ -277,8 +277,8 @@ pub unsafe extern "C" fn fewstep_session_new(
             return Err(null("out"));
         }
         let mut o = SessionOptions {
-            backend: backend(backend_)?,
-            precision: precision(precision_)?,
+            backend: backend_of(backend)?,
+            precision: precision_of(precision)?,
             ..Default::default()
         };
         for s in m.0.symbols() {
@@ -412,8 +412,8 @@ pub unsafe extern "C" fn fewstep_session_free(s: *mut FewstepSession) {
 pub unsafe extern "C" fn fewstep_forecaster_new(
     m: *const FewstepModel,
     max_agents: usize,
-    backend_: u32,
-    precision_: u32,
+    backend: u32,
+    precision: u32,
     seed: u64,
     out: *mut *mut FewstepForecaster,
 ) -> FewstepStatus {
@@ -425,8 +425,8 @@ pub unsafe extern "C" fn fewstep_forecaster_new(
         }
         let opts = ForecasterOptions {
             max_agents,
-            backend: backend(backend_)?,
-            precision: precision(precision_)?,
+            backend: backend_of(backend)?,
+            precision: precision_of(precision)?,
             seed,
         };
         let f = Forecaster::new(&m.0, opts).map_err(fail)?;

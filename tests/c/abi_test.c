@@ -68,6 +68,8 @@ int main(int argc, char **argv) {
 
     /* sessions */
     CHECK(fewstep_session_new(NULL, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, &s) == FEWSTEP_STATUS_NULL_POINTER, "session of NULL model");
+    CHECK(fewstep_session_new(m, 7, FEWSTEP_PRECISION_F32, 2, &s) == FEWSTEP_STATUS_INVALID_ARGUMENT, "unknown backend code");
+    CHECK(fewstep_session_new(m, FEWSTEP_BACKEND_NATIVE, 0xffffffffu, 2, &s) == FEWSTEP_STATUS_INVALID_ARGUMENT, "unknown precision code");
     CHECK(fewstep_session_new(m, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, &s) == FEWSTEP_STATUS_OK, "session f32");
     CHECK(fewstep_session_new(m2, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F16, 2, &s16) == FEWSTEP_STATUS_OK, "session f16");
     sl = fewstep_session_state_len(s);
