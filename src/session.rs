@@ -189,6 +189,11 @@ impl Session {
     /// Builds a session: binds symbols, lowers, plans memory and allocates every buffer.
     pub fn new(model: &Model, opts: SessionOptions) -> Result<Session, Error> {
         let dims = &opts.dims;
+        if let Some((s, _)) = dims.iter().find(|(_, v)| **v == 0) {
+            return Err(Error::InvalidArgument(format!(
+                "symbol {s} = 0: every dimension must be at least 1"
+            )));
+        }
         let (engine, info) = match opts.backend {
             Backend::Tract => Self::tract(model, dims, opts.precision, None)?,
             Backend::Native => Self::native(model, dims, opts.precision)?,

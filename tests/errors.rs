@@ -170,6 +170,14 @@ fn unbound_symbol_and_missing_card_are_clear_errors() {
         Err(Error::InvalidArgument(why)) => assert!(why.contains("N"), "{why}"),
         r => panic!("{r:?}"),
     }
+    // a zero batch used to build an engine without inputs, which then panicked (found by the
+    // c_abi fuzz target)
+    for backend in [Backend::Auto, Backend::Native, Backend::Tract] {
+        match Session::new(&m, opts(backend, 0)) {
+            Err(Error::InvalidArgument(why)) => assert!(why.contains("N = 0"), "{why}"),
+            r => panic!("{backend:?}: {r:?}"),
+        }
+    }
     let plain = Model::from_bytes(&single_op("Relu")).unwrap();
     let mut s = Session::new(&plain, opts(Backend::Native, 1)).unwrap();
     assert!(matches!(s.sample(&[], &[], &mut []), Err(Error::NoCard)));
