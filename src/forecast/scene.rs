@@ -76,7 +76,9 @@ pub fn parse(text: &str, source: &str) -> Result<Scene, Error> {
             if !v.is_finite() {
                 return Err(err(source, line_no, col, format!("{tok:?} is not finite")));
             }
-            fields[count] = v;
+            // -0 and 0 are one id: without this, sorting (total order) kept them apart while
+            // frame grouping (==) merged them (found by the scene_file fuzz target)
+            fields[count] = if count < 2 { v + 0.0 } else { v };
             count += 1;
         }
         if count != 4 {
@@ -195,6 +197,11 @@ mod tests {
         assert!(e.contains("f:1:5") && e.contains("not finite"), "{e}");
         let e = parse("0 1 1 1\n0 1.0 2 2\n", "f").unwrap_err().to_string();
         assert!(e.contains("duplicate") && e.contains("f:2:"), "{e}");
+        // -0 is the id 0 (a duplicate here), for frames and agents alike
+        let e = parse("0 1 1 1\n-0 1 2 2\n", "f").unwrap_err().to_string();
+        assert!(e.contains("duplicate"), "{e}");
+        let e = parse("0 0 1 1\n0 -0.0 2 2\n", "f").unwrap_err().to_string();
+        assert!(e.contains("duplicate"), "{e}");
         assert!(parse("\n\n", "f").is_err());
     }
 }
