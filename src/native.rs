@@ -52,18 +52,7 @@ impl NativeEngine {
         precision: Precision,
         isa: Isa,
     ) -> Result<NativeEngine, Error> {
-        let mut weight_only = vec![true; g.values.len()];
-        for n in &g.nodes {
-            for (slot, &v) in n.inputs.iter().enumerate() {
-                let is_weight = matches!(n.op, Op::Linear { .. }) && slot == 1;
-                if !is_weight {
-                    weight_only[g.root(v)] = false;
-                }
-            }
-        }
-        for &o in &g.outputs {
-            weight_only[g.root(o)] = false;
-        }
+        let weight_only = g.linear_weight_only();
         let mut weight_bytes = 0;
         let consts: Vec<Vec<f32>> = plan
             .consts

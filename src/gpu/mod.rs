@@ -400,17 +400,7 @@ impl GpuEngine {
         let ctx = context()?;
         let state_len = state_input.map_or(0, |i| g.values[g.inputs[i]].len());
         // Linear weights used nowhere else go to w16 (f16) or stay f32 in `data`.
-        let mut weight_only = vec![true; g.values.len()];
-        for n in &g.nodes {
-            for (slot, &v) in n.inputs.iter().enumerate() {
-                if !(matches!(n.op, Op::Linear { .. }) && slot == 1) {
-                    weight_only[g.root(v)] = false;
-                }
-            }
-        }
-        for &o in &g.outputs {
-            weight_only[g.root(o)] = false;
-        }
+        let weight_only = g.linear_weight_only();
         let f16_path = match precision {
             Precision::F32 => GpuF16Path::None,
             Precision::F16 => GpuF16Path::PackedWeights,
@@ -709,8 +699,9 @@ impl GpuEngine {
         }
     }
 
-    fn record(&self, pass: &mut wgpu::ComputePass<'_>, program: &Program, block_base: usize) {
-        for d in &program.dispatches {
+    /// Records `dispatches` (of a program whose blocks start at `block_base` in `params`).
+    fn record(&self, pass: &mut wgpu::ComputePass<'_>, dispatches: &[Dispatch], block_base: usize) {
+        for d in dispatches {
             pass.set_pipeline(&self.pipelines[d.kernel as usize]);
             let offset = ((block_base + d.block as usize) * BLOCK * 4) as u32;
             pass.set_bind_group(0, &self.bind_group, &[offset]);
@@ -779,7 +770,7 @@ impl GpuEngine {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            self.record(&mut pass, &self.forward, 0);
+            self.record(&mut pass, &self.forward.dispatches, 0);
         }
         // at most a handful of outputs: a fixed array keeps the run allocation-free
         let mut regions = [(0usize, 0usize); 8];
@@ -850,12 +841,12 @@ impl GpuEngine {
             let mut start = 0;
             for (i, d) in program.dispatches.iter().enumerate() {
                 if d.block == u32::MAX {
-                    self.record_range(&mut pass, program, start..i, fwd);
-                    self.record(&mut pass, &self.forward, 0);
+                    self.record(&mut pass, &program.dispatches[start..i], fwd);
+                    self.record(&mut pass, &self.forward.dispatches, 0);
                     start = i + 1;
                 }
             }
-            self.record_range(&mut pass, program, start..program.dispatches.len(), fwd);
+            self.record(&mut pass, &program.dispatches[start..], fwd);
         }
         let result_at = if roles.generator {
             roles.output
@@ -865,21 +856,6 @@ impl GpuEngine {
         self.submit_and_read(encoder, &[(result_at, out.len())], started, |_, v| {
             out.copy_from_slice(v)
         })
-    }
-
-    fn record_range(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        program: &Program,
-        range: std::ops::Range<usize>,
-        block_base: usize,
-    ) {
-        for d in &program.dispatches[range] {
-            pass.set_pipeline(&self.pipelines[d.kernel as usize]);
-            let offset = ((block_base + d.block as usize) * BLOCK * 4) as u32;
-            pass.set_bind_group(0, &self.bind_group, &[offset]);
-            pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
-        }
     }
 
     /// The launches of one sample; a dispatch with block `u32::MAX` stands for a forward pass.

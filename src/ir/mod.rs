@@ -309,6 +309,23 @@ impl Graph {
         c
     }
 
+    /// Per value: true when it is read only as a `Linear` weight (input 1), never as an
+    /// activation or graph output, so a backend may store it packed or in f16.
+    pub fn linear_weight_only(&self) -> Vec<bool> {
+        let mut only = vec![true; self.values.len()];
+        for n in &self.nodes {
+            for (slot, &v) in n.inputs.iter().enumerate() {
+                if !(matches!(n.op, Op::Linear { .. }) && slot == 1) {
+                    only[self.root(v)] = false;
+                }
+            }
+        }
+        for &o in &self.outputs {
+            only[self.root(o)] = false;
+        }
+        only
+    }
+
     /// Number of weight scalars.
     pub fn parameter_count(&self) -> usize {
         self.values
