@@ -35,6 +35,8 @@ const WG: u32 = 64;
 const TILE: u32 = 16;
 /// Most axes a broadcast or transpose may have on the GPU (the parameter block holds 8).
 const MAX_RANK: usize = 8;
+/// Most graph outputs computed on the device (checked at build; `run` needs no allocation).
+const MAX_OUTPUTS: usize = 8;
 /// `NONE` in the shaders: an absent optional operand.
 const NONE: u32 = u32::MAX;
 
@@ -496,6 +498,17 @@ impl GpuEngine {
                 _ => 0,
             })
             .sum();
+        // `run` reads the outputs back through a fixed array of MAX_OUTPUTS regions
+        if outputs
+            .iter()
+            .filter(|o| matches!(o, OutLoc::Data { .. }))
+            .count()
+            > MAX_OUTPUTS
+        {
+            return Err(Error::Unsupported(format!(
+                "more than {MAX_OUTPUTS} graph outputs on the GPU"
+            )));
+        }
         let staging_len = out_total.max(state_len).max(1);
         let input_host = inputs.iter().map(|&(_, l)| vec![0.0; l]).collect();
         let output_host = outputs
@@ -773,16 +786,11 @@ impl GpuEngine {
             self.record(&mut pass, &self.forward.dispatches, 0);
         }
         // at most a handful of outputs: a fixed array keeps the run allocation-free
-        let mut regions = [(0usize, 0usize); 8];
-        let mut which = [usize::MAX; 8];
+        let mut regions = [(0usize, 0usize); MAX_OUTPUTS];
+        let mut which = [usize::MAX; MAX_OUTPUTS];
         let mut n = 0;
         for (i, o) in self.outputs.iter().enumerate() {
             if let OutLoc::Data { offset, len } = *o {
-                if n == regions.len() {
-                    return Err(Error::Unsupported(
-                        "more than 8 graph outputs on the GPU".into(),
-                    ));
-                }
                 regions[n] = (offset, len);
                 which[n] = i;
                 n += 1;
