@@ -37,7 +37,7 @@ pub mod tract;
 pub use card::Card;
 pub use error::Error;
 pub use model::Model;
-pub use session::{Backend, Precision, Session, SessionInfo, SessionOptions};
+pub use session::{Backend, GpuF16Mode, Precision, Session, SessionInfo, SessionOptions};
 
 /// The crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -69,11 +69,39 @@ impl std::str::FromStr for Precision {
     }
 }
 
+/// Which f16 path a GPU session at [`Precision::F16`] takes (ignored elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GpuF16Mode {
+    /// f16 weights and activations when the adapter has `SHADER_F16`, else packed f16 weights.
+    #[default]
+    Auto,
+    /// f16 weights and activations (f32 math); an error if the adapter lacks `SHADER_F16`.
+    ShaderF16,
+    /// f16 weights packed two per u32, f32 activations and math, on any adapter.
+    PackedWeights,
+}
+
+impl std::str::FromStr for GpuF16Mode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "auto" => Ok(GpuF16Mode::Auto),
+            "shader" => Ok(GpuF16Mode::ShaderF16),
+            "packed" => Ok(GpuF16Mode::PackedWeights),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown GPU f16 path {s:?} (auto, shader, packed)"
+            ))),
+        }
+    }
+}
+
 /// How to build a session.
 #[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
     pub backend: Backend,
     pub precision: Precision,
+    /// The GPU's f16 path at `Precision::F16`; `Auto` unless comparing paths.
+    pub gpu_f16: GpuF16Mode,
     /// Values of the symbols in input shapes (e.g. `N` = 20). A symbol left out is an error.
     pub dims: BTreeMap<String, usize>,
 }
@@ -100,7 +128,7 @@ pub struct SessionInfo {
 pub struct GpuInfo {
     /// Adapter name and graphics API.
     pub adapter: String,
-    /// How f16 is handled: "f32" (no f16), "packed f16 weights, f32 math".
+    /// How f16 is handled ([`crate::gpu::GpuF16Path::describe`]).
     pub f16_path: &'static str,
     /// Shader modules and pipelines created at session build.
     pub compile_time: std::time::Duration,
@@ -197,7 +225,7 @@ impl Session {
         let (engine, info) = match opts.backend {
             Backend::Tract => Self::tract(model, dims, opts.precision, None)?,
             Backend::Native => Self::native(model, dims, opts.precision)?,
-            Backend::Gpu => Self::gpu(model, dims, opts.precision)?,
+            Backend::Gpu => Self::gpu(model, dims, opts.precision, opts.gpu_f16)?,
             Backend::Auto => match Self::native(model, dims, opts.precision) {
                 Ok(x) => x,
                 Err(Error::Unsupported(why)) => {
@@ -287,6 +315,7 @@ impl Session {
         model: &Model,
         dims: &BTreeMap<String, usize>,
         precision: Precision,
+        gpu_f16: GpuF16Mode,
     ) -> Result<(Engine, SessionInfo), Error> {
         // the adapter first: "no GPU" is the answer even for a model the GPU could not run
         crate::gpu::context()?;
@@ -295,7 +324,7 @@ impl Session {
         let state_input = model
             .card()
             .and_then(|c| model.inputs().iter().position(|i| i.name == c.roles.state));
-        let e = crate::gpu::GpuEngine::new(&g, &p, precision, state_input)?;
+        let e = crate::gpu::GpuEngine::new(&g, &p, precision, gpu_f16, state_input)?;
         let info = SessionInfo {
             backend: Backend::Gpu,
             precision,
@@ -306,10 +335,7 @@ impl Session {
             nodes: g.nodes.len(),
             gpu: Some(GpuInfo {
                 adapter: e.adapter().to_string(),
-                f16_path: match e.f16_path() {
-                    crate::gpu::GpuF16Path::None => "f32",
-                    crate::gpu::GpuF16Path::PackedWeights => "packed f16 weights, f32 math",
-                },
+                f16_path: e.f16_path().describe(),
                 compile_time: e.compile_time(),
                 dispatches: e.dispatches(),
             }),
@@ -322,6 +348,7 @@ impl Session {
         _: &Model,
         _: &BTreeMap<String, usize>,
         _: Precision,
+        _: GpuF16Mode,
     ) -> Result<(Engine, SessionInfo), Error> {
         Err(Error::BackendUnavailable(
             "this build of fewstep has no GPU backend (cargo feature `gpu`)".into(),

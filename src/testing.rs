@@ -6,6 +6,7 @@ use crate::card::{
 };
 use crate::onnx::{Attr, Dim, GraphBuilder};
 use crate::rng::Rng;
+use crate::{GpuF16Mode, Precision};
 use tract_onnx::pb::ModelProto;
 
 fn weights(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
@@ -305,6 +306,47 @@ pub const TOL_GPU_F32: Tolerance = Tolerance {
     max_abs: 1e-4,
     nmse: 1e-8,
 };
+
+/// f16 weights and f16 activations (the GPU's SHADER_F16 path; f32 math and accumulation)
+/// against an f32 reference. Besides the weights, every stored activation (the residual stream
+/// included) is rounded to f16, unit roundoff u = 2^-11, and those roundings compound layer by
+/// layer: the bound is 16 u relative to the output scale, in max and in RMS (NMSE (16 u)^2).
+pub const TOL_F16_ACT: Tolerance = Tolerance {
+    name: "f16-activations",
+    max_abs: 16.0 / 2048.0,
+    nmse: (16.0 / 2048.0) * (16.0 / 2048.0),
+};
+
+/// The GPU configurations checked against native f32, each with its tolerance: f32, f16
+/// weights packed in u32, and f16 weights and activations where the adapter has `SHADER_F16`
+/// ([`TOL_F16_ACT`]). Empty when
+/// [`gpu_available`] is false. Under `FEWSTEP_REQUIRE_SHADER_F16=1` (CI, on lavapipe) an
+/// adapter without `SHADER_F16` fails instead of leaving that path out.
+pub fn gpu_configs() -> Vec<(Precision, GpuF16Mode, Tolerance)> {
+    if !gpu_available() {
+        return Vec::new();
+    }
+    let mut out = vec![
+        (Precision::F32, GpuF16Mode::Auto, TOL_GPU_F32),
+        (Precision::F16, GpuF16Mode::PackedWeights, TOL_F16),
+    ];
+    #[cfg(feature = "gpu")]
+    {
+        let ctx = crate::gpu::context().expect("gpu_available checked it");
+        if ctx.shader_f16 {
+            out.push((Precision::F16, GpuF16Mode::ShaderF16, TOL_F16_ACT));
+        } else {
+            let required = std::env::var("FEWSTEP_REQUIRE_SHADER_F16").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "FEWSTEP_REQUIRE_SHADER_F16=1 but {} has no SHADER_F16",
+                ctx.adapter
+            );
+            eprintln!("skipping the SHADER_F16 checks: {} lacks it", ctx.adapter);
+        }
+    }
+    out
+}
 
 /// Whether the GPU checks can run here. Without an adapter they are skipped with a message,
 /// unless `FEWSTEP_REQUIRE_GPU=1` (CI), where a missing adapter fails instead.

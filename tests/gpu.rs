@@ -9,15 +9,27 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use fewstep::gpu::GpuF16Path;
 use fewstep::onnx::write::encode;
 use fewstep::rng::Rng;
-use fewstep::testing::{self, TOL_F16, TOL_GPU_F32, Tolerance, compare, gpu_available};
-use fewstep::{Backend, Model, Precision, Session, SessionOptions};
+use fewstep::testing::{self, TOL_GPU_F32, compare, gpu_available, gpu_configs};
+use fewstep::{Backend, GpuF16Mode, Model, Precision, Session, SessionOptions};
 
 fn session(model: &Model, backend: Backend, precision: Precision, n: usize) -> Session {
+    session_with(model, backend, precision, GpuF16Mode::Auto, n)
+}
+
+fn session_with(
+    model: &Model,
+    backend: Backend,
+    precision: Precision,
+    gpu_f16: GpuF16Mode,
+    n: usize,
+) -> Session {
     let mut o = SessionOptions {
         backend,
         precision,
+        gpu_f16,
         ..Default::default()
     };
     for s in model.symbols() {
@@ -39,19 +51,18 @@ fn check_sample(name: &str, model: &Model, n: usize, steps: Option<usize>) {
     rng.fill_normal(&mut noise);
     let mut want = vec![0.0; native.state_len()];
     native.sample(&cond, &noise, &mut want).unwrap();
-    let tols: [(Precision, Tolerance); 2] =
-        [(Precision::F32, TOL_GPU_F32), (Precision::F16, TOL_F16)];
-    for (precision, tol) in tols {
-        let mut gpu = session(model, Backend::Gpu, precision, n);
+    for (precision, mode, tol) in gpu_configs() {
+        let mut gpu = session_with(model, Backend::Gpu, precision, mode, n);
         if let Some(s) = steps {
             gpu.set_uniform_steps(s).unwrap();
         }
         let mut got = vec![0.0; gpu.state_len()];
         gpu.sample(&cond, &noise, &mut got).unwrap();
-        let (abs, nmse) = compare(&got, &want, tol)
-            .unwrap_or_else(|e| panic!("{name} N={n} gpu {precision:?} vs native f32: {e}"));
+        let (abs, nmse) = compare(&got, &want, tol).unwrap_or_else(|e| {
+            panic!("{name} N={n} gpu {precision:?} {mode:?} vs native f32: {e}")
+        });
         eprintln!(
-            "{name} N={n} steps={} gpu {precision:?} vs native f32: max-abs/scale {abs:.2e}, NMSE {nmse:.2e}",
+            "{name} N={n} steps={} gpu {precision:?} {mode:?} vs native f32: max-abs/scale {abs:.2e}, NMSE {nmse:.2e}",
             gpu.times().len() - 1
         );
     }
@@ -132,6 +143,60 @@ fn generators_and_every_sampler_method_run_on_the_gpu() {
         native.sample(&cond, &noise, &mut a).unwrap();
         gpu.sample(&cond, &noise, &mut b).unwrap();
         compare(&b, &a, TOL_GPU_F32).unwrap_or_else(|e| panic!("{method:?}: {e}"));
+    }
+}
+
+#[test]
+fn each_f16_mode_takes_its_path_and_reports_it() {
+    if !gpu_available() {
+        return;
+    }
+    let model =
+        Model::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/eth/reflow.onnx")).unwrap();
+    let has = fewstep::gpu::context().unwrap().shader_f16;
+    let path = |precision, mode| {
+        let s = session_with(&model, Backend::Gpu, precision, mode, 4);
+        let g = s.info().gpu.clone().unwrap();
+        (s, g.f16_path)
+    };
+    assert_eq!(
+        path(Precision::F32, GpuF16Mode::ShaderF16).1,
+        GpuF16Path::None.describe()
+    );
+    let (mut packed, p) = path(Precision::F16, GpuF16Mode::PackedWeights);
+    assert_eq!(p, GpuF16Path::PackedWeights.describe());
+    let auto = if has {
+        GpuF16Path::ShaderF16
+    } else {
+        GpuF16Path::PackedWeights
+    };
+    assert_eq!(path(Precision::F16, GpuF16Mode::Auto).1, auto.describe());
+    let mut o = SessionOptions {
+        backend: Backend::Gpu,
+        precision: Precision::F16,
+        gpu_f16: GpuF16Mode::ShaderF16,
+        ..Default::default()
+    };
+    o.dims.insert("N".into(), 4);
+    match Session::new(&model, o) {
+        Ok(mut shader) => {
+            assert!(has);
+            assert_eq!(
+                shader.info().gpu.as_ref().unwrap().f16_path,
+                GpuF16Path::ShaderF16.describe()
+            );
+            // f16 activations round differently from f32 ones: the paths really differ
+            let cond = vec![0.3; shader.cond_len()];
+            let noise: Vec<f32> = (0..shader.state_len()).map(|i| (i as f32).sin()).collect();
+            let (mut a, mut b) = (vec![0.0; noise.len()], vec![0.0; noise.len()]);
+            shader.sample(&cond, &noise, &mut a).unwrap();
+            packed.sample(&cond, &noise, &mut b).unwrap();
+            assert!(a.iter().zip(&b).any(|(x, y)| x != y));
+        }
+        Err(e) => {
+            assert!(!has, "{e}");
+            assert!(e.to_string().contains("SHADER_F16"), "{e}");
+        }
     }
 }
 

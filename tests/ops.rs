@@ -1,12 +1,13 @@
 //! Every op of the native set, one small graph each, native f32 (and f16) against tract, and
-//! the GPU backend (f32 and f16) against native f32 where an adapter exists.
+//! the GPU backend (f32, packed f16 weights, SHADER_F16) against native f32 where an adapter
+//! exists.
 //! Shapes exercise broadcasting, non-last axes and batched layouts.
 
 use fewstep::onnx::write::encode;
 use fewstep::onnx::{Attr, Dim, GraphBuilder};
 use fewstep::rng::Rng;
-use fewstep::testing::{TOL_F16, TOL_F32, TOL_GPU_F32, compare, gpu_available};
-use fewstep::{Backend, Model, Precision, Session, SessionOptions};
+use fewstep::testing::{TOL_F16, TOL_F32, compare, gpu_configs};
+use fewstep::{Backend, GpuF16Mode, Model, Precision, Session, SessionOptions};
 
 /// Builds a graph with inputs of `shapes`, lets `body` wire it, and checks native vs tract.
 fn check(
@@ -40,12 +41,13 @@ fn check(
         })
         .collect();
     let refs: Vec<&[f32]> = data.iter().map(|v| v.as_slice()).collect();
-    let run = |backend, precision| {
+    let run_with = |backend, precision, gpu_f16| {
         let mut s = Session::new(
             &model,
             SessionOptions {
                 backend,
                 precision,
+                gpu_f16,
                 ..Default::default()
             },
         )
@@ -54,18 +56,17 @@ fn check(
         s.run(&refs, &mut [&mut out]).unwrap();
         out
     };
+    let run = |backend, precision| run_with(backend, precision, GpuF16Mode::Auto);
     let want = run(Backend::Tract, Precision::F32);
     assert!(!want.is_empty(), "{name}: empty output");
     compare(&run(Backend::Native, Precision::F32), &want, TOL_F32)
         .unwrap_or_else(|e| panic!("{name} f32: {e}"));
     compare(&run(Backend::Native, Precision::F16), &want, TOL_F16)
         .unwrap_or_else(|e| panic!("{name} f16: {e}"));
-    if gpu_available() {
-        let native = run(Backend::Native, Precision::F32);
-        compare(&run(Backend::Gpu, Precision::F32), &native, TOL_GPU_F32)
-            .unwrap_or_else(|e| panic!("{name} gpu f32 vs native f32: {e}"));
-        compare(&run(Backend::Gpu, Precision::F16), &native, TOL_F16)
-            .unwrap_or_else(|e| panic!("{name} gpu f16 vs native f32: {e}"));
+    let native = run(Backend::Native, Precision::F32);
+    for (precision, mode, tol) in gpu_configs() {
+        compare(&run_with(Backend::Gpu, precision, mode), &native, tol)
+            .unwrap_or_else(|e| panic!("{name} gpu {precision:?} {mode:?} vs native f32: {e}"));
     }
 }
 

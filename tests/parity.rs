@@ -3,13 +3,24 @@
 
 use fewstep::onnx::write::encode;
 use fewstep::rng::Rng;
-use fewstep::testing::{self, TOL_F16, TOL_F32, TOL_GPU_F32, compare, gpu_available};
-use fewstep::{Backend, Model, Precision, Session, SessionOptions};
+use fewstep::testing::{self, TOL_F16, TOL_F32, compare, gpu_configs};
+use fewstep::{Backend, GpuF16Mode, Model, Precision, Session, SessionOptions};
 
 fn session(model: &Model, backend: Backend, precision: Precision, n: usize) -> Session {
+    session_with(model, backend, precision, GpuF16Mode::Auto, n)
+}
+
+fn session_with(
+    model: &Model,
+    backend: Backend,
+    precision: Precision,
+    gpu_f16: GpuF16Mode,
+    n: usize,
+) -> Session {
     let mut o = SessionOptions {
         backend,
         precision,
+        gpu_f16,
         ..Default::default()
     };
     o.dims.insert("N".into(), n);
@@ -61,7 +72,8 @@ fn check_model(name: &str, bytes: &[u8], n: usize) {
         compare(&b, &a, tol)
             .unwrap_or_else(|e| panic!("{name} sample native {precision:?} vs tract: {e}"));
     }
-    if gpu_available() {
+    let configs = gpu_configs();
+    if !configs.is_empty() {
         let mut native = session(&model, Backend::Native, Precision::F32, n);
         let want = forward(&mut native, &ins);
         let noise: Vec<f32> = {
@@ -70,20 +82,24 @@ fn check_model(name: &str, bytes: &[u8], n: usize) {
         };
         let mut want_sample = vec![0.0; native.state_len()];
         native.sample(&ins[2], &noise, &mut want_sample).unwrap();
-        for (precision, tol) in [(Precision::F32, TOL_GPU_F32), (Precision::F16, TOL_F16)] {
-            let mut gpu = session(&model, Backend::Gpu, precision, n);
+        for (precision, mode, tol) in configs {
+            let mut gpu = session_with(&model, Backend::Gpu, precision, mode, n);
+            let label = format!("{name} gpu {precision:?} {mode:?}");
             for (g, w) in forward(&mut gpu, &ins).iter().zip(&want) {
-                let r = compare(g, w, tol)
-                    .unwrap_or_else(|e| panic!("{name} gpu {precision:?} vs native: {e}"));
+                let r = compare(g, w, tol).unwrap_or_else(|e| panic!("{label} vs native: {e}"));
                 eprintln!(
-                    "{name} gpu {precision:?} vs native f32: max-abs/scale {:.2e}, NMSE {:.2e}",
+                    "{label} vs native f32: max-abs/scale {:.2e}, NMSE {:.2e}",
                     r.0, r.1
                 );
             }
             let mut got = vec![0.0; gpu.state_len()];
             gpu.sample(&ins[2], &noise, &mut got).unwrap();
-            compare(&got, &want_sample, tol)
-                .unwrap_or_else(|e| panic!("{name} sample gpu {precision:?} vs native: {e}"));
+            let r = compare(&got, &want_sample, tol)
+                .unwrap_or_else(|e| panic!("{label} sample vs native: {e}"));
+            eprintln!(
+                "{label} sample vs native f32: max-abs/scale {:.2e}, NMSE {:.2e}",
+                r.0, r.1
+            );
         }
     }
 }

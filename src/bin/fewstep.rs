@@ -152,6 +152,11 @@ enum Cmd {
         /// Sample with this many uniform steps instead of the card's grid.
         #[arg(long)]
         steps: Option<usize>,
+        /// Comma-separated f16 paths for `gpu`/`f16`: auto (SHADER_F16 when the adapter has
+        /// it), shader (f16 weights and activations), packed (f16 weights packed in u32, f32
+        /// activations).
+        #[arg(long, default_value = "auto", value_name = "auto|shader|packed")]
+        gpu_f16: String,
     },
 }
 
@@ -238,6 +243,7 @@ fn info(path: &Path, dims: &[String]) -> Result<(), Error> {
                     backend: Backend::Native,
                     precision,
                     dims: dims.clone(),
+                    ..Default::default()
                 };
                 Session::new(&model, o).map(|s| s.info().weight_bytes).ok()
             };
@@ -272,7 +278,18 @@ fn info(path: &Path, dims: &[String]) -> Result<(), Error> {
     ) {
         Ok(s) => {
             let g = s.info().gpu.clone().expect("a GPU session has GPU info");
-            json!({"ok": true, "adapter": g.adapter, "f16_path": {"f32": g.f16_path, "f16": "packed f16 weights, f32 math"},
+            let f16 = Session::new(
+                &model,
+                SessionOptions {
+                    backend: Backend::Gpu,
+                    precision: Precision::F16,
+                    dims: dims.clone(),
+                    ..Default::default()
+                },
+            )
+            .map(|s| s.info().gpu.as_ref().map_or("", |g| g.f16_path).to_string())
+            .unwrap_or_else(|e| e.to_string());
+            json!({"ok": true, "adapter": g.adapter, "f16_path": {"f32": g.f16_path, "f16": f16},
                    "shader_compile_ms": g.compile_time.as_secs_f64() * 1e3, "dispatches_per_forward": g.dispatches})
         }
         Err(e) => json!({"ok": false, "reason": e.to_string()}),
@@ -307,6 +324,7 @@ fn options(
         backend: backend.parse()?,
         precision: precision.parse()?,
         dims,
+        ..Default::default()
     })
 }
 
@@ -499,10 +517,31 @@ fn rss_kib() -> Option<u64> {
     Some(pages * 4)
 }
 
+/// The (backend, precision, GPU f16 path) triples of `fewstep bench`'s comma-separated lists;
+/// the f16 path list applies to `gpu`/`f16` only.
+fn bench_configs<'a>(
+    backends: &'a str,
+    precisions: &'a str,
+    gpu_f16: &'a str,
+) -> Vec<(&'a str, &'a str, &'a str)> {
+    let mut configs = Vec::new();
+    for b in backends.split(',').map(str::trim) {
+        for p in precisions.split(',').map(str::trim) {
+            if b == "gpu" && p == "f16" {
+                for m in gpu_f16.split(',').map(str::trim) {
+                    configs.push((b, p, m));
+                }
+            } else {
+                configs.push((b, p, "auto"));
+            }
+        }
+    }
+    configs
+}
+
 fn bench(
     path: &Path,
-    backends: &str,
-    precisions: &str,
+    configs: &[(&str, &str, &str)],
     iters: usize,
     dims: &[String],
     as_json: bool,
@@ -512,91 +551,91 @@ fn bench(
     let dims = with_default_dims(&model, parse_dims(dims)?);
     let iters = iters.max(1);
     let mut rows = Vec::new();
-    for b in backends.split(',') {
-        for p in precisions.split(',') {
-            let opts = options(b.trim(), p.trim(), dims.clone())?;
-            let t0 = Instant::now();
-            let mut s = match Session::new(&model, opts) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{b}/{p}: cannot build a session: {e}");
-                    rows.push(json!({"backend": b, "precision": p, "error": e.to_string()}));
-                    continue;
-                }
-            };
-            let build_ms = t0.elapsed().as_secs_f64() * 1e3;
-            if let Some(n) = steps {
-                s.set_uniform_steps(n)?;
-            }
-            let mut rng = Rng::new(1);
-            let sampling = model.card().is_some();
-            let ins: Vec<Vec<f32>> = s
-                .input_lens()
-                .iter()
-                .map(|&l| (0..l).map(|_| rng.normal()).collect())
-                .collect();
-            let (cond, noise): (Vec<f32>, Vec<f32>) = if sampling {
-                let mut c = vec![0.0; s.cond_len()];
-                rng.fill_normal(&mut c);
-                let mut n = vec![0.0; s.state_len()];
-                rng.fill_normal(&mut n);
-                (c, n)
-            } else {
-                (vec![], vec![])
-            };
-            let mut out = vec![0.0; s.state_len()];
-            let mut outs: Vec<Vec<f32>> = s.output_lens().iter().map(|&l| vec![0.0; l]).collect();
-            let in_refs: Vec<&[f32]> = ins.iter().map(|v| v.as_slice()).collect();
-            let mut out_refs: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
-            let mut call = |s: &mut Session| -> Result<(), Error> {
-                if sampling {
-                    s.sample(&cond, &noise, &mut out)
-                } else {
-                    s.run(&in_refs, &mut out_refs)
-                }
-            };
-            if let Err(e) = call(&mut s) {
-                eprintln!("{b}/{p}: run failed: {e}");
+    for &(b, p, m) in configs {
+        let mut opts = options(b, p, dims.clone())?;
+        opts.gpu_f16 = m.parse()?;
+        let t0 = Instant::now();
+        let mut s = match Session::new(&model, opts) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{b}/{p}: cannot build a session: {e}");
                 rows.push(json!({"backend": b, "precision": p, "error": e.to_string()}));
                 continue;
             }
-            for _ in 0..(iters / 10).clamp(3, 200) {
-                call(&mut s)?;
+        };
+        let build_ms = t0.elapsed().as_secs_f64() * 1e3;
+        if let Some(n) = steps {
+            s.set_uniform_steps(n)?;
+        }
+        let mut rng = Rng::new(1);
+        let sampling = model.card().is_some();
+        let ins: Vec<Vec<f32>> = s
+            .input_lens()
+            .iter()
+            .map(|&l| (0..l).map(|_| rng.normal()).collect())
+            .collect();
+        let (cond, noise): (Vec<f32>, Vec<f32>) = if sampling {
+            let mut c = vec![0.0; s.cond_len()];
+            rng.fill_normal(&mut c);
+            let mut n = vec![0.0; s.state_len()];
+            rng.fill_normal(&mut n);
+            (c, n)
+        } else {
+            (vec![], vec![])
+        };
+        let mut out = vec![0.0; s.state_len()];
+        let mut outs: Vec<Vec<f32>> = s.output_lens().iter().map(|&l| vec![0.0; l]).collect();
+        let in_refs: Vec<&[f32]> = ins.iter().map(|v| v.as_slice()).collect();
+        let mut out_refs: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
+        let mut call = |s: &mut Session| -> Result<(), Error> {
+            if sampling {
+                s.sample(&cond, &noise, &mut out)
+            } else {
+                s.run(&in_refs, &mut out_refs)
             }
-            // written (so resident) before the start figure: RSS then measures the session only
-            let mut times = vec![f64::NAN; iters];
-            let is_gpu = s.gpu_timing().is_some();
-            let mut encode = vec![f64::NAN; if is_gpu { iters } else { 0 }];
-            let mut submit = vec![f64::NAN; if is_gpu { iters } else { 0 }];
-            let rss_start = rss_kib();
-            let a0 = alloc_count::allocations();
-            for (i, slot) in times.iter_mut().enumerate() {
-                let t = Instant::now();
-                call(&mut s)?;
-                *slot = t.elapsed().as_secs_f64() * 1e6;
-                if let Some((e, r)) = s.gpu_timing() {
-                    encode[i] = e.as_secs_f64() * 1e6;
-                    submit[i] = r.as_secs_f64() * 1e6;
-                }
+        };
+        if let Err(e) = call(&mut s) {
+            eprintln!("{b}/{p}: run failed: {e}");
+            rows.push(json!({"backend": b, "precision": p, "error": e.to_string()}));
+            continue;
+        }
+        for _ in 0..(iters / 10).clamp(3, 200) {
+            call(&mut s)?;
+        }
+        // written (so resident) before the start figure: RSS then measures the session only
+        let mut times = vec![f64::NAN; iters];
+        let is_gpu = s.gpu_timing().is_some();
+        let mut encode = vec![f64::NAN; if is_gpu { iters } else { 0 }];
+        let mut submit = vec![f64::NAN; if is_gpu { iters } else { 0 }];
+        let rss_start = rss_kib();
+        let a0 = alloc_count::allocations();
+        for (i, slot) in times.iter_mut().enumerate() {
+            let t = Instant::now();
+            call(&mut s)?;
+            *slot = t.elapsed().as_secs_f64() * 1e6;
+            if let Some((e, r)) = s.gpu_timing() {
+                encode[i] = e.as_secs_f64() * 1e6;
+                submit[i] = r.as_secs_f64() * 1e6;
             }
-            let allocs = (alloc_count::allocations() - a0) as f64 / iters as f64;
-            let rss_end = rss_kib();
-            times.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
-            encode.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
-            submit.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
-            let info = s.info();
-            let gpu = info.gpu.as_ref().map(|g| {
-                json!({
-                    "adapter": g.adapter,
-                    "f16_path": g.f16_path,
-                    "shader_compile_ms": g.compile_time.as_secs_f64() * 1e3,
-                    "dispatches_per_forward": g.dispatches,
-                    "encode_median_us": percentile(&encode, 0.5),
-                    "submit_to_readback_median_us": percentile(&submit, 0.5),
-                    "note": "wgpu's own host allocations are included in allocations_per_call",
-                })
-            });
-            rows.push(json!({
+        }
+        let allocs = (alloc_count::allocations() - a0) as f64 / iters as f64;
+        let rss_end = rss_kib();
+        times.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+        encode.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+        submit.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+        let info = s.info();
+        let gpu = info.gpu.as_ref().map(|g| {
+            json!({
+                "adapter": g.adapter,
+                "f16_path": g.f16_path,
+                "shader_compile_ms": g.compile_time.as_secs_f64() * 1e3,
+                "dispatches_per_forward": g.dispatches,
+                "encode_median_us": percentile(&encode, 0.5),
+                "submit_to_readback_median_us": percentile(&submit, 0.5),
+                "note": "wgpu's own host allocations are included in allocations_per_call",
+            })
+        });
+        rows.push(json!({
                 "backend": format!("{:?}", info.backend).to_lowercase(),
                 "precision": format!("{:?}", info.precision).to_lowercase(),
                 "isa": info.isa,
@@ -615,7 +654,6 @@ fn bench(
                 "fallback_reason": info.fallback_reason,
                 "gpu": gpu,
             }));
-        }
     }
     if as_json {
         println!(
@@ -1072,7 +1110,15 @@ fn main() -> ExitCode {
             dims,
             json,
             steps,
-        } => bench(model, backend, precision, *iters, dims, *json, *steps),
+            gpu_f16,
+        } => bench(
+            model,
+            &bench_configs(backend, precision, gpu_f16),
+            *iters,
+            dims,
+            *json,
+            *steps,
+        ),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

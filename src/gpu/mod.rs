@@ -3,9 +3,13 @@
 //!
 //! Layout on the device: one f32 `data` buffer holds the arena (inputs and activations, at the
 //! plan's offsets), the constants and the sampler's state; it is bound once, read-write, so no
-//! dispatch ever binds one buffer both read-only and writable. f16 matrix weights live in a
-//! second buffer, two per u32. Every dispatch reads its 256-byte parameter block from a third
-//! buffer through a dynamic offset, so one bind group serves the whole graph.
+//! dispatch ever binds one buffer both read-only and writable. A second buffer holds f16: at
+//! `Precision::F16` without `SHADER_F16`, the matrix weights two per u32 (f32 math); with
+//! `SHADER_F16`, the activations (at the same plan offsets) and matrix weights as `f16`, while
+//! graph inputs and outputs, values that feed `sin`/`cos`, small constants and the sampler's
+//! state stay f32 in `data` ([`GpuF16Path`]). Kernels always compute and accumulate in f32.
+//! Every dispatch reads its 256-byte parameter block from a third buffer through a dynamic
+//! offset, so one bind group serves the whole graph.
 //!
 //! Everything is created in [`GpuEngine::new`]: buffers, the bind group, the pipelines and the
 //! staging buffer. A run writes the inputs, records one command buffer (every sampler step
@@ -20,12 +24,12 @@ use std::time::{Duration, Instant};
 
 use half::f16;
 
-use crate::Precision;
 use crate::card::Method;
 use crate::cpu::Act;
 use crate::error::Error;
 use crate::ir::{BinKind, Graph, Op, ReduceKind, Unary};
 use crate::plan::{Loc, MemoryPlan};
+use crate::{GpuF16Mode, Precision};
 
 /// Parameter words per dispatch (256 bytes: WebGPU's dynamic-offset alignment).
 const BLOCK: usize = 64;
@@ -39,6 +43,9 @@ const MAX_RANK: usize = 8;
 const MAX_OUTPUTS: usize = 8;
 /// `NONE` in the shaders: an absent optional operand.
 const NONE: u32 = u32::MAX;
+/// `IN_F32` in store_f16.wgsl: on the SHADER_F16 path, an operand offset with this bit set
+/// addresses the f32 `data` buffer, any other the f16 buffer.
+const IN_F32: u32 = 1 << 31;
 
 thread_local! {
     static OBJECTS: Cell<usize> = const { Cell::new(0) };
@@ -101,7 +108,11 @@ fn create_context() -> Result<GpuContext, String> {
     let limits = adapter.limits();
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("fewstep"),
-        required_features: wgpu::Features::empty(),
+        required_features: if shader_f16 {
+            wgpu::Features::SHADER_F16
+        } else {
+            wgpu::Features::empty()
+        },
         required_limits: wgpu::Limits {
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
             max_buffer_size: limits.max_buffer_size,
@@ -194,6 +205,8 @@ impl Kernel {
     }
 }
 
+const STORE_F32: &str = include_str!("shaders/store_f32.wgsl");
+const STORE_F16: &str = include_str!("shaders/store_f16.wgsl");
 const COMMON: &str = include_str!("shaders/common.wgsl");
 const MODULES: [(&str, &str); 5] = [
     ("linear", include_str!("shaders/linear.wgsl")),
@@ -320,8 +333,24 @@ fn u(x: usize) -> Result<u32, Error> {
 pub enum GpuF16Path {
     /// f32 weights and math.
     None,
-    /// f16 weights packed two per u32 (`unpack2x16float`), f32 math and accumulation.
+    /// f16 weights packed two per u32 (`unpack2x16float`), f32 activations, math and
+    /// accumulation: any adapter.
     PackedWeights,
+    /// `SHADER_F16`: f16 weights and activations in storage, f32 math and accumulation (norms
+    /// and reductions included); graph inputs and outputs, values that feed `sin`/`cos`, small
+    /// constants and the sampler's state stay f32.
+    ShaderF16,
+}
+
+impl GpuF16Path {
+    /// How `fewstep info` and `fewstep bench` name the path.
+    pub fn describe(self) -> &'static str {
+        match self {
+            GpuF16Path::None => "f32",
+            GpuF16Path::PackedWeights => "packed f16 weights, f32 activations and math",
+            GpuF16Path::ShaderF16 => "SHADER_F16: f16 weights and activations, f32 math",
+        }
+    }
 }
 
 /// Timings of the last run, for `fewstep bench --backend gpu`.
@@ -357,7 +386,8 @@ pub struct GpuEngine {
     data: wgpu::Buffer,
     staging: wgpu::Buffer,
     params: wgpu::Buffer,
-    w16: wgpu::Buffer,
+    /// Binding 1: packed f16 weights, or on the SHADER_F16 path the f16 arena and weights.
+    half: wgpu::Buffer,
     layout: wgpu::BindGroupLayout,
     bind_group: wgpu::BindGroup,
     pipelines: Vec<wgpu::ComputePipeline>,
@@ -397,40 +427,51 @@ impl GpuEngine {
         g: &Graph,
         plan: &MemoryPlan,
         precision: Precision,
+        mode: GpuF16Mode,
         state_input: Option<usize>,
     ) -> Result<GpuEngine, Error> {
         let ctx = context()?;
         let state_len = state_input.map_or(0, |i| g.values[g.inputs[i]].len());
-        // Linear weights used nowhere else go to w16 (f16) or stay f32 in `data`.
-        let weight_only = g.linear_weight_only();
-        let f16_path = match precision {
-            Precision::F32 => GpuF16Path::None,
-            Precision::F16 => GpuF16Path::PackedWeights,
+        let f16_path = match (precision, mode) {
+            (Precision::F32, _) => GpuF16Path::None,
+            (Precision::F16, GpuF16Mode::PackedWeights) => GpuF16Path::PackedWeights,
+            (Precision::F16, GpuF16Mode::Auto) if !ctx.shader_f16 => GpuF16Path::PackedWeights,
+            (Precision::F16, GpuF16Mode::ShaderF16) if !ctx.shader_f16 => {
+                return Err(Error::BackendUnavailable(format!(
+                    "GPU adapter {} has no SHADER_F16 (use the packed f16 path)",
+                    ctx.adapter
+                )));
+            }
+            (Precision::F16, _) => GpuF16Path::ShaderF16,
         };
+        let shader = f16_path == GpuF16Path::ShaderF16;
+        // Linear weights used nowhere else are f16 (packed or `h`) or stay f32 in `data`.
+        let weight_only = g.linear_weight_only();
+        // On the SHADER_F16 path: the values kept f32 in `data`.
+        let wide = f32_values(g);
         // `data`: arena, then the constants, then x and s of the sampler.
         let mut host: Vec<f32> = vec![0.0; plan.arena_len];
-        let mut packed16: Vec<u32> = Vec::new();
+        // binding 1: packed f16 weights (u32 pairs of f16 bits), or on the SHADER_F16 path the
+        // f16 arena followed by the f16 weights
+        let mut half: Vec<u16> = Vec::new();
+        if shader {
+            half.resize(plan.arena_len, 0);
+        }
         let mut const_at = Vec::with_capacity(plan.consts.len());
-        // Per constant: (in w16, offset in elements).
         let mut weight_bytes = 0;
         let mut consts = Vec::with_capacity(plan.consts.len());
         for &v in &plan.consts {
             let d = g.const_data(v).expect("planned const");
             consts.push(d.to_vec());
-            if weight_only[v] && f16_path == GpuF16Path::PackedWeights {
-                // even element offsets keep each matrix's pairs in whole words
-                let at = packed16.len() * 2;
-                for pair in d.chunks(2) {
-                    let lo = f16::from_f32(pair[0]).to_bits() as u32;
-                    let hi = pair
-                        .get(1)
-                        .map_or(0, |&x| f16::from_f32(x).to_bits() as u32);
-                    packed16.push(lo | (hi << 16));
-                }
+            if weight_only[v] && f16_path != GpuF16Path::None {
+                // packed: even element offsets keep each matrix's pairs in whole words
+                half.resize(half.len().next_multiple_of(2), 0);
+                let at = half.len();
+                half.extend(d.iter().map(|&x| f16::from_f32(x).to_bits()));
                 weight_bytes += d.len() * 2;
-                const_at.push((true, at));
+                const_at.push(ConstAt::Half(at));
             } else {
-                const_at.push((false, host.len()));
+                const_at.push(ConstAt::Data(host.len()));
                 host.extend_from_slice(d);
                 weight_bytes += d.len() * 4;
             }
@@ -438,18 +479,29 @@ impl GpuEngine {
         let x_off = host.len();
         host.resize(x_off + 2 * state_len, 0.0);
         let s_off = x_off + state_len;
-        if packed16.is_empty() {
-            packed16.push(0);
+        // whole u32 words, and never an empty binding
+        half.resize(half.len().next_multiple_of(2).max(2), 0);
+        if shader && (host.len() >= IN_F32 as usize || half.len() >= IN_F32 as usize) {
+            return Err(Error::Unsupported(
+                "a model too large for the SHADER_F16 path's 31-bit offsets".into(),
+            ));
         }
-        let loc = |l: Loc| -> Result<(bool, u32), Error> {
-            match l {
-                Loc::Arena { offset, .. } => Ok((false, u(offset)?)),
-                Loc::Const(c) => Ok((const_at[c].0, u(const_at[c].1)?)),
+        // the shader address of a value in `data`
+        let in_f32 = |o: u32| if shader { o | IN_F32 } else { o };
+        // (packed f16, shader address) of value `v`
+        let loc = |v: usize| -> Result<(bool, u32), Error> {
+            match plan.locs[v] {
+                Loc::Arena { offset, .. } if shader && !wide[v] => Ok((false, u(offset)?)),
+                Loc::Arena { offset, .. } => Ok((false, in_f32(u(offset)?))),
+                Loc::Const(c) => match const_at[c] {
+                    ConstAt::Data(o) => Ok((false, in_f32(u(o)?))),
+                    ConstAt::Half(o) => Ok((!shader, u(o)?)),
+                },
                 Loc::None => Err(Error::Unsupported("an operand is not materialized".into())),
             }
         };
-        let in_data = |l: Loc| -> Result<u32, Error> {
-            match loc(l)? {
+        let in_data = |v: usize| -> Result<u32, Error> {
+            match loc(v)? {
                 (false, o) => Ok(o),
                 (true, _) => Err(Error::Unsupported(
                     "an f16 weight used as an activation".into(),
@@ -458,16 +510,15 @@ impl GpuEngine {
         };
         let mut forward = Program::default();
         for n in &g.nodes {
-            let ins: Vec<Loc> = n.inputs.iter().map(|&v| plan.locs[v]).collect();
-            let (out, out_len) = match plan.locs[n.output] {
-                Loc::Arena { offset, len } => (u(offset)?, len),
+            let out_len = match plan.locs[n.output] {
+                Loc::Arena { len, .. } => len,
                 _ => unreachable!("a node output is always in the arena"),
             };
             encode_node(
                 &n.op,
                 &n.name,
-                &ins,
-                out,
+                &n.inputs,
+                in_data(n.output)?,
                 out_len,
                 &loc,
                 &in_data,
@@ -522,7 +573,7 @@ impl GpuEngine {
 
         let device = &ctx.device;
         let max_binding = device.limits().max_storage_buffer_binding_size as usize;
-        if host.len() * 4 > max_binding || packed16.len() * 4 > max_binding {
+        if host.len() * 4 > max_binding || half.len() * 2 > max_binding {
             return Err(Error::Unsupported(format!(
                 "{} MB of GPU data exceed the adapter's {} MB storage binding limit",
                 (host.len() * 4) >> 20,
@@ -540,14 +591,14 @@ impl GpuEngine {
         }));
         ctx.queue
             .write_buffer(&data, 0, bytemuck::cast_slice(&host));
-        let w16 = counted(device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("fewstep f16 weights"),
-            size: (packed16.len() * 4) as u64,
+        let half_buf = counted(device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("fewstep f16"),
+            size: (half.len() * 2) as u64,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         }));
         ctx.queue
-            .write_buffer(&w16, 0, bytemuck::cast_slice(&packed16));
+            .write_buffer(&half_buf, 0, bytemuck::cast_slice(&half));
         let staging = counted(device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("fewstep readback"),
             size: (staging_len * 4) as u64,
@@ -569,7 +620,7 @@ impl GpuEngine {
                 label: Some("fewstep bindings"),
                 entries: &[
                     storage(0, false, false),
-                    storage(1, true, false),
+                    storage(1, !shader, false),
                     storage(2, true, true),
                 ],
             }),
@@ -581,12 +632,13 @@ impl GpuEngine {
                 immediate_size: 0,
             },
         ));
+        let store = if shader { STORE_F16 } else { STORE_F32 };
         let modules: Vec<wgpu::ShaderModule> = MODULES
             .iter()
             .map(|(name, src)| {
                 counted(device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(name),
-                    source: wgpu::ShaderSource::Wgsl(format!("{COMMON}\n{src}").into()),
+                    source: wgpu::ShaderSource::Wgsl(format!("{store}\n{COMMON}\n{src}").into()),
                 }))
             })
             .collect();
@@ -608,13 +660,13 @@ impl GpuEngine {
         let compile_time = started.elapsed();
         let params_capacity = forward.blocks.len().max(1);
         let params = create_params(device, params_capacity);
-        let bind_group = create_bind_group(device, &layout, &data, &w16, &params);
+        let bind_group = create_bind_group(device, &layout, &data, &half_buf, &params);
         let mut e = GpuEngine {
             ctx: ctx.clone(),
             data,
             staging,
             params,
-            w16,
+            half: half_buf,
             layout,
             bind_group,
             pipelines,
@@ -629,7 +681,8 @@ impl GpuEngine {
             state_len,
             params_capacity,
             weight_bytes,
-            arena_bytes: plan.arena_len * 4,
+            // the SHADER_F16 path keeps an f16 and an f32 view of the arena
+            arena_bytes: plan.arena_len * if shader { 6 } else { 4 },
             f16_path,
             compile_time,
             timing: GpuTiming::default(),
@@ -696,7 +749,7 @@ impl GpuEngine {
                 &self.ctx.device,
                 &self.layout,
                 &self.data,
-                &self.w16,
+                &self.half,
                 &self.params,
             );
         }
@@ -954,6 +1007,33 @@ impl GpuEngine {
     }
 }
 
+/// Where a planned constant lives on the device.
+#[derive(Debug, Clone, Copy)]
+enum ConstAt {
+    /// f32 in `data`, at this element offset.
+    Data(usize),
+    /// f16 in the second buffer (packed pairs or `h`), at this element offset.
+    Half(usize),
+}
+
+/// The values the SHADER_F16 path keeps in f32: graph inputs and outputs (the host and the
+/// sampler read and write them as f32) and the arguments of `sin`/`cos`, whose phases (e.g.
+/// `t` times a time-embedding frequency) need more than f16's 11 significant bits.
+fn f32_values(g: &Graph) -> Vec<bool> {
+    let mut wide = vec![false; g.values.len()];
+    for &v in g.inputs.iter().chain(&g.outputs) {
+        wide[v] = true;
+    }
+    for n in &g.nodes {
+        if matches!(n.op, Op::Unary(Unary::Sin | Unary::Cos)) {
+            for &v in &n.inputs {
+                wide[v] = true;
+            }
+        }
+    }
+    wide
+}
+
 fn create_params(device: &wgpu::Device, blocks: usize) -> wgpu::Buffer {
     counted(device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("fewstep parameters"),
@@ -967,7 +1047,7 @@ fn create_bind_group(
     device: &wgpu::Device,
     layout: &wgpu::BindGroupLayout,
     data: &wgpu::Buffer,
-    w16: &wgpu::Buffer,
+    half: &wgpu::Buffer,
     params: &wgpu::Buffer,
 ) -> wgpu::BindGroup {
     counted(device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -980,7 +1060,7 @@ fn create_bind_group(
             },
             wgpu::BindGroupEntry {
                 binding: 1,
-                resource: w16.as_entire_binding(),
+                resource: half.as_entire_binding(),
             },
             wgpu::BindGroupEntry {
                 binding: 2,
@@ -999,11 +1079,11 @@ fn create_bind_group(
 fn encode_node(
     op: &Op,
     name: &str,
-    ins: &[Loc],
+    ins: &[usize],
     out: u32,
     out_len: usize,
-    loc: &dyn Fn(Loc) -> Result<(bool, u32), Error>,
-    data: &dyn Fn(Loc) -> Result<u32, Error>,
+    loc: &dyn Fn(usize) -> Result<(bool, u32), Error>,
+    data: &dyn Fn(usize) -> Result<u32, Error>,
     prog: &mut Program,
 ) -> Result<(), Error> {
     let unsupported = |why: &str| Err(Error::Unsupported(format!("{name}: {why} on the GPU")));
@@ -1015,7 +1095,7 @@ fn encode_node(
             act,
             has_bias,
         } => {
-            let (w16, w) = loc(ins[1])?;
+            let (packed, w) = loc(ins[1])?;
             let bias = if *has_bias { data(ins[2])? } else { NONE };
             let groups = (u(n.div_ceil(TILE as usize))?, u(m.div_ceil(TILE as usize))?);
             if groups.0 > 65535 || groups.1 > 65535 {
@@ -1035,7 +1115,7 @@ fn encode_node(
                     bias,
                     out,
                     act_code(*act),
-                    w16 as u32,
+                    packed as u32,
                 ],
                 groups,
             )
@@ -1235,10 +1315,10 @@ fn copy2d(
 fn elementwise(
     kind: u32,
     layout: &crate::ir::Broadcast,
-    ins: &[Loc],
+    ins: &[usize],
     out: u32,
     out_len: usize,
-    data: &dyn Fn(Loc) -> Result<u32, Error>,
+    data: &dyn Fn(usize) -> Result<u32, Error>,
     prog: &mut Program,
     name: &str,
 ) -> Result<(), Error> {

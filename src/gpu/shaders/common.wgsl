@@ -1,9 +1,9 @@
-// Shared by every fewstep kernel: one f32 data buffer (inputs, activations, constants, sampler
-// state; bound once, read-write), f16 weights packed two per u32, and a 256-byte block of u32
-// parameters per dispatch (dynamic offset). Offsets and sizes in the parameters count elements.
+// Shared by every fewstep kernel, after one of the storage preludes (store_f32.wgsl or
+// store_f16.wgsl, which define `load`, `store` and `weight` over bindings 0 and 1): a 256-byte
+// block of u32 parameters per dispatch (dynamic offset). Offsets and sizes in the parameters
+// count elements. Kernels read and write operands only through `load` and `store`, and compute in
+// f32 whatever the storage.
 
-@group(0) @binding(0) var<storage, read_write> data: array<f32>;
-@group(0) @binding(1) var<storage, read> w16: array<u32>;
 @group(0) @binding(2) var<storage, read> p: array<u32, 64>;
 
 const NONE: u32 = 0xffffffffu;

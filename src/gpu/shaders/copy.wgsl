@@ -11,7 +11,7 @@ fn copy2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
     let o = idx / p[1];
     let j = idx % p[1];
-    data[p[4] + o * p[5] + j] = data[p[2] + o * p[3] + j];
+    store(p[4] + o * p[5] + j, load(p[2] + o * p[3] + j));
 }
 
 // dst = a + alpha * b (b = NONE: dst = a); the sampler's steps. p: 0 n, 1 dst, 2 a, 3 b, 4 alpha.

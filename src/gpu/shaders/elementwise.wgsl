@@ -19,26 +19,26 @@ fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
         oa += c * p[14u + u32(d)];
         ob += c * p[22u + u32(d)];
     }
-    let a = data[oa];
+    let a = load(oa);
     var y: f32;
     switch p[0] {
-        case 0u: { y = a + data[ob]; }
-        case 1u: { y = a - data[ob]; }
-        case 2u: { y = a * data[ob]; }
-        case 3u: { y = a / data[ob]; }
+        case 0u: { y = a + load(ob); }
+        case 1u: { y = a - load(ob); }
+        case 2u: { y = a * load(ob); }
+        case 3u: { y = a / load(ob); }
         case 4u: {
-            let b = data[ob];
+            let b = load(ob);
             // as f32::max: a NaN operand yields the other
             if (a != a) { y = b; } else if (b != b) { y = a; } else { y = max(a, b); }
         }
         case 5u: {
-            let b = data[ob];
+            let b = load(ob);
             if (a != a) { y = b; } else if (b != b) { y = a; } else { y = min(a, b); }
         }
-        case 6u: { y = pow_full(a, data[ob]); }
+        case 6u: { y = pow_full(a, load(ob)); }
         default: { y = a; }
     }
-    data[p[5] + idx] = y;
+    store(p[5] + idx, y);
 }
 
 // powf over the whole real line: a negative base with an integral exponent keeps its sign rule.
@@ -68,7 +68,7 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (idx >= p[1]) {
         return;
     }
-    let x = data[p[2] + idx];
+    let x = load(p[2] + idx);
     var y: f32;
     switch p[0] {
         case 7u: { y = -x; }
@@ -84,5 +84,5 @@ fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
         case 17u: { y = log(x); }
         default: { y = act(x, p[0]); }
     }
-    data[p[3] + idx] = y;
+    store(p[3] + idx, y);
 }

@@ -1,20 +1,9 @@
 // y[m, n] = act(x[m, k] . W[k, n] + bias[n]), tiled 16 x 16 through workgroup memory.
-// p: 0 m, 1 k, 2 n, 3 x, 4 w, 5 bias (NONE: no bias), 6 y, 7 act, 8 w is f16 in w16 (1) or f32.
+// p: 0 m, 1 k, 2 n, 3 x, 4 w, 5 bias (NONE: no bias), 6 y, 7 act, 8 w is packed f16 (1) or not (see `weight`).
 
 const T: u32 = 16u;
 var<workgroup> xs: array<array<f32, 16>, 16>;
 var<workgroup> ws: array<array<f32, 16>, 16>;
-
-fn weight(i: u32) -> f32 {
-    if (p[8] == 1u) {
-        let v = unpack2x16float(w16[i >> 1u]);
-        if ((i & 1u) == 1u) {
-            return v.y;
-        }
-        return v.x;
-    }
-    return data[i];
-}
 
 @compute @workgroup_size(16, 16)
 fn linear(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
@@ -28,13 +17,13 @@ fn linear(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l:
         let xk = k0 + l.x;
         var xv = 0.0;
         if (row < m && xk < k) {
-            xv = data[p[3] + row * k + xk];
+            xv = load(p[3] + row * k + xk);
         }
         xs[l.y][l.x] = xv;
         let wk = k0 + l.y;
         var wv = 0.0;
         if (wk < k && col < n) {
-            wv = weight(p[4] + wk * n + col);
+            wv = weight(p[4] + wk * n + col, p[8] == 1u);
         }
         ws[l.y][l.x] = wv;
         workgroupBarrier();
@@ -46,8 +35,8 @@ fn linear(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l:
     if (row < m && col < n) {
         var v = acc;
         if (p[5] != NONE) {
-            v += data[p[5] + col];
+            v += load(p[5] + col);
         }
-        data[p[6] + row * n + col] = act(v, p[7]);
+        store(p[6] + row * n + col, act(v, p[7]));
     }
 }

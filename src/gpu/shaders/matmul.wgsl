@@ -28,7 +28,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
     var acc = 0.0;
     for (var kk = 0u; kk < p[2]; kk++) {
-        acc = fma(data[oa + i * p[3] + kk * p[4]], data[ob + kk * p[5] + j * p[6]], acc);
+        acc = fma(load(oa + i * p[3] + kk * p[4]), load(ob + kk * p[5] + j * p[6]), acc);
     }
-    data[oc + i * p[7] + j] = acc;
+    store(oc + i * p[7] + j, acc);
 }

@@ -33,12 +33,12 @@ fn layer_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     let x = p[2] + r * d;
     var s = 0.0;
     for (var j = lid; j < d; j += WG) {
-        s += data[x + j];
+        s += load(x + j);
     }
     let mean = wg_sum(s, lid) / f32(d);
     var q = 0.0;
     for (var j = lid; j < d; j += WG) {
-        let c = data[x + j] - mean;
+        let c = load(x + j) - mean;
         q += c * c;
     }
     let rstd = 1.0 / sqrt(wg_sum(q, lid) / f32(d) + pf(6));
@@ -46,11 +46,11 @@ fn layer_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
         return;
     }
     for (var j = lid; j < d; j += WG) {
-        var v = (data[x + j] - mean) * rstd * data[p[3] + j];
+        var v = (load(x + j) - mean) * rstd * load(p[3] + j);
         if (p[4] != NONE) {
-            v += data[p[4] + j];
+            v += load(p[4] + j);
         }
-        data[p[5] + r * d + j] = v;
+        store(p[5] + r * d + j, v);
     }
 }
 
@@ -75,17 +75,17 @@ fn softmax(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     let st = p[2];
     var m = bitcast<f32>(0xff800000u);
     for (var j = 0u; j < n; j++) {
-        m = max(m, data[p[3] + l.y + j * st]);
+        m = max(m, load(p[3] + l.y + j * st));
     }
     var s = 0.0;
     for (var j = 0u; j < n; j++) {
-        let e = exp(data[p[3] + l.y + j * st] - m);
-        data[p[4] + l.y + j * st] = e;
+        let e = exp(load(p[3] + l.y + j * st) - m);
+        store(p[4] + l.y + j * st, e);
         s += e;
     }
     let inv = 1.0 / s;
     for (var j = 0u; j < n; j++) {
-        data[p[4] + l.y + j * st] *= inv;
+        store(p[4] + l.y + j * st, load(p[4] + l.y + j * st) * inv);
     }
 }
 
@@ -100,12 +100,12 @@ fn rms_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     let st = p[2];
     var ss = 0.0;
     for (var j = 0u; j < n; j++) {
-        let v = data[p[3] + l.y + j * st];
+        let v = load(p[3] + l.y + j * st);
         ss += v * v;
     }
     let scale = 1.0 / sqrt(ss / f32(n) + pf(5));
     for (var j = 0u; j < n; j++) {
-        data[p[4] + l.y + j * st] = data[p[3] + l.y + j * st] * scale;
+        store(p[4] + l.y + j * st, load(p[3] + l.y + j * st) * scale);
     }
 }
 
@@ -126,7 +126,7 @@ fn reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
         acc = bitcast<f32>(0x7f800000u);
     }
     for (var j = 0u; j < n; j++) {
-        let v = data[p[3] + l.y + j * st];
+        let v = load(p[3] + l.y + j * st);
         switch kind {
             case 1u: { acc = max(acc, v); }
             case 2u: { acc = min(acc, v); }
@@ -137,5 +137,5 @@ fn reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     if (kind == 3u) {
         acc = acc / f32(n);
     }
-    data[p[4] + l.x] = acc;
+    store(p[4] + l.x, acc);
 }
