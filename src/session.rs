@@ -194,6 +194,16 @@ pub struct Session {
     times: Vec<f32>,
     state: Vec<f32>,
     scratch: Vec<f32>,
+    batch_rows: usize,
+    batch: BatchBuffers,
+}
+
+/// Full-batch copies for `sample_batch`, allocated at build.
+#[derive(Default)]
+struct BatchBuffers {
+    cond: Vec<f32>,
+    noise: Vec<f32>,
+    out: Vec<f32>,
 }
 
 impl std::fmt::Debug for Session {
@@ -234,7 +244,8 @@ impl Session {
                 Err(e) => return Err(e),
             },
         };
-        let input_lens = crate::onnx::read::concrete_input_shapes(&model.inner.proto, dims)?
+        let shapes = crate::onnx::read::concrete_input_shapes(&model.inner.proto, dims)?;
+        let input_lens = shapes
             .iter()
             .map(|(_, s)| s.iter().product())
             .collect::<Vec<usize>>();
@@ -276,6 +287,15 @@ impl Session {
                 output_lens[r.output]
             )));
         }
+        // the batch axis: the state's leading axis, when the condition shares it
+        let lead = |i: usize| shapes[i].1.first().copied();
+        let batch_rows = roles
+            .and_then(|r| {
+                let n = lead(r.state).filter(|&n| n > 0)?;
+                r.cond.is_none_or(|c| lead(c) == Some(n)).then_some(n)
+            })
+            .unwrap_or(1);
+        let cond_len = roles.and_then(|r| r.cond).map_or(0, |c| input_lens[c]);
         Ok(Session {
             engine,
             info,
@@ -286,6 +306,12 @@ impl Session {
             times,
             state: vec![0.0; state_len],
             scratch: vec![0.0; state_len],
+            batch_rows,
+            batch: BatchBuffers {
+                cond: vec![0.0; cond_len],
+                noise: vec![0.0; state_len],
+                out: vec![0.0; state_len],
+            },
         })
     }
 
@@ -427,6 +453,59 @@ impl Session {
             .and_then(|r| r.cond)
             .map(|c| self.input_lens[c])
             .unwrap_or(0)
+    }
+
+    /// Rows of the sampler's batch: the size of the state input's leading axis (e.g. `N`
+    /// agents) when the condition shares it, else 1. [`Session::sample_batch`] takes up to
+    /// this many conditions.
+    pub fn batch_rows(&self) -> usize {
+        self.batch_rows
+    }
+
+    /// Samples `rows` conditions (1 ≤ `rows` ≤ [`Session::batch_rows`]) in one call; on the
+    /// GPU that is one submit. `cond` and `noise` hold `rows` rows, `out` receives `rows` rows.
+    /// The rows of the built batch beyond `rows` run on zeros and are discarded, so a session
+    /// built for the largest batch (every agent of a crowded frame, or many scenes' agents)
+    /// serves every smaller one without a rebuild. Rows must not interact in the model (true
+    /// of per-agent forecasters). No allocation.
+    pub fn sample_batch(
+        &mut self,
+        rows: usize,
+        cond: &[f32],
+        noise: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        if rows == 0 || rows > self.batch_rows {
+            return Err(Error::InvalidArgument(format!(
+                "a batch of {rows} rows: this session takes 1 to {}",
+                self.batch_rows
+            )));
+        }
+        if rows == self.batch_rows {
+            return self.sample(cond, noise, out);
+        }
+        let state_row = self.state.len() / self.batch_rows;
+        let cond_row = self.cond_len() / self.batch_rows;
+        check(cond, rows * cond_row, "cond")?;
+        check(noise, rows * state_row, "noise")?;
+        if out.len() != rows * state_row {
+            return Err(Error::WrongLength {
+                what: "out",
+                expected: rows * state_row,
+                got: out.len(),
+            });
+        }
+        let mut b = std::mem::take(&mut self.batch);
+        b.cond[..cond.len()].copy_from_slice(cond);
+        b.cond[cond.len()..].fill(0.0);
+        b.noise[..noise.len()].copy_from_slice(noise);
+        b.noise[noise.len()..].fill(0.0);
+        let r = self.sample(&b.cond, &b.noise, &mut b.out);
+        if r.is_ok() {
+            out.copy_from_slice(&b.out[..out.len()]);
+        }
+        self.batch = b;
+        r
     }
 
     /// The sampler's time grid.

@@ -1,6 +1,6 @@
-//! The hot-path contract: after the first call, `Session::sample` and `Session::run` on the
-//! native backend perform zero heap allocations (counted by a `#[global_allocator]`, on this
-//! test's own thread).
+//! The hot-path contract: after the first call, `Session::sample`, `Session::sample_batch` and
+//! `Session::run` on the native backend perform zero heap allocations (counted by a
+//! `#[global_allocator]`, on this test's own thread).
 
 use fewstep::alloc_count::{Counting, thread_allocations};
 use fewstep::card::{Method, SamplerSpec};
@@ -86,6 +86,23 @@ fn forward_pass_allocates_nothing() {
         }
         assert_eq!(thread_allocations() - before, 0, "{precision:?}");
     }
+}
+
+#[test]
+fn a_partial_batch_allocates_nothing() {
+    let bytes = encode(&testing::transformer_velocity(2, Default::default(), 1));
+    let mut s = native(&bytes, Precision::F32, 8);
+    let rows = 3;
+    let cond = vec![0.25; s.cond_len() / 8 * rows];
+    let noise = vec![-0.5; s.state_len() / 8 * rows];
+    let mut out = vec![0.0; noise.len()];
+    s.sample_batch(rows, &cond, &noise, &mut out).unwrap();
+    let before = thread_allocations();
+    for _ in 0..RUNS {
+        s.sample_batch(rows, &cond, &noise, &mut out).unwrap();
+    }
+    assert_eq!(thread_allocations() - before, 0);
+    assert!(out.iter().all(|v| v.is_finite()));
 }
 
 /// The counter itself works: a run of the tract backend allocates (tract builds tensors).

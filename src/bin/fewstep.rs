@@ -640,6 +640,8 @@ fn bench(
                 "precision": format!("{:?}", info.precision).to_lowercase(),
                 "isa": info.isa,
                 "unit": if sampling { format!("sampler run ({} steps)", s.times().len() - 1) } else { "forward pass".to_string() },
+                "batch_rows": s.batch_rows(),
+                "median_us_per_row": percentile(&times, 0.5) / s.batch_rows() as f64,
                 "median_us": percentile(&times, 0.5),
                 "p99_us": percentile(&times, 0.99),
                 "p999_us": percentile(&times, 0.999),
@@ -699,7 +701,14 @@ fn bench(
                 f("allocations_per_call"),
                 r["weight_bytes"],
                 format!("{}→{}", r["rss_start_kib"], r["rss_end_kib"]),
-                r["unit"].as_str().unwrap_or("")
+                match r["batch_rows"].as_u64() {
+                    Some(rows) if rows > 1 => format!(
+                        "{} of {rows} rows, {:.2} µs per row",
+                        r["unit"].as_str().unwrap_or(""),
+                        f("median_us_per_row")
+                    ),
+                    _ => r["unit"].as_str().unwrap_or("").to_string(),
+                }
             );
             if let Some(g) = r.get("gpu").filter(|g| !g.is_null()) {
                 let f = |k: &str| g[k].as_f64().unwrap_or(0.0);
