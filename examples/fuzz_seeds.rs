@@ -72,6 +72,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // C programs (see `fewstep::ffi::fuzz::c_abi` for the encoding): load, then a session and
     // one sample; load, then a forecaster fed 9 frames of 2 agents, then predict.
     write(dir, "c_abi", "sample", &[0, 0, 2, 1, 0, 3, 3, 0, 0, 0])?;
+    // the same session, then a partial batch of 2 of its 3 rows
+    write(dir, "c_abi", "batch", &[0, 0, 2, 1, 0, 3, 10, 2, 0, 0, 0])?;
     let mut p = vec![0, 0, 5, 4, 1, 0];
     for f in 0..9u8 {
         // observe: 2 agents, frame +1, ids 0 and 1, xs and ys as ordinary floats, ids not NULL

@@ -160,6 +160,33 @@ enum FewstepStatus fewstep_session_sample(struct FewstepSession *s,
                                           size_t out_len);
 
 /**
+ * Rows of the session's batch (the `batch` it was built with, for a per-agent model); 0 for
+ * a NULL handle.
+ *
+ * # Safety
+ * `s` must be NULL or a live session handle.
+ */
+size_t fewstep_session_batch_rows(const struct FewstepSession *s);
+
+/**
+ * Samples the first `rows` conditions of the batch (1 ≤ `rows` ≤
+ * `fewstep_session_batch_rows`): `cond` and `noise` hold `rows` rows, `out` receives `rows`
+ * rows; the remaining rows are computed on zeros and discarded (on the GPU, still one
+ * submit). Allocation-free on the native backend.
+ *
+ * # Safety
+ * `s` must be NULL or a live session; each buffer must hold its stated length.
+ */
+enum FewstepStatus fewstep_session_sample_batch(struct FewstepSession *s,
+                                                size_t rows,
+                                                const float *cond,
+                                                size_t cond_len,
+                                                const float *noise,
+                                                size_t noise_len,
+                                                float *out,
+                                                size_t out_len);
+
+/**
  * One forward pass: `n_inputs` inputs and `n_outputs` outputs in graph order, each with its
  * length.
  *

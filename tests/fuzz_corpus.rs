@@ -89,6 +89,11 @@ fn seeds_are_valid_inputs() {
         "the sample program no longer samples"
     );
     assert_eq!(
+        abi("batch").samples,
+        1,
+        "the batch program no longer samples a partial batch"
+    );
+    assert_eq!(
         abi("forecast").forecasts,
         2,
         "the forecast program no longer forecasts"

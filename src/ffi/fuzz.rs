@@ -103,7 +103,7 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
             break;
         }
         // Handles are always NULL or live: each is freed at most once and then set to NULL.
-        let op = b.u8() % 10;
+        let op = b.u8() % 11;
         // loading a model and building a session dominate the time of a program: a few per
         // program keep the fuzzer fast
         if matches!(op, 0 | 2 | 5) {
@@ -276,6 +276,41 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                     );
                     assert!(fut.iter().all(|v| v.is_finite()), "non-finite forecast");
                     run.forecasts += count;
+                }
+            }
+            10 => {
+                // a partial batch: rows in 0..=batch+1, buffers sized for a random row count
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                let (sl, cl, rows_max) = unsafe {
+                    (
+                        fewstep_session_state_len(session),
+                        fewstep_session_cond_len(session),
+                        fewstep_session_batch_rows(session),
+                    )
+                };
+                let rows = b.u8() as usize % (rows_max + 2);
+                let per = |len: usize| len / rows_max.max(1) * rows;
+                let n = b.len(per(cl));
+                let cond = b.f32s(n);
+                let n = b.len(per(sl));
+                let noise = b.f32s(n);
+                let mut out = vec![0f32; b.len(per(sl))];
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                let s = check_status(unsafe {
+                    fewstep_session_sample_batch(
+                        session,
+                        rows,
+                        cond.as_ptr(),
+                        cond.len(),
+                        noise.as_ptr(),
+                        noise.len(),
+                        out.as_mut_ptr(),
+                        out.len(),
+                    )
+                });
+                if s == FewstepStatus::Ok {
+                    run.samples += 1;
+                    assert!(out.iter().all(|v| v.is_finite()), "non-finite sample");
                 }
             }
             8 => match b.u8() % 3 {

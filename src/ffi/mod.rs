@@ -311,6 +311,34 @@ pub unsafe extern "C" fn fewstep_session_cond_len(s: *const FewstepSession) -> u
     unsafe { s.as_ref() }.map_or(0, |s| s.0.cond_len())
 }
 
+type SampleArgs<'a> = (&'a mut FewstepSession, &'a [f32], &'a [f32], &'a mut [f32]);
+
+/// The session and buffers of a sample call, NULLs rejected.
+///
+/// # Safety
+/// `s` must be NULL or a live session; each buffer must hold its stated length.
+unsafe fn sample_args<'a>(
+    s: *mut FewstepSession,
+    cond: *const f32,
+    cond_len: usize,
+    noise: *const f32,
+    noise_len: usize,
+    out: *mut f32,
+    out_len: usize,
+) -> Result<SampleArgs<'a>, (FewstepStatus, String)> {
+    // SAFETY: a live handle per the contract.
+    let s = unsafe { s.as_mut() }.ok_or_else(|| null("session"))?;
+    // SAFETY: lengths per the contract.
+    unsafe {
+        Ok((
+            s,
+            slice(cond, cond_len, "cond")?,
+            slice(noise, noise_len, "noise")?,
+            slice_mut(out, out_len, "out")?,
+        ))
+    }
+}
+
 /// Samples with the model card's sampler: `out = sample(cond, noise)`. Allocation-free on the
 /// native backend. NaN/Inf inputs are rejected (`FEWSTEP_STATUS_NON_FINITE`).
 ///
@@ -327,17 +355,48 @@ pub unsafe extern "C" fn fewstep_session_sample(
     out_len: usize,
 ) -> FewstepStatus {
     guard(|| {
-        // SAFETY: a live handle per the contract.
-        let s = unsafe { s.as_mut() }.ok_or_else(|| null("session"))?;
-        // SAFETY: lengths per the contract.
-        let (c, n, o) = unsafe {
-            (
-                slice(cond, cond_len, "cond")?,
-                slice(noise, noise_len, "noise")?,
-                slice_mut(out, out_len, "out")?,
-            )
-        };
+        // SAFETY: per this function's contract.
+        let (s, c, n, o) =
+            unsafe { sample_args(s, cond, cond_len, noise, noise_len, out, out_len)? };
         s.0.sample(c, n, o).map_err(fail)
+    })
+}
+
+/// Rows of the session's batch (the `batch` it was built with, for a per-agent model); 0 for
+/// a NULL handle.
+///
+/// # Safety
+/// `s` must be NULL or a live session handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_batch_rows(s: *const FewstepSession) -> usize {
+    // SAFETY: a live handle or NULL per the contract.
+    unsafe { s.as_ref() }.map_or(0, |s| s.0.batch_rows())
+}
+
+/// Samples the first `rows` conditions of the batch (1 ≤ `rows` ≤
+/// `fewstep_session_batch_rows`): `cond` and `noise` hold `rows` rows, `out` receives `rows`
+/// rows; the remaining rows are computed on zeros and discarded (on the GPU, still one
+/// submit). Allocation-free on the native backend.
+///
+/// # Safety
+/// `s` must be NULL or a live session; each buffer must hold its stated length.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn fewstep_session_sample_batch(
+    s: *mut FewstepSession,
+    rows: usize,
+    cond: *const f32,
+    cond_len: usize,
+    noise: *const f32,
+    noise_len: usize,
+    out: *mut f32,
+    out_len: usize,
+) -> FewstepStatus {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let (s, c, n, o) =
+            unsafe { sample_args(s, cond, cond_len, noise, noise_len, out, out_len)? };
+        s.0.sample_batch(rows, c, n, o).map_err(fail)
     })
 }
 

@@ -96,6 +96,20 @@ int main(int argc, char **argv) {
     noise[3] = NAN;
     CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_NON_FINITE, "NaN noise");
     noise[3] = 0.5f;
+    /* a partial batch: row 0 alone gives row 0 of the full batch */
+    CHECK(fewstep_session_batch_rows(s) == 2 && fewstep_session_batch_rows(NULL) == 0, "batch rows");
+    CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_OK, "full batch");
+    CHECK(fewstep_session_sample_batch(s, 1, cond, cl / 2, noise, sl / 2, out16, sl / 2) == FEWSTEP_STATUS_OK, "batch of 1");
+    ok = 1;
+    for (i = 0; i < sl / 2; i++) {
+        if (fabs(out[i] - out16[i]) > 1e-5 * (1.0 + fabs(out[i]))) ok = 0;
+    }
+    CHECK(ok, "a batch of 1 matches row 0 of the full batch");
+    CHECK(fewstep_session_sample_batch(s, 3, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_INVALID_ARGUMENT, "3 rows of 2");
+    CHECK(fewstep_session_sample_batch(s, 0, cond, 0, noise, 0, out, 0) == FEWSTEP_STATUS_INVALID_ARGUMENT, "0 rows");
+    CHECK(fewstep_session_sample_batch(s, 1, cond, cl, noise, sl / 2, out, sl / 2) == FEWSTEP_STATUS_WRONG_LENGTH, "cond of 2 rows for 1");
+    CHECK(fewstep_session_sample_batch(NULL, 1, cond, cl / 2, noise, sl / 2, out, sl / 2) == FEWSTEP_STATUS_NULL_POINTER, "batch of NULL session");
+    CHECK(fewstep_session_sample_batch(s, 1, cond, cl / 2, NULL, sl / 2, out, sl / 2) == FEWSTEP_STATUS_NULL_POINTER, "batch with NULL noise");
     {
         /* one forward pass: inputs x [2,20,24], t [2,1], cond [2,32]; output v [2,20,24] */
         float t[2] = {0.25f, 0.75f};
