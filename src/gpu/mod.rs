@@ -1018,18 +1018,23 @@ enum ConstAt {
 
 /// The values the SHADER_F16 path keeps in f32: graph inputs and outputs (the host and the
 /// sampler read and write them as f32) and the arguments of `sin`/`cos`, whose phases (e.g.
-/// `t` times a time-embedding frequency) need more than f16's 11 significant bits.
+/// `t` times a time-embedding frequency) need more than f16's 11 significant bits. Indexed by
+/// value; an alias (a reshape's output) shares its root's memory, so it is marked and looked up
+/// through the root.
 fn f32_values(g: &Graph) -> Vec<bool> {
     let mut wide = vec![false; g.values.len()];
     for &v in g.inputs.iter().chain(&g.outputs) {
-        wide[v] = true;
+        wide[g.root(v)] = true;
     }
     for n in &g.nodes {
         if matches!(n.op, Op::Unary(Unary::Sin | Unary::Cos)) {
             for &v in &n.inputs {
-                wide[v] = true;
+                wide[g.root(v)] = true;
             }
         }
+    }
+    for v in 0..g.values.len() {
+        wide[v] = wide[g.root(v)];
     }
     wide
 }
