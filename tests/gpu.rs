@@ -207,8 +207,14 @@ fn a_run_creates_no_wgpu_object() {
     }
     let model =
         Model::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/eth/reflow.onnx")).unwrap();
+    for (precision, mode, _) in gpu_configs() {
+        runs_create_nothing(&model, precision, mode);
+    }
+}
+
+fn runs_create_nothing(model: &Model, precision: Precision, mode: GpuF16Mode) {
     let at_start = fewstep::gpu::objects_created();
-    let mut s = session(&model, Backend::Gpu, Precision::F16, 8);
+    let mut s = session_with(model, Backend::Gpu, precision, mode, 8);
     // the counter sees what a session build creates (buffers, layouts, modules, pipelines...)
     assert!(fewstep::gpu::objects_created() >= at_start + 10);
     let cond = vec![0.1; s.cond_len()];
@@ -217,6 +223,7 @@ fn a_run_creates_no_wgpu_object() {
     let ins: Vec<Vec<f32>> = s.input_lens().iter().map(|&l| vec![0.3; l]).collect();
     let refs: Vec<&[f32]> = ins.iter().map(Vec::as_slice).collect();
     let mut outs: Vec<Vec<f32>> = s.output_lens().iter().map(|&l| vec![0.0; l]).collect();
+    let mut part = vec![0.0; s.state_len() / 8 * 3];
     // the first sample builds the sampler's launch list (once per time grid)
     s.sample(&cond, &noise, &mut out).unwrap();
     let before = fewstep::gpu::objects_created();
@@ -224,13 +231,20 @@ fn a_run_creates_no_wgpu_object() {
         s.sample(&cond, &noise, &mut out).unwrap();
         let mut o: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
         s.run(&refs, &mut o).unwrap();
+        s.sample_batch(
+            3,
+            &cond[..cond.len() / 8 * 3],
+            &noise[..part.len()],
+            &mut part,
+        )
+        .unwrap();
     }
     assert_eq!(
         fewstep::gpu::objects_created(),
         before,
-        "runs created wgpu objects"
+        "{precision:?} {mode:?}: runs created wgpu objects"
     );
-    assert!(out.iter().all(|v| v.is_finite()));
+    assert!(out.iter().chain(&part).all(|v| v.is_finite()));
 }
 
 #[test]
