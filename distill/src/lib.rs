@@ -7,6 +7,7 @@ pub mod export;
 pub mod fit;
 pub mod model;
 pub mod optim;
+pub mod ot;
 pub mod samples;
 pub mod students;
 pub mod toy;

@@ -88,6 +88,9 @@ enum Cmd {
         /// Peak learning rate of the students.
         #[arg(long, default_value_t = 1e-3)]
         student_lr: f64,
+        /// Train the teacher with minibatch OT coupling.
+        #[arg(long)]
+        minibatch_ot: bool,
     },
     /// Export a training checkpoint's EMA weights as ONNX with a card.
     Export {
@@ -271,6 +274,7 @@ fn main() -> ExitCode {
             teacher_steps,
             mdt_lambda,
             student_lr,
+            minibatch_ot,
         } => {
             let o = ToyOptions {
                 seed,
@@ -280,6 +284,7 @@ fn main() -> ExitCode {
                 teacher_steps,
                 mdt_lambda,
                 student_lr,
+                minibatch_ot,
                 progress: true,
                 ..Default::default()
             };

@@ -97,6 +97,8 @@ pub struct ToyOptions {
     pub student_lr: f64,
     /// Peak learning rate of the MDT-dist student (its self-referential target wants less).
     pub mdt_lr: f64,
+    /// Train the teacher with minibatch OT coupling.
+    pub minibatch_ot: bool,
     pub progress: bool,
 }
 
@@ -113,6 +115,7 @@ impl Default for ToyOptions {
             mdt_lambda: 1.0,
             student_lr: 1e-3,
             mdt_lr: 2e-4,
+            minibatch_ot: false,
             progress: false,
         }
     }
@@ -207,6 +210,7 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
         config: config.clone(),
         tied_noise: false,
         scale_aug: 1.0,
+        minibatch_ot: o.minibatch_ot,
         val: |net: &TrajNet| score(net, o.teacher_steps, eval / 2, seed ^ 1).map(|s| (s, 0.0)),
     };
     let teacher = best(fit(

@@ -91,6 +91,12 @@ pub struct TeacherArgs {
     #[arg(long, default_value_t = 1.0)]
     #[serde(default = "one")]
     pub scale_aug: f32,
+    /// Minibatch optimal-transport coupling: each batch's noise is re-paired with its futures
+    /// by the permutation of least total squared distance (Hungarian method; about 30 ms per
+    /// batch of 256 on one core).
+    #[arg(long)]
+    #[serde(default)]
+    pub minibatch_ot: bool,
     /// Continue from `<out>/last.json`.
     #[arg(long)]
     pub resume: bool,
@@ -238,6 +244,9 @@ pub struct FlowMatching<V> {
     pub tied_noise: bool,
     /// Scale each item's condition and target by a log-uniform factor in [1/F, F] (1: off).
     pub scale_aug: f32,
+    /// Minibatch OT: re-pair the batch's noise with its targets by least total squared
+    /// distance ([`crate::ot::couple`]) before interpolating.
+    pub minibatch_ot: bool,
     /// Validation of the EMA weights.
     pub val: V,
 }
@@ -278,6 +287,10 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
                 cond[i * cw..(i + 1) * cw].iter_mut().for_each(|v| *v *= s);
                 fut[i * sw..(i + 1) * sw].iter_mut().for_each(|v| *v *= s);
             }
+        }
+        if self.minibatch_ot {
+            let w = if self.tied_noise { sw } else { k * sw };
+            z = crate::ot::couple(&z, &fut, b, w, sw);
         }
         let ct = Tensor::from_vec(cond, (b, cw), &dev)?;
         let x1 = Tensor::from_vec(fut, (b, 1, sw), &dev)?.broadcast_as((b, k, sw))?;
@@ -423,6 +436,7 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         config: config.clone(),
         tied_noise: args.tied_noise,
         scale_aug: args.scale_aug,
+        minibatch_ot: args.minibatch_ot,
         val: |net: &TrajNet| val.score(net),
     };
     let init = TrajNet::new(config.clone(), args.seed)?;
@@ -470,9 +484,14 @@ pub fn export_info(meta: &CheckpointMeta, steps: usize) -> Result<ExportInfo, St
         provenance: Provenance {
             teacher: None,
             method: Some(format!(
-                "teacher: conditional flow matching (MoFlow recipe: data prediction, logit-normal t, best-of-{} loss{}{}), EMA {} weights, {} epochs of {}",
+                "teacher: conditional flow matching (MoFlow recipe: data prediction, logit-normal t, best-of-{} loss{}{}{}), EMA {} weights, {} epochs of {}",
                 meta.config.modes,
                 if args.tied_noise { ", tied noise" } else { "" },
+                if args.minibatch_ot {
+                    ", minibatch OT coupling"
+                } else {
+                    ""
+                },
                 if args.scale_aug > 1.0 {
                     format!(", speed augmentation x[1/{0}, {0}]", args.scale_aug)
                 } else {
