@@ -44,6 +44,7 @@ fn teacher(out: &Path) {
         export_steps: 4,
         tied_noise: false,
         scale_aug: 1.0,
+        minibatch_ot: false,
         resume: false,
         stop_after: None,
     };

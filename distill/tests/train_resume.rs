@@ -32,6 +32,8 @@ fn args(out: &Path) -> TeacherArgs {
         export_steps: 4,
         tied_noise: false,
         scale_aug: 1.0,
+        // exercised here so the coupling is covered on real windows, resume included
+        minibatch_ot: true,
         resume: false,
         stop_after: None,
     }
