@@ -6,7 +6,7 @@ use crate::card::{
 };
 use crate::onnx::{Attr, Dim, GraphBuilder};
 use crate::rng::Rng;
-use crate::{GpuF16Mode, Precision};
+use crate::{Backend, GpuF16Mode, Model, Precision, Session, SessionOptions};
 use tract_onnx::pb::ModelProto;
 
 fn weights(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
@@ -316,6 +316,27 @@ pub const TOL_F16_ACT: Tolerance = Tolerance {
     max_abs: 16.0 / 2048.0,
     nmse: (16.0 / 2048.0) * (16.0 / 2048.0),
 };
+
+/// A session of `model` with every symbol bound to `n`; panics with the configuration on error.
+pub fn session(
+    model: &Model,
+    backend: Backend,
+    precision: Precision,
+    gpu_f16: GpuF16Mode,
+    n: usize,
+) -> Session {
+    let mut o = SessionOptions {
+        backend,
+        precision,
+        gpu_f16,
+        ..Default::default()
+    };
+    for s in model.symbols() {
+        o.dims.insert(s, n);
+    }
+    Session::new(model, o)
+        .unwrap_or_else(|e| panic!("{backend:?} {precision:?} {gpu_f16:?} N={n}: {e}"))
+}
 
 /// The GPU configurations checked against native f32, each with its tolerance: f32, f16
 /// weights packed in u32, and f16 weights and activations where the adapter has `SHADER_F16`

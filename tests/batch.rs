@@ -5,28 +5,11 @@
 use std::path::Path;
 
 use fewstep::rng::Rng;
-use fewstep::testing::{TOL_F32, compare, gpu_configs};
-use fewstep::{Backend, Error, GpuF16Mode, Model, Precision, Session, SessionOptions};
+use fewstep::testing::{TOL_F32, compare, gpu_configs, session};
+use fewstep::{Backend, Error, GpuF16Mode, Model, Precision};
 
 fn shipped() -> Model {
     Model::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/eth/reflow.onnx")).unwrap()
-}
-
-fn session(
-    model: &Model,
-    backend: Backend,
-    precision: Precision,
-    gpu_f16: GpuF16Mode,
-    n: usize,
-) -> Session {
-    let mut o = SessionOptions {
-        backend,
-        precision,
-        gpu_f16,
-        ..Default::default()
-    };
-    o.dims.insert("N".into(), n);
-    Session::new(model, o).unwrap_or_else(|e| panic!("{backend:?} {precision:?}: {e}"))
 }
 
 /// `rows` conditions and noises, and the reference sample from a native f32 session of exactly

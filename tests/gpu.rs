@@ -16,26 +16,7 @@ use fewstep::testing::{self, TOL_GPU_F32, compare, gpu_available, gpu_configs};
 use fewstep::{Backend, GpuF16Mode, Model, Precision, Session, SessionOptions};
 
 fn session(model: &Model, backend: Backend, precision: Precision, n: usize) -> Session {
-    session_with(model, backend, precision, GpuF16Mode::Auto, n)
-}
-
-fn session_with(
-    model: &Model,
-    backend: Backend,
-    precision: Precision,
-    gpu_f16: GpuF16Mode,
-    n: usize,
-) -> Session {
-    let mut o = SessionOptions {
-        backend,
-        precision,
-        gpu_f16,
-        ..Default::default()
-    };
-    for s in model.symbols() {
-        o.dims.insert(s, n);
-    }
-    Session::new(model, o).unwrap_or_else(|e| panic!("{backend:?} {precision:?}: {e}"))
+    testing::session(model, backend, precision, GpuF16Mode::Auto, n)
 }
 
 /// Samples `model` with its card's sampler on native f32 and on the GPU with the same noise.
@@ -52,7 +33,7 @@ fn check_sample(name: &str, model: &Model, n: usize, steps: Option<usize>) {
     let mut want = vec![0.0; native.state_len()];
     native.sample(&cond, &noise, &mut want).unwrap();
     for (precision, mode, tol) in gpu_configs() {
-        let mut gpu = session_with(model, Backend::Gpu, precision, mode, n);
+        let mut gpu = testing::session(model, Backend::Gpu, precision, mode, n);
         if let Some(s) = steps {
             gpu.set_uniform_steps(s).unwrap();
         }
@@ -155,7 +136,7 @@ fn each_f16_mode_takes_its_path_and_reports_it() {
         Model::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/eth/reflow.onnx")).unwrap();
     let has = fewstep::gpu::context().unwrap().shader_f16;
     let path = |precision, mode| {
-        let s = session_with(&model, Backend::Gpu, precision, mode, 4);
+        let s = testing::session(&model, Backend::Gpu, precision, mode, 4);
         let g = s.info().gpu.clone().unwrap();
         (s, g.f16_path)
     };
@@ -214,7 +195,7 @@ fn a_run_creates_no_wgpu_object() {
 
 fn runs_create_nothing(model: &Model, precision: Precision, mode: GpuF16Mode) {
     let at_start = fewstep::gpu::objects_created();
-    let mut s = session_with(model, Backend::Gpu, precision, mode, 8);
+    let mut s = testing::session(model, Backend::Gpu, precision, mode, 8);
     // the counter sees what a session build creates (buffers, layouts, modules, pipelines...)
     assert!(fewstep::gpu::objects_created() >= at_start + 10);
     let cond = vec![0.1; s.cond_len()];

@@ -4,27 +4,10 @@
 use fewstep::onnx::write::encode;
 use fewstep::rng::Rng;
 use fewstep::testing::{self, TOL_F16, TOL_F32, compare, gpu_configs};
-use fewstep::{Backend, GpuF16Mode, Model, Precision, Session, SessionOptions};
+use fewstep::{Backend, GpuF16Mode, Model, Precision, Session};
 
 fn session(model: &Model, backend: Backend, precision: Precision, n: usize) -> Session {
-    session_with(model, backend, precision, GpuF16Mode::Auto, n)
-}
-
-fn session_with(
-    model: &Model,
-    backend: Backend,
-    precision: Precision,
-    gpu_f16: GpuF16Mode,
-    n: usize,
-) -> Session {
-    let mut o = SessionOptions {
-        backend,
-        precision,
-        gpu_f16,
-        ..Default::default()
-    };
-    o.dims.insert("N".into(), n);
-    Session::new(model, o).unwrap()
+    testing::session(model, backend, precision, GpuF16Mode::Auto, n)
 }
 
 fn inputs(s: &Session, seed: u64) -> Vec<Vec<f32>> {
@@ -83,7 +66,7 @@ fn check_model(name: &str, bytes: &[u8], n: usize) {
         let mut want_sample = vec![0.0; native.state_len()];
         native.sample(&ins[2], &noise, &mut want_sample).unwrap();
         for (precision, mode, tol) in configs {
-            let mut gpu = session_with(&model, Backend::Gpu, precision, mode, n);
+            let mut gpu = testing::session(&model, Backend::Gpu, precision, mode, n);
             let label = format!("{name} gpu {precision:?} {mode:?}");
             for (g, w) in forward(&mut gpu, &ins).iter().zip(&want) {
                 let r = compare(g, w, tol).unwrap_or_else(|e| panic!("{label} vs native: {e}"));
