@@ -86,6 +86,61 @@ pub struct AbiRun {
     pub forecasts: usize,
 }
 
+/// One sample through the C ABI with buffers drawn from `b`: `fewstep_session_sample` for the
+/// whole batch, or with `partial`, `fewstep_session_sample_batch` for a drawn row count in
+/// 0..=batch+1 with buffers sized for it. Returns 1 when it sampled (the sample must then be
+/// finite), else 0.
+fn sample_call(b: &mut Bytes, session: *mut FewstepSession, partial: bool) -> usize {
+    // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+    let (sl, cl, rows_max) = unsafe {
+        (
+            fewstep_session_state_len(session),
+            fewstep_session_cond_len(session),
+            fewstep_session_batch_rows(session),
+        )
+    };
+    let rows = if partial {
+        b.u8() as usize % (rows_max + 2)
+    } else {
+        rows_max
+    };
+    let hint = |len: usize| {
+        if partial {
+            len / rows_max.max(1) * rows
+        } else {
+            len
+        }
+    };
+    let n = b.len(hint(cl));
+    let cond = b.f32s(n);
+    let n = b.len(hint(sl));
+    let noise = b.f32s(n);
+    let mut out = vec![0f32; b.len(hint(sl))];
+    let (c, nz, o) = (cond.as_ptr(), noise.as_ptr(), out.as_mut_ptr());
+    // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+    let s = check_status(unsafe {
+        if partial {
+            fewstep_session_sample_batch(
+                session,
+                rows,
+                c,
+                cond.len(),
+                nz,
+                noise.len(),
+                o,
+                out.len(),
+            )
+        } else {
+            fewstep_session_sample(session, c, cond.len(), nz, noise.len(), o, out.len())
+        }
+    });
+    if s != FewstepStatus::Ok {
+        return 0;
+    }
+    assert!(out.iter().all(|v| v.is_finite()), "non-finite sample");
+    1
+}
+
 /// The C ABI: the input is a program of calls, with random lengths, NULLs, out-of-range enum
 /// codes, non-finite values and truncated model bytes. Buffers always hold the length passed
 /// (the ABI's contract on the caller); everything else is fair game. No call may panic, a failed
@@ -160,36 +215,7 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                     session = s;
                 }
             }
-            3 => {
-                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
-                let (sl, cl) = unsafe {
-                    (
-                        fewstep_session_state_len(session),
-                        fewstep_session_cond_len(session),
-                    )
-                };
-                let n = b.len(cl);
-                let cond = b.f32s(n);
-                let n = b.len(sl);
-                let noise = b.f32s(n);
-                let mut out = vec![0f32; b.len(sl)];
-                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
-                let s = check_status(unsafe {
-                    fewstep_session_sample(
-                        session,
-                        cond.as_ptr(),
-                        cond.len(),
-                        noise.as_ptr(),
-                        noise.len(),
-                        out.as_mut_ptr(),
-                        out.len(),
-                    )
-                });
-                if s == FewstepStatus::Ok {
-                    run.samples += 1;
-                    assert!(out.iter().all(|v| v.is_finite()), "non-finite sample");
-                }
-            }
+            3 => run.samples += sample_call(&mut b, session, false),
             4 => {
                 let n_in = b.u8() as usize % 5;
                 let n_out = b.u8() as usize % 3;
@@ -278,41 +304,7 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                     run.forecasts += count;
                 }
             }
-            10 => {
-                // a partial batch: rows in 0..=batch+1, buffers sized for a random row count
-                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
-                let (sl, cl, rows_max) = unsafe {
-                    (
-                        fewstep_session_state_len(session),
-                        fewstep_session_cond_len(session),
-                        fewstep_session_batch_rows(session),
-                    )
-                };
-                let rows = b.u8() as usize % (rows_max + 2);
-                let per = |len: usize| len / rows_max.max(1) * rows;
-                let n = b.len(per(cl));
-                let cond = b.f32s(n);
-                let n = b.len(per(sl));
-                let noise = b.f32s(n);
-                let mut out = vec![0f32; b.len(per(sl))];
-                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
-                let s = check_status(unsafe {
-                    fewstep_session_sample_batch(
-                        session,
-                        rows,
-                        cond.as_ptr(),
-                        cond.len(),
-                        noise.as_ptr(),
-                        noise.len(),
-                        out.as_mut_ptr(),
-                        out.len(),
-                    )
-                });
-                if s == FewstepStatus::Ok {
-                    run.samples += 1;
-                    assert!(out.iter().all(|v| v.is_finite()), "non-finite sample");
-                }
-            }
+            10 => run.samples += sample_call(&mut b, session, true),
             8 => match b.u8() % 3 {
                 0 => {
                     // SAFETY: handles NULL or live; each buffer holds the length passed with it.
