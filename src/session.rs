@@ -484,6 +484,8 @@ impl Session {
         if rows == self.batch_rows {
             return self.sample(cond, noise, out);
         }
+        // rows < batch_rows: only a carded model has a batch of more than one row
+        let r = self.roles.ok_or(Error::NoCard)?;
         let state_row = self.state.len() / self.batch_rows;
         let cond_row = self.cond_len() / self.batch_rows;
         check(cond, rows * cond_row, "cond")?;
@@ -500,12 +502,13 @@ impl Session {
         b.cond[cond.len()..].fill(0.0);
         b.noise[..noise.len()].copy_from_slice(noise);
         b.noise[noise.len()..].fill(0.0);
-        let r = self.sample(&b.cond, &b.noise, &mut b.out);
-        if r.is_ok() {
+        // the padded copies are checked already: the rows were, and the padding is zeros
+        let result = self.sample_checked(r, &b.cond, &b.noise, &mut b.out);
+        if result.is_ok() {
             out.copy_from_slice(&b.out[..out.len()]);
         }
         self.batch = b;
-        r
+        result
     }
 
     /// The sampler's time grid.
@@ -606,6 +609,17 @@ impl Session {
                 got: out.len(),
             });
         }
+        self.sample_checked(r, cond, noise, out)
+    }
+
+    /// `sample` once its checks hold: lengths exact, `cond` and `noise` finite.
+    fn sample_checked(
+        &mut self,
+        r: Roles,
+        cond: &[f32],
+        noise: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
         #[cfg(feature = "gpu")]
         if let Engine::Gpu(e) = &mut self.engine {
             let roles = crate::gpu::GpuRoles {
