@@ -7,17 +7,21 @@
 # env:   FEWSTEP_DISTILL  the binary (default: target/release/fewstep-distill; build it first with
 #                         `cargo build --release -p fewstep-distill`)
 #        STAGES           which stages to run (default: "teacher reflow imle mdt")
+#        RUN              the training folder (default: runs/SCENE)
+#        SCALE_AUG        speed augmentation factor of the teacher and its students (default: 1,
+#                         off; the shipped ETH fold uses 2: see models/README.md)
 #
-# Budget on the 2-core development machine (eth fold): teacher ~40 min, teacher samples ~2 min,
-# reflow ~8 min, IMLE ~9 min, MDT-dist ~7 min.
+# Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
+# ~30 min, teacher samples ~2 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scene=${1:?usage: distill/recipes/fold.sh SCENE [THREADS]}
 threads=${2:-2}
 bin=${FEWSTEP_DISTILL:-target/release/fewstep-distill}
 stages=${STAGES:-teacher reflow imle mdt}
-run=runs/$scene
-common=(--scene "$scene" --seed 0 --threads "$threads" --resume)
+run=${RUN:-runs/$scene}
+aug=(--scale-aug "${SCALE_AUG:-1}")
+common=(--scene "$scene" --seed 0 --threads "$threads" --resume "${aug[@]}")
 student=(train student "${common[@]}" --teacher "$run/teacher" --teacher-steps 50
          --max-val-windows 1000 --steps 1)
 
@@ -25,17 +29,17 @@ for stage in $stages; do
   case $stage in
     teacher)
       [ -f "$run/teacher/teacher.onnx" ] || "$bin" train teacher "${common[@]}" --out "$run/teacher" \
-        --epochs 40 --batch 256 --lr 1e-3 --d-model 96 --layers 2 --heads 4 \
+        --epochs 24 --batch 64 --lr 5e-4 --d-model 96 --layers 2 --heads 4 \
         --max-val-windows 1000 --val-steps 10 --export-steps 100 ;;
     reflow)
       [ -f "$run/reflow/student.onnx" ] || "$bin" "${student[@]}" --method reflow --out "$run/reflow" \
-        --epochs 8 --lr 3e-4 ;;
+        --epochs 8 --batch 64 --lr 3e-4 ;;
     imle)
       [ -f "$run/imle/student.onnx" ] || "$bin" "${student[@]}" --method imle --out "$run/imle" \
         --epochs 5 --lr 3e-4 --candidates 20 --max-windows 12000 ;;
     mdt)
       [ -f "$run/mdt/student.onnx" ] || "$bin" "${student[@]}" --method mdt --out "$run/mdt" \
-        --epochs 3 --lr 3e-5 --lambda 1 --dt 0.01 --target-decay 0.999 ;;
+        --epochs 1 --lr 3e-5 --lambda 1 --dt 0.01 --target-decay 0.999 ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
   esac
 done

@@ -211,6 +211,8 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
         tied_noise: false,
         scale_aug: 1.0,
         minibatch_ot: o.minibatch_ot,
+        loss: crate::train::ModeError::Mse,
+        mirror_aug: false,
         val: |net: &TrajNet| score(net, o.teacher_steps, eval / 2, seed ^ 1).map(|s| (s, 0.0)),
     };
     let teacher = best(fit(

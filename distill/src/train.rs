@@ -97,6 +97,17 @@ pub struct TeacherArgs {
     #[arg(long)]
     #[serde(default)]
     pub minibatch_ot: bool,
+    /// The per-mode error that the best-of-K loss minimises: `mse` (summed squared error of the
+    /// 24 normalized values) or `ade` (summed Euclidean distance of the 12 positions, the
+    /// quantity minADE measures).
+    #[arg(long, value_enum, default_value_t = ModeError::Mse)]
+    #[serde(default)]
+    pub loss: ModeError,
+    /// Mirror augmentation: each training item's condition and future are reflected across the
+    /// heading axis (local y → −y) with probability 1/2.
+    #[arg(long)]
+    #[serde(default)]
+    pub mirror_aug: bool,
     /// Continue from `<out>/last.json`.
     #[arg(long)]
     pub resume: bool,
@@ -108,6 +119,42 @@ pub struct TeacherArgs {
 
 fn one() -> f32 {
     1.0
+}
+
+/// The error of one mode against the ground truth in the best-of-K loss.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeError {
+    /// Summed squared error over the state's values.
+    #[default]
+    Mse,
+    /// Summed Euclidean distance over the state's (x, y) pairs.
+    Ade,
+}
+
+/// Reflects interleaved (x, y) values across the x axis (the agent's heading, in its local
+/// frame): every y is negated. Both the condition and the future are laid out that way.
+pub fn mirror_y(v: &mut [f32]) {
+    v.iter_mut().skip(1).step_by(2).for_each(|y| *y = -*y);
+}
+
+/// Keeps the square root's gradient finite where a mode hits its target exactly.
+const ADE_EPS: f64 = 1e-8;
+
+/// Per-mode error `[B, K]` of predictions `[B, K, S]` against targets (broadcastable to it).
+pub fn mode_error(pred: &Tensor, target: &Tensor, kind: ModeError) -> candle_core::Result<Tensor> {
+    let d2 = pred.broadcast_sub(target)?.sqr()?;
+    match kind {
+        ModeError::Mse => d2.sum(D::Minus1),
+        ModeError::Ade => {
+            let (b, k, s) = d2.dims3()?;
+            d2.reshape((b, k, s / 2, 2))?
+                .sum(D::Minus1)?
+                .affine(1.0, ADE_EPS)?
+                .sqrt()?
+                .sum(D::Minus1)
+        }
+    }
 }
 
 /// A seeded subset of at most `max` windows (all of them, in order, if `max` is `None`).
@@ -247,6 +294,11 @@ pub struct FlowMatching<V> {
     /// Minibatch OT: re-pair the batch's noise with its targets by least total squared
     /// distance ([`crate::ot::couple`]) before interpolating.
     pub minibatch_ot: bool,
+    /// The per-mode error of the best-of-K loss.
+    pub loss: ModeError,
+    /// Reflect each item across its heading axis (odd-indexed values negated) with
+    /// probability 1/2.
+    pub mirror_aug: bool,
     /// Validation of the EMA weights.
     pub val: V,
 }
@@ -288,6 +340,14 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
                 fut[i * sw..(i + 1) * sw].iter_mut().for_each(|v| *v *= s);
             }
         }
+        if self.mirror_aug {
+            for i in 0..b {
+                if rng.uniform() < 0.5 {
+                    mirror_y(&mut cond[i * cw..(i + 1) * cw]);
+                    mirror_y(&mut fut[i * sw..(i + 1) * sw]);
+                }
+            }
+        }
         if self.minibatch_ot {
             let w = if self.tied_noise { sw } else { k * sw };
             z = crate::ot::couple(&z, &fut, b, w, sw);
@@ -303,7 +363,7 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
         let t3 = tt.unsqueeze(2)?;
         let xt = (x0.broadcast_mul(&t3.affine(-1.0, 1.0)?)? + x1.broadcast_mul(&t3)?)?;
         let pred = net.forward(&xt, Some(&tt), &ct)?;
-        let err = (pred - x1)?.sqr()?.sum(D::Minus1)?; // [B, K]
+        let err = mode_error(&pred, &x1, self.loss)?; // [B, K]
         let best = err.argmin_keepdim(1)?;
         err.gather(&best, 1)?.mean_all()
     }
@@ -437,6 +497,8 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         tied_noise: args.tied_noise,
         scale_aug: args.scale_aug,
         minibatch_ot: args.minibatch_ot,
+        loss: args.loss,
+        mirror_aug: args.mirror_aug,
         val: |net: &TrajNet| val.score(net),
     };
     let init = TrajNet::new(config.clone(), args.seed)?;
@@ -484,8 +546,12 @@ pub fn export_info(meta: &CheckpointMeta, steps: usize) -> Result<ExportInfo, St
         provenance: Provenance {
             teacher: None,
             method: Some(format!(
-                "teacher: conditional flow matching (MoFlow recipe: data prediction, logit-normal t, best-of-{} loss{}{}{}), EMA {} weights, {} epochs of {}",
+                "teacher: conditional flow matching (MoFlow recipe: data prediction, logit-normal t, best-of-{} {} loss{}{}{}{}), EMA {} weights, {} epochs of {}",
                 meta.config.modes,
+                match args.loss {
+                    ModeError::Mse => "squared-error",
+                    ModeError::Ade => "ADE",
+                },
                 if args.tied_noise { ", tied noise" } else { "" },
                 if args.minibatch_ot {
                     ", minibatch OT coupling"
@@ -496,6 +562,11 @@ pub fn export_info(meta: &CheckpointMeta, steps: usize) -> Result<ExportInfo, St
                     format!(", speed augmentation x[1/{0}, {0}]", args.scale_aug)
                 } else {
                     String::new()
+                },
+                if args.mirror_aug {
+                    ", mirror augmentation"
+                } else {
+                    ""
                 },
                 args.ema,
                 meta.epoch,
@@ -525,6 +596,43 @@ pub fn export_checkpoint(dir: &Path, tag: &str, steps: usize, out: &Path) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use fewstep::forecast::features::{PAST_FEATURES, past_features};
+    use fewstep::forecast::{OBS, Point};
+
+    #[test]
+    fn mirroring_the_features_is_mirroring_the_world() {
+        let track: [Point; OBS] =
+            std::array::from_fn(|i| [1.0 + 0.4 * i as f32, -2.0 + 0.1 * (i * i) as f32 * 0.3]);
+        let flipped: [Point; OBS] = std::array::from_fn(|i| [track[i][0], -track[i][1]]);
+        let (mut a, mut b) = ([0f32; PAST_FEATURES], [0f32; PAST_FEATURES]);
+        past_features(&track, &mut a);
+        past_features(&flipped, &mut b);
+        mirror_y(&mut a);
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
+        }
+        assert!(
+            a.iter().skip(1).step_by(2).any(|y| y.abs() > 0.1),
+            "a track that turns"
+        );
+    }
+
+    #[test]
+    fn mode_errors_are_squared_error_and_summed_distance() -> candle_core::Result<()> {
+        let dev = candle_core::Device::Cpu;
+        // one item, two modes, two positions: mode 0 is off by (3, 4) then 0; mode 1 by (1, 0) twice
+        let pred = Tensor::from_vec(vec![3f32, 4., 0., 0., 1., 0., 1., 0.], (1, 2, 4), &dev)?;
+        let target = Tensor::zeros((1, 1, 4), candle_core::DType::F32, &dev)?;
+        let mse = mode_error(&pred, &target, ModeError::Mse)?.to_vec2::<f32>()?;
+        let ade = mode_error(&pred, &target, ModeError::Ade)?.to_vec2::<f32>()?;
+        assert_eq!(mse, vec![vec![25.0, 2.0]]);
+        assert!(
+            (ade[0][0] - 5.0).abs() < 1e-3 && (ade[0][1] - 2.0).abs() < 1e-3,
+            "{ade:?}"
+        );
+        Ok(())
+    }
 
     #[test]
     fn logit_normal_is_in_the_unit_interval() {

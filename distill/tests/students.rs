@@ -45,6 +45,8 @@ fn teacher(out: &Path) {
         tied_noise: false,
         scale_aug: 1.0,
         minibatch_ot: false,
+        loss: Default::default(),
+        mirror_aug: false,
         resume: false,
         stop_after: None,
     };

@@ -7,7 +7,7 @@ use fewstep_distill::data::{Split, fold_windows};
 use fewstep_distill::eval::{evaluate, load, write_metrics};
 use fewstep_distill::fit::CheckpointMeta;
 use fewstep_distill::model::TrajNet;
-use fewstep_distill::train::{TeacherArgs, train_teacher};
+use fewstep_distill::train::{ModeError, TeacherArgs, train_teacher};
 
 fn args(out: &Path) -> TeacherArgs {
     TeacherArgs {
@@ -34,6 +34,9 @@ fn args(out: &Path) -> TeacherArgs {
         scale_aug: 1.0,
         // exercised here so the coupling is covered on real windows, resume included
         minibatch_ot: true,
+        // likewise the ADE loss and the mirror augmentation (which draws from the same RNG)
+        loss: ModeError::Ade,
+        mirror_aug: true,
         resume: false,
         stop_after: None,
     }
