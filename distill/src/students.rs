@@ -426,6 +426,12 @@ pub struct StudentArgs {
     #[arg(long, default_value_t = 1.0)]
     #[serde(default = "one")]
     pub scale_aug: f32,
+    /// Teacher sample sets per training window, each from its own noise (an epoch then visits
+    /// every window this many times). More pairs per condition keep a one-step student from
+    /// fitting one noise draw per window.
+    #[arg(long, default_value_t = 1)]
+    #[serde(default = "one_usize")]
+    pub pairs: usize,
     /// Continue from `<out>/last.json`.
     #[arg(long)]
     pub resume: bool,
@@ -436,6 +442,10 @@ pub struct StudentArgs {
 
 fn one() -> f32 {
     1.0
+}
+
+fn one_usize() -> usize {
+    1
 }
 
 impl StudentArgs {
@@ -479,6 +489,11 @@ pub fn train_student(args: &StudentArgs, command: &str) -> Result<PathBuf, Strin
         args.seed,
     )?;
     let mut tr = arrays(&train_ws, scale);
+    if args.pairs == 0 {
+        return Err("--pairs must be at least 1".into());
+    }
+    tr.cond = tr.cond.repeat(args.pairs);
+    tr.n *= args.pairs;
     let mut aug = String::new();
     if args.scale_aug > 1.0 {
         let (l, cw) = (args.scale_aug.ln(), teacher.config.cond);

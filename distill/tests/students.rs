@@ -8,6 +8,7 @@ use fewstep::card::Kind;
 use fewstep_distill::data::{Split, fold_windows};
 use fewstep_distill::eval::{evaluate, load};
 use fewstep_distill::model::TrajNet;
+use fewstep_distill::samples::TeacherSamples;
 use fewstep_distill::students::{Method, StudentArgs, train_student};
 use fewstep_distill::train::{TeacherArgs, train_teacher};
 
@@ -78,6 +79,7 @@ fn student(method: Method, teacher: &Path, out: &Path) -> StudentArgs {
         dt: 0.01,
         target_decay: 0.99,
         scale_aug: 1.0,
+        pairs: 1,
         resume: false,
         stop_after: None,
     }
@@ -157,5 +159,39 @@ fn reflow_and_imle_resume_bit_exactly() {
         train_student(&second, "test").unwrap();
         assert_eq!(weights(&a), weights(&b), "{method:?}");
     }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn pairs_give_each_window_several_teacher_samples_from_their_own_noise() {
+    let root = tmp("pairs");
+    let t = root.join("teacher");
+    teacher(&t);
+    let mut args = student(Method::Reflow, &t, &root.join("reflow"));
+    args.pairs = 3;
+    args.stop_after = Some(1);
+    train_student(&args, "test").unwrap();
+    let cached: Vec<_> = std::fs::read_dir(&t)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "fsts"))
+        .collect();
+    assert_eq!(cached.len(), 1);
+    let s = TeacherSamples::load(&cached[0]).unwrap();
+    let n = 96; // max_windows
+    assert_eq!(s.n, 3 * n);
+    let block = n * s.per;
+    for (a, b) in [(0, 1), (1, 2), (0, 2)] {
+        let (za, zb) = (&s.z[a * block..][..block], &s.z[b * block..][..block]);
+        let (xa, xb) = (&s.x1[a * block..][..block], &s.x1[b * block..][..block]);
+        assert_ne!(za, zb, "copies {a} and {b} share their noise");
+        assert_ne!(xa, xb, "copies {a} and {b} share their samples");
+    }
+    args.pairs = 0;
+    assert!(
+        train_student(&args, "test")
+            .unwrap_err()
+            .contains("--pairs")
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
