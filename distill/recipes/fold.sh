@@ -22,7 +22,7 @@ stages=${STAGES:-teacher reflow imle mdt}
 run=${RUN:-runs/$scene}
 aug=(--scale-aug "${SCALE_AUG:-1}")
 common=(--scene "$scene" --seed 0 --threads "$threads" --resume "${aug[@]}")
-student=(train student "${common[@]}" --teacher "$run/teacher" --teacher-steps 50
+student=(train student "${common[@]}" --teacher "$run/teacher" --teacher-steps 10
          --max-val-windows 1000 --steps 1)
 
 for stage in $stages; do
