@@ -10,9 +10,10 @@
 #        RUN              the training folder (default: runs/SCENE)
 #        SCALE_AUG        speed augmentation factor of the teacher and its students (default: 1,
 #                         off; the shipped ETH fold uses 2: see models/README.md)
+#        TEACHER_EPOCHS   length of the teacher's schedule (default 24)
 #
 # Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
-# ~30 min, teacher samples ~2 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
+# ~28 min (24 epochs), teacher samples ~1 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scene=${1:?usage: distill/recipes/fold.sh SCENE [THREADS]}
@@ -29,7 +30,7 @@ for stage in $stages; do
   case $stage in
     teacher)
       [ -f "$run/teacher/teacher.onnx" ] || "$bin" train teacher "${common[@]}" --out "$run/teacher" \
-        --epochs 24 --batch 64 --lr 5e-4 --d-model 96 --layers 2 --heads 4 \
+        --epochs "${TEACHER_EPOCHS:-24}" --batch 64 --lr 5e-4 --d-model 96 --layers 2 --heads 4 \
         --max-val-windows 1000 --val-steps 10 --export-steps 100 ;;
     reflow)
       [ -f "$run/reflow/student.onnx" ] || "$bin" "${student[@]}" --method reflow --out "$run/reflow" \
