@@ -427,8 +427,8 @@ pub struct StudentArgs {
     #[serde(default = "one")]
     pub scale_aug: f32,
     /// Teacher sample sets per training window, each from its own noise (an epoch then visits
-    /// every window this many times). More pairs per condition keep a one-step student from
-    /// fitting one noise draw per window.
+    /// every window this many times). On the UNIV fold 3 did not change reflow's val
+    /// (models/README.md, "Recipe experiments").
     #[arg(long, default_value_t = 1)]
     #[serde(default = "one_usize")]
     pub pairs: usize,

@@ -4,7 +4,7 @@
 //! (optionally one noise shared by the K modes), `t ~ logit-normal(−0.5, 1.5)`,
 //! `x_t = (1 − t) x0 + t x1`. The net predicts the data, `x̂1 = net(x_t, t, cond)`; the loss per
 //! agent is the minimum over the K modes of the summed squared error to the ground truth
-//! (best-of-K), averaged over the batch. Validation: minADE20 of the EMA weights on the fold's
+//! (best-of-K; `--loss ade` sums Euclidean distances instead), averaged over the batch. Validation: minADE20 of the EMA weights on the fold's
 //! filtered val split (K samples, N Euler steps); test data is never looked at. At the end the
 //! best EMA weights are exported to `teacher.onnx`.
 //!
