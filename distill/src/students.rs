@@ -479,6 +479,9 @@ pub fn train_student(args: &StudentArgs, command: &str) -> Result<PathBuf, Strin
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{}/{}", args.scene, args.method.name())));
+    if args.pairs == 0 {
+        return Err("--pairs must be at least 1".into());
+    }
     let (teacher, tmeta) = load_teacher(&args.teacher)?;
     let scale = tmeta.future_scale;
     let train_ws = train_windows(&args.data, &args.scene, args.max_windows, args.seed)?;
@@ -489,9 +492,6 @@ pub fn train_student(args: &StudentArgs, command: &str) -> Result<PathBuf, Strin
         args.seed,
     )?;
     let mut tr = arrays(&train_ws, scale);
-    if args.pairs == 0 {
-        return Err("--pairs must be at least 1".into());
-    }
     tr.cond = tr.cond.repeat(args.pairs);
     tr.n *= args.pairs;
     let mut aug = String::new();

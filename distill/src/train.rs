@@ -4,9 +4,10 @@
 //! (optionally one noise shared by the K modes), `t ~ logit-normal(−0.5, 1.5)`,
 //! `x_t = (1 − t) x0 + t x1`. The net predicts the data, `x̂1 = net(x_t, t, cond)`; the loss per
 //! agent is the minimum over the K modes of the summed squared error to the ground truth
-//! (best-of-K; `--loss ade` sums Euclidean distances instead), averaged over the batch. Validation: minADE20 of the EMA weights on the fold's
-//! filtered val split (K samples, N Euler steps); test data is never looked at. At the end the
-//! best EMA weights are exported to `teacher.onnx`.
+//! (best-of-K; `--loss ade` sums Euclidean distances instead), averaged over the batch.
+//! Validation: minADE20 of the EMA weights on the fold's filtered val split (K samples, N Euler
+//! steps); test data is never looked at. At the end the best EMA weights are exported to
+//! `teacher.onnx`.
 //!
 //! The same objective trains any [`TrajNet`]-shaped velocity net on flat arrays
 //! ([`FlowMatching`]), e.g. the toy 2-D suite's teachers.
@@ -603,7 +604,7 @@ mod tests {
     #[test]
     fn mirroring_the_features_is_mirroring_the_world() {
         let track: [Point; OBS] =
-            std::array::from_fn(|i| [1.0 + 0.4 * i as f32, -2.0 + 0.1 * (i * i) as f32 * 0.3]);
+            std::array::from_fn(|i| [1.0 + 0.4 * i as f32, -2.0 + 0.03 * (i * i) as f32]);
         let flipped: [Point; OBS] = std::array::from_fn(|i| [track[i][0], -track[i][1]]);
         let (mut a, mut b) = ([0f32; PAST_FEATURES], [0f32; PAST_FEATURES]);
         past_features(&track, &mut a);
