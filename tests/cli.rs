@@ -210,6 +210,19 @@ fn forecast_and_eval_on_a_scene_and_their_errors() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["total"]["windows"], 2 * (24 - 19));
+    // every window has exactly one best future, and the modes that won are those counted
+    let wins: Vec<u64> = j["total"]["wins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_u64().unwrap())
+        .collect();
+    assert_eq!(wins.len(), 20);
+    assert_eq!(wins.iter().sum::<u64>(), 2 * (24 - 19));
+    assert_eq!(
+        j["total"]["modes_won"],
+        wins.iter().filter(|&&w| w > 0).count()
+    );
 
     // a malformed line: the error names line and column, and nothing is written
     std::fs::write(&scene, "0 1 0.0 0.0\n10 1 x 0.0\n").unwrap();

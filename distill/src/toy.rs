@@ -213,6 +213,7 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
         minibatch_ot: o.minibatch_ot,
         loss: crate::train::ModeError::Mse,
         mirror_aug: false,
+        wta_relax: 0.0,
         val: |net: &TrajNet| score(net, o.teacher_steps, eval / 2, seed ^ 1).map(|s| (s, 0.0)),
     };
     let teacher = best(fit(

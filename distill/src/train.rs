@@ -109,6 +109,12 @@ pub struct TeacherArgs {
     #[arg(long)]
     #[serde(default)]
     pub mirror_aug: bool,
+    /// Relaxed winner-takes-all: the best mode's error is weighted 1 − ε and every other mode's
+    /// ε / (K − 1), so that modes that never win still get a gradient (0: plain best-of-K).
+    /// Without it some mode queries never win from initialisation on and are wasted samples.
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub wta_relax: f32,
     /// Continue from `<out>/last.json`.
     #[arg(long)]
     pub resume: bool,
@@ -300,8 +306,24 @@ pub struct FlowMatching<V> {
     /// Reflect each item across its heading axis (odd-indexed values negated) with
     /// probability 1/2.
     pub mirror_aug: bool,
+    /// Relaxed winner-takes-all weight ε ([`relaxed_wta`]; 0: plain best-of-K).
+    pub wta_relax: f32,
     /// Validation of the EMA weights.
     pub val: V,
+}
+
+/// The best-of-K loss of per-mode errors `err` `[B, K]`, averaged over the batch: the best
+/// mode weighted `1 − eps`, each of the other K − 1 weighted `eps / (K − 1)`; `eps = 0` is the
+/// plain minimum.
+pub fn relaxed_wta(err: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
+    let best = err.gather(&err.argmin_keepdim(1)?, 1)?;
+    let k = err.dim(1)?;
+    if eps == 0.0 || k < 2 {
+        return best.mean_all();
+    }
+    let w = f64::from(eps) / (k - 1) as f64;
+    let rest = (err.sum_keepdim(1)? - &best)?;
+    ((best * (1.0 - f64::from(eps)))? + (rest * w)?)?.mean_all()
 }
 
 /// `t ~ logit-normal(mean, std)`.
@@ -365,8 +387,7 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
         let xt = (x0.broadcast_mul(&t3.affine(-1.0, 1.0)?)? + x1.broadcast_mul(&t3)?)?;
         let pred = net.forward(&xt, Some(&tt), &ct)?;
         let err = mode_error(&pred, &x1, self.loss)?; // [B, K]
-        let best = err.argmin_keepdim(1)?;
-        err.gather(&best, 1)?.mean_all()
+        relaxed_wta(&err, self.wta_relax)
     }
 
     fn validate(&mut self, ema: &TrajNet) -> Result<(f64, f64), String> {
@@ -500,6 +521,7 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         minibatch_ot: args.minibatch_ot,
         loss: args.loss,
         mirror_aug: args.mirror_aug,
+        wta_relax: args.wta_relax,
         val: |net: &TrajNet| val.score(net),
     };
     let init = TrajNet::new(config.clone(), args.seed)?;
@@ -632,6 +654,27 @@ mod tests {
             (ade[0][0] - 5.0).abs() < 1e-3 && (ade[0][1] - 2.0).abs() < 1e-3,
             "{ade:?}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn relaxed_wta_weights_the_losers_and_reaches_them_with_a_gradient() -> candle_core::Result<()>
+    {
+        let dev = candle_core::Device::Cpu;
+        // two items, three modes; the best errors are 1 and 2
+        let err = candle_core::Var::from_vec(vec![1f32, 5., 9., 4., 2., 6.], (2, 3), &dev)?;
+        let plain = relaxed_wta(err.as_tensor(), 0.0)?.to_scalar::<f32>()?;
+        assert_eq!(plain, 1.5);
+        // item 0: 0.9·1 + 0.05·(5 + 9) = 1.6; item 1: 0.9·2 + 0.05·(4 + 6) = 2.3
+        let relaxed = relaxed_wta(err.as_tensor(), 0.1)?;
+        assert!((relaxed.to_scalar::<f32>()? - 1.95).abs() < 1e-6);
+        let g = relaxed.backward()?;
+        let g = g.get(&err).unwrap().to_vec2::<f32>()?;
+        assert_eq!(g, vec![vec![0.45, 0.025, 0.025], vec![0.025, 0.45, 0.025]]);
+        // plain best-of-K: the losing modes get no gradient at all
+        let g = relaxed_wta(err.as_tensor(), 0.0)?.backward()?;
+        let g = g.get(&err).unwrap().to_vec2::<f32>()?;
+        assert_eq!(g, vec![vec![0.5, 0.0, 0.0], vec![0.0, 0.5, 0.0]]);
         Ok(())
     }
 

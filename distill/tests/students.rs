@@ -48,6 +48,7 @@ fn teacher(out: &Path) {
         minibatch_ot: false,
         loss: Default::default(),
         mirror_aug: false,
+        wta_relax: 0.0,
         resume: false,
         stop_after: None,
     };

@@ -37,6 +37,8 @@ fn args(out: &Path) -> TeacherArgs {
         // likewise the ADE loss and the mirror augmentation (which draws from the same RNG)
         loss: ModeError::Ade,
         mirror_aug: true,
+        // and the relaxed winner-takes-all weighting
+        wta_relax: 0.05,
         resume: false,
         stop_after: None,
     }

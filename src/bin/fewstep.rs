@@ -978,6 +978,7 @@ fn eval(
     };
     let mut rows = Vec::new();
     let (mut ade, mut fde, mut n, mut us) = (0f64, 0f64, 0usize, 0f64);
+    let mut wins = vec![0usize; k];
     for f in &files {
         let s = scene_file::load(f)?;
         let ws = windows(&s, if sgan { 2 } else { 1 });
@@ -992,10 +993,11 @@ fn eval(
         fde += r.min_fde * r.windows as f64;
         us += r.us_per_window * r.windows as f64;
         n += r.windows;
+        wins.iter_mut().zip(&r.wins).for_each(|(a, b)| *a += b);
         rows.push(json!({"scene": f.display().to_string(), "frame_step": s.frame_step, "windows": r.windows,
-            "min_ade": r.min_ade, "min_fde": r.min_fde, "us_per_window": r.us_per_window}));
+            "min_ade": r.min_ade, "min_fde": r.min_fde, "us_per_window": r.us_per_window, "modes_won": r.modes_won(), "wins": r.wins}));
     }
-    let total = json!({"windows": n, "min_ade": ade / n as f64, "min_fde": fde / n as f64, "us_per_window": us / n as f64});
+    let total = json!({"windows": n, "min_ade": ade / n as f64, "min_fde": fde / n as f64, "us_per_window": us / n as f64, "modes_won": wins.iter().filter(|&&w| w > 0).count(), "wins": wins});
     if as_json {
         println!(
             "{}",
@@ -1006,21 +1008,23 @@ fn eval(
         );
     } else {
         println!(
-            "{:<40} {:>8} {:>10} {:>10} {:>12}",
+            "{:<40} {:>8} {:>10} {:>10} {:>12} {:>10}",
             "scene",
             "windows",
             &format!("minADE{k}"),
             &format!("minFDE{k}"),
-            "µs/window"
+            "µs/window",
+            "modes won"
         );
-        for r in rows.iter().chain(std::iter::once(&json!({"scene": "all", "windows": total["windows"], "min_ade": total["min_ade"], "min_fde": total["min_fde"], "us_per_window": total["us_per_window"]}))) {
+        for r in rows.iter().chain(std::iter::once(&json!({"scene": "all", "windows": total["windows"], "min_ade": total["min_ade"], "min_fde": total["min_fde"], "us_per_window": total["us_per_window"], "modes_won": total["modes_won"]}))) {
             println!(
-                "{:<40} {:>8} {:>10.3} {:>10.3} {:>12.1}",
+                "{:<40} {:>8} {:>10.3} {:>10.3} {:>12.1} {:>10}",
                 r["scene"].as_str().unwrap_or(""),
                 r["windows"],
                 r["min_ade"].as_f64().unwrap_or(0.0),
                 r["min_fde"].as_f64().unwrap_or(0.0),
-                r["us_per_window"].as_f64().unwrap_or(0.0)
+                r["us_per_window"].as_f64().unwrap_or(0.0),
+                format!("{}/{k}", r["modes_won"])
             );
         }
     }

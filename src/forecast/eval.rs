@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::features::{FUTURE_VALUES, Frame, PAST_FEATURES, future_world, past_features};
 use super::forecaster::trajectory_shape;
-use super::metrics::min_ade_fde;
+use super::metrics::{min_ade_fde, min_ade_fde_mode};
 use super::windows::Window;
 use super::{PRED, Point};
 use crate::error::Error;
@@ -42,13 +42,23 @@ impl Default for EvalOptions {
 }
 
 /// Averages over windows.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EvalResult {
     pub windows: usize,
     pub min_ade: f64,
     pub min_fde: f64,
     /// Wall time of the sampler per window (µs), batch included.
     pub us_per_window: f64,
+    /// Per future index (K of them): in how many windows it was the best (least ADE) one. A
+    /// multi-mode model with zeros here has modes that never help the metric.
+    pub wins: Vec<usize>,
+}
+
+impl EvalResult {
+    /// How many of the K futures were the best one for at least one window.
+    pub fn modes_won(&self) -> usize {
+        self.wins.iter().filter(|&&w| w > 0).count()
+    }
 }
 
 /// Evaluates `model` on `windows`.
@@ -94,6 +104,7 @@ pub fn evaluate(
     ];
     let mut futures = vec![[[0f32; 2]; PRED]; opts.k];
     let (mut ade, mut fde, mut secs) = (0f64, 0f64, 0f64);
+    let mut wins = vec![0; opts.k];
     for chunk in windows.chunks(batch) {
         cond.fill(0.0);
         for (i, w) in chunk.iter().enumerate() {
@@ -111,9 +122,10 @@ pub fn evaluate(
                 let at = (i * k_model + m) * FUTURE_VALUES;
                 future_world(&frames[i], &out[at..at + FUTURE_VALUES], scale, f);
             }
-            let (a, b) = min_ade_fde(&futures, &w.fut);
+            let (a, b, m) = min_ade_fde_mode(&futures, &w.fut);
             ade += a as f64;
             fde += b as f64;
+            wins[m] += 1;
         }
     }
     let n = windows.len().max(1) as f64;
@@ -122,6 +134,7 @@ pub fn evaluate(
         min_ade: ade / n,
         min_fde: fde / n,
         us_per_window: secs * 1e6 / n,
+        wins,
     })
 }
 
@@ -140,5 +153,6 @@ pub fn constant_velocity(windows: &[Window]) -> EvalResult {
         min_ade: ade / n,
         min_fde: fde / n,
         us_per_window: 0.0,
+        wins: vec![windows.len()],
     }
 }
