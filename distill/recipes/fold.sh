@@ -13,6 +13,8 @@
 #        TEACHER_EPOCHS   length of the teacher's schedule (default 24)
 #        WTA_RELAX        the teacher's relaxed winner-takes-all weight (default 0.05; 0 is the
 #                         plain best-of-K loss of the models shipped before session 6)
+#        TEACHER_PATIENCE the teacher stops early after this many epochs without a better val
+#                         (default 4; its 10-step val degrades after ~9 epochs on the big folds)
 #
 # Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
 # ~28 min (24 epochs), teacher samples ~1 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
@@ -33,7 +35,8 @@ for stage in $stages; do
     teacher)
       [ -f "$run/teacher/teacher.onnx" ] || "$bin" train teacher "${common[@]}" --out "$run/teacher" \
         --epochs "${TEACHER_EPOCHS:-24}" --batch 64 --lr 5e-4 --d-model 96 --layers 2 --heads 4 \
-        --max-val-windows 1000 --val-steps 10 --export-steps 100 --wta-relax "${WTA_RELAX:-0.05}" ;;
+        --max-val-windows 1000 --val-steps 10 --export-steps 100 --wta-relax "${WTA_RELAX:-0.05}" \
+        --patience "${TEACHER_PATIENCE:-4}" ;;
     reflow)
       [ -f "$run/reflow/student.onnx" ] || "$bin" "${student[@]}" --method reflow --out "$run/reflow" \
         --epochs 8 --batch 64 --lr 3e-4 ;;

@@ -46,6 +46,19 @@ pub struct Schedule {
     pub seed: u64,
     /// Stop (after checkpointing) once this many epochs are complete.
     pub stop_after: Option<usize>,
+    /// Early stopping: finish (exporting the best epoch) once this many epochs in a row have
+    /// not improved the validation figure. The learning-rate schedule still spans `epochs`.
+    pub patience: Option<usize>,
+}
+
+impl Schedule {
+    /// Whether `meta`'s run has gone `patience` epochs without improving.
+    pub fn patience_exhausted(&self, meta: &CheckpointMeta) -> bool {
+        match (self.patience, meta.best) {
+            (Some(p), Some((_, _, best))) => meta.epoch >= best + p,
+            _ => false,
+        }
+    }
 }
 
 /// The JSON sidecar of a checkpoint.
@@ -202,7 +215,12 @@ pub fn fit(
     let t_start = Instant::now();
     let end = s.stop_after.map_or(s.epochs, |x| x.min(s.epochs));
     let mut best_mem: Option<(TrajNet, CheckpointMeta)> = None;
+    let mut early = false;
     for epoch in meta.epoch..end {
+        if s.patience_exhausted(&meta) {
+            early = true;
+            break;
+        }
         let mut rng = Rng::new(
             s.seed
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -283,7 +301,16 @@ pub fn fit(
             t_start.elapsed().as_secs_f64()
         );
     }
-    if end < s.epochs {
+    // the last epoch of a stop_after slice is checked here, as the loop does not come back
+    early |= meta.epoch < s.epochs && s.patience_exhausted(&meta);
+    if let (true, Some((_, _, best))) = (early, meta.best) {
+        eprintln!(
+            "{label}: no improvement for {} epochs since epoch {best}: stopped early at epoch {} of {}",
+            meta.epoch - best,
+            meta.epoch,
+            s.epochs
+        );
+    } else if end < s.epochs {
         let last = last_json.ok_or("stop_after needs a checkpoint folder")?;
         eprintln!(
             "{label}: stopped after epoch {end} of {}; continue with --resume",
@@ -310,5 +337,123 @@ pub fn fit(
                 meta,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NetKind;
+
+    /// A loss that trains the net towards zero output, and a scripted validation figure.
+    struct Scripted {
+        vals: Vec<f64>,
+        calls: usize,
+    }
+
+    impl Objective for Scripted {
+        fn items(&self) -> usize {
+            4
+        }
+        fn loss(
+            &mut self,
+            net: &TrajNet,
+            idx: &[usize],
+            _: &mut Rng,
+        ) -> candle_core::Result<Tensor> {
+            let c = &net.config;
+            let dev = net.device().clone();
+            let x = Tensor::ones((idx.len(), c.modes, c.state), candle_core::DType::F32, &dev)?;
+            let t = Tensor::ones((idx.len(), 1), candle_core::DType::F32, &dev)?;
+            let cond = Tensor::ones((idx.len(), c.cond), candle_core::DType::F32, &dev)?;
+            net.forward(&x, Some(&t), &cond)?.sqr()?.mean_all()
+        }
+        fn validate(&mut self, _: &TrajNet) -> Result<(f64, f64), String> {
+            self.calls += 1;
+            Ok((self.vals[self.calls - 1], 0.0))
+        }
+    }
+
+    fn run(
+        patience: Option<usize>,
+        stop_after: Option<usize>,
+        out: Option<&Path>,
+    ) -> (Outcome, usize) {
+        let config = TrajConfig {
+            d_model: 8,
+            heads: 2,
+            layers: 1,
+            modes: 2,
+            state: 4,
+            cond: 3,
+            kind: NetKind::Velocity,
+            ..Default::default()
+        };
+        let fresh = CheckpointMeta {
+            epoch: 0,
+            step: 0,
+            config: config.clone(),
+            future_scale: 1.0,
+            best: None,
+            val: None,
+            args: serde_json::Value::Null,
+            command: "test".into(),
+        };
+        let s = Schedule {
+            epochs: 10,
+            batch: 2,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            warmup: 0.0,
+            clip: 0.0,
+            ema: 0.9,
+            seed: 1,
+            stop_after,
+            patience,
+        };
+        let io = Io {
+            out,
+            resume: true,
+            label: "test",
+            progress: false,
+        };
+        // best at epoch 3, never improved after
+        let mut obj = Scripted {
+            vals: vec![3.0, 2.0, 1.0, 1.5, 1.2, 1.1, 1.3, 1.4, 1.6, 1.7],
+            calls: 0,
+        };
+        let init = TrajNet::new(config, 0).unwrap();
+        (fit(&mut obj, init, fresh, &s, &io).unwrap(), obj.calls)
+    }
+
+    fn best_epoch(o: &Outcome) -> usize {
+        match o {
+            Outcome::Done { meta, .. } => meta.epoch,
+            Outcome::Stopped { .. } => panic!("stopped, not done"),
+        }
+    }
+
+    #[test]
+    fn patience_ends_the_run_at_the_best_epoch() {
+        let (o, calls) = run(Some(3), None, None);
+        assert_eq!((best_epoch(&o), calls), (3, 6));
+        let (o, calls) = run(None, None, None);
+        assert_eq!((best_epoch(&o), calls), (3, 10));
+        // more patience than epochs left: the schedule ends first
+        let (o, calls) = run(Some(8), None, None);
+        assert_eq!((best_epoch(&o), calls), (3, 10));
+    }
+
+    #[test]
+    fn patience_is_checked_across_a_resume() {
+        let dir = std::env::temp_dir().join(format!("fewstep-fit-patience-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // five epochs without early stopping, then resumed with patience 2: nothing more runs
+        let (o, calls) = run(None, Some(5), Some(&dir));
+        assert!(matches!(o, Outcome::Stopped { .. }));
+        assert_eq!(calls, 5);
+        let (o, calls) = run(Some(2), None, Some(&dir));
+        assert_eq!((best_epoch(&o), calls), (3, 0));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -432,6 +432,11 @@ pub struct StudentArgs {
     #[arg(long, default_value_t = 1)]
     #[serde(default = "one_usize")]
     pub pairs: usize,
+    /// Early stopping: end once this many epochs in a row have not improved val, exporting
+    /// the best epoch (the learning-rate schedule still spans `--epochs`). Off by default.
+    #[arg(long)]
+    #[serde(default)]
+    pub patience: Option<usize>,
     /// Continue from `<out>/last.json`.
     #[arg(long)]
     pub resume: bool,
@@ -460,6 +465,7 @@ impl StudentArgs {
             ema: self.ema,
             seed: self.seed,
             stop_after: self.stop_after,
+            patience: self.patience,
         }
     }
 }

@@ -195,6 +195,7 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
         ema: 0.99,
         seed: o.seed,
         stop_after: None,
+        patience: None,
     };
     let io = |label: &'static str| Io {
         out: None,

@@ -115,6 +115,11 @@ pub struct TeacherArgs {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub wta_relax: f32,
+    /// Early stopping: end once this many epochs in a row have not improved val, exporting
+    /// the best epoch (the learning-rate schedule still spans `--epochs`). Off by default.
+    #[arg(long)]
+    #[serde(default)]
+    pub patience: Option<usize>,
     /// Continue from `<out>/last.json`.
     #[arg(long)]
     pub resume: bool,
@@ -466,6 +471,7 @@ impl TeacherArgs {
             ema: self.ema,
             seed: self.seed,
             stop_after: self.stop_after,
+            patience: self.patience,
         }
     }
 }

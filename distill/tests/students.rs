@@ -51,6 +51,7 @@ fn teacher(out: &Path) {
         wta_relax: 0.0,
         resume: false,
         stop_after: None,
+        patience: None,
     };
     train_teacher(&a, "test").unwrap();
 }
@@ -83,6 +84,7 @@ fn student(method: Method, teacher: &Path, out: &Path) -> StudentArgs {
         pairs: 1,
         resume: false,
         stop_after: None,
+        patience: None,
     }
 }
 

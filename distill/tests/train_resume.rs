@@ -41,6 +41,7 @@ fn args(out: &Path) -> TeacherArgs {
         wta_relax: 0.05,
         resume: false,
         stop_after: None,
+        patience: None,
     }
 }
 
