@@ -215,6 +215,7 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
         loss: crate::train::ModeError::Mse,
         mirror_aug: false,
         wta_relax: 0.0,
+        wta_relax_by_t: false,
         val: |net: &TrajNet| score(net, o.teacher_steps, eval / 2, seed ^ 1).map(|s| (s, 0.0)),
     };
     let teacher = best(fit(

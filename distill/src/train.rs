@@ -115,6 +115,11 @@ pub struct TeacherArgs {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub wta_relax: f32,
+    /// Scale the relaxed weight of each item by 1 − t, so that it acts near the noise end (where
+    /// the modes' states tell nothing about the ground truth) and fades towards the data end.
+    #[arg(long)]
+    #[serde(default)]
+    pub wta_relax_by_t: bool,
     /// Early stopping: end once this many epochs in a row have not improved val, exporting
     /// the best epoch (the learning-rate schedule still spans `--epochs`). Off by default.
     #[arg(long)]
@@ -313,6 +318,8 @@ pub struct FlowMatching<V> {
     pub mirror_aug: bool,
     /// Relaxed winner-takes-all weight ε ([`relaxed_wta`]; 0: plain best-of-K).
     pub wta_relax: f32,
+    /// Scale ε by 1 − t per item ([`relaxed_wta_per_item`]).
+    pub wta_relax_by_t: bool,
     /// Validation of the EMA weights.
     pub val: V,
 }
@@ -329,6 +336,20 @@ pub fn relaxed_wta(err: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
     let w = f64::from(eps) / (k - 1) as f64;
     let rest = (err.sum_keepdim(1)? - &best)?;
     ((best * (1.0 - f64::from(eps)))? + (rest * w)?)?.mean_all()
+}
+
+/// [`relaxed_wta`] with its own weight per item, `eps[i]` for row `i` of `err` `[B, K]`.
+pub fn relaxed_wta_per_item(err: &Tensor, eps: &[f32]) -> candle_core::Result<Tensor> {
+    let (b, k) = err.dims2()?;
+    let best = err.gather(&err.argmin_keepdim(1)?, 1)?;
+    if k < 2 {
+        return best.mean_all();
+    }
+    let rest = (err.sum_keepdim(1)? - &best)?;
+    let e = Tensor::from_vec(eps.to_vec(), (b, 1), err.device())?;
+    let keep = e.affine(-1.0, 1.0)?;
+    let share = e.affine(1.0 / (k - 1) as f64, 0.0)?;
+    ((best * keep)? + (rest * share)?)?.mean_all()
 }
 
 /// `t ~ logit-normal(mean, std)`.
@@ -387,12 +408,17 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
         } else {
             Tensor::from_vec(z, (b, k, sw), &dev)?
         };
+        let eps: Vec<f32> = t.iter().map(|t| self.wta_relax * (1.0 - t)).collect();
         let tt = Tensor::from_vec(t, (b, 1), &dev)?;
         let t3 = tt.unsqueeze(2)?;
         let xt = (x0.broadcast_mul(&t3.affine(-1.0, 1.0)?)? + x1.broadcast_mul(&t3)?)?;
         let pred = net.forward(&xt, Some(&tt), &ct)?;
         let err = mode_error(&pred, &x1, self.loss)?; // [B, K]
-        relaxed_wta(&err, self.wta_relax)
+        if self.wta_relax_by_t && self.wta_relax > 0.0 {
+            relaxed_wta_per_item(&err, &eps)
+        } else {
+            relaxed_wta(&err, self.wta_relax)
+        }
     }
 
     fn validate(&mut self, ema: &TrajNet) -> Result<(f64, f64), String> {
@@ -528,6 +554,7 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         loss: args.loss,
         mirror_aug: args.mirror_aug,
         wta_relax: args.wta_relax,
+        wta_relax_by_t: args.wta_relax_by_t,
         val: |net: &TrajNet| val.score(net),
     };
     let init = TrajNet::new(config.clone(), args.seed)?;
@@ -677,6 +704,11 @@ mod tests {
         let g = relaxed.backward()?;
         let g = g.get(&err).unwrap().to_vec2::<f32>()?;
         assert_eq!(g, vec![vec![0.45, 0.025, 0.025], vec![0.025, 0.45, 0.025]]);
+        // one weight per item: equal weights give the constant version; 0 for an item is its minimum
+        let same = relaxed_wta_per_item(err.as_tensor(), &[0.1, 0.1])?.to_scalar::<f32>()?;
+        assert!((same - 1.95).abs() < 1e-6);
+        let mixed = relaxed_wta_per_item(err.as_tensor(), &[0.1, 0.0])?.to_scalar::<f32>()?;
+        assert!((mixed - (1.6 + 2.0) / 2.0).abs() < 1e-6);
         // plain best-of-K: the losing modes get no gradient at all
         let g = relaxed_wta(err.as_tensor(), 0.0)?.backward()?;
         let g = g.get(&err).unwrap().to_vec2::<f32>()?;

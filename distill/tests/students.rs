@@ -49,6 +49,7 @@ fn teacher(out: &Path) {
         loss: Default::default(),
         mirror_aug: false,
         wta_relax: 0.0,
+        wta_relax_by_t: false,
         resume: false,
         stop_after: None,
         patience: None,

@@ -39,6 +39,7 @@ fn args(out: &Path) -> TeacherArgs {
         mirror_aug: true,
         // and the relaxed winner-takes-all weighting
         wta_relax: 0.05,
+        wta_relax_by_t: true,
         resume: false,
         stop_after: None,
         patience: None,
