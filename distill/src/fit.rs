@@ -79,6 +79,27 @@ pub struct CheckpointMeta {
     pub command: String,
 }
 
+impl CheckpointMeta {
+    /// The metadata of a run that has not taken a step yet.
+    pub fn fresh(
+        config: TrajConfig,
+        future_scale: f32,
+        args: serde_json::Value,
+        command: impl Into<String>,
+    ) -> CheckpointMeta {
+        CheckpointMeta {
+            epoch: 0,
+            step: 0,
+            config,
+            future_scale,
+            best: None,
+            val: None,
+            args,
+            command: command.into(),
+        }
+    }
+}
+
 /// How a [`fit`] ended.
 pub enum Outcome {
     /// All epochs ran: the EMA weights of the best epoch and that epoch's metadata.
@@ -389,16 +410,7 @@ mod tests {
             kind: NetKind::Velocity,
             ..Default::default()
         };
-        let fresh = CheckpointMeta {
-            epoch: 0,
-            step: 0,
-            config: config.clone(),
-            future_scale: 1.0,
-            best: None,
-            val: None,
-            args: serde_json::Value::Null,
-            command: "test".into(),
-        };
+        let fresh = CheckpointMeta::fresh(config.clone(), 1.0, serde_json::Value::Null, "test");
         let s = Schedule {
             epochs: 10,
             batch: 2,

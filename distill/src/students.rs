@@ -550,16 +550,12 @@ pub fn train_student(args: &StudentArgs, command: &str) -> Result<PathBuf, Strin
         init.config.parameter_count(),
         init.config.macs_per_pass()
     );
-    let fresh = CheckpointMeta {
-        epoch: 0,
-        step: 0,
-        config: init.config.clone(),
-        future_scale: scale,
-        best: None,
-        val: None,
-        args: serde_json::to_value(args).map_err(|e| e.to_string())?,
-        command: command.to_string(),
-    };
+    let fresh = CheckpointMeta::fresh(
+        init.config.clone(),
+        scale,
+        serde_json::to_value(args).map_err(|e| e.to_string())?,
+        command,
+    );
     let label = format!("{} {}", args.method.name(), args.scene);
     let io = Io {
         out: Some(&out),

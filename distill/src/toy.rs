@@ -153,16 +153,7 @@ pub fn score(net: &TrajNet, steps: usize, eval: usize, seed: u64) -> Result<f64,
 }
 
 fn meta(config: &TrajConfig) -> CheckpointMeta {
-    CheckpointMeta {
-        epoch: 0,
-        step: 0,
-        config: config.clone(),
-        future_scale: 1.0,
-        best: None,
-        val: None,
-        args: serde_json::Value::Null,
-        command: "toy".into(),
-    }
+    CheckpointMeta::fresh(config.clone(), 1.0, serde_json::Value::Null, "toy")
 }
 
 fn best(o: Outcome) -> Result<TrajNet, String> {

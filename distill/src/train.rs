@@ -328,28 +328,33 @@ pub struct FlowMatching<V> {
 /// mode weighted `1 − eps`, each of the other K − 1 weighted `eps / (K − 1)`; `eps = 0` is the
 /// plain minimum.
 pub fn relaxed_wta(err: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
-    let best = err.gather(&err.argmin_keepdim(1)?, 1)?;
+    let (best, rest) = best_and_rest(err)?;
     let k = err.dim(1)?;
     if eps == 0.0 || k < 2 {
         return best.mean_all();
     }
     let w = f64::from(eps) / (k - 1) as f64;
-    let rest = (err.sum_keepdim(1)? - &best)?;
     ((best * (1.0 - f64::from(eps)))? + (rest * w)?)?.mean_all()
 }
 
 /// [`relaxed_wta`] with its own weight per item, `eps[i]` for row `i` of `err` `[B, K]`.
 pub fn relaxed_wta_per_item(err: &Tensor, eps: &[f32]) -> candle_core::Result<Tensor> {
+    let (best, rest) = best_and_rest(err)?;
     let (b, k) = err.dims2()?;
-    let best = err.gather(&err.argmin_keepdim(1)?, 1)?;
     if k < 2 {
         return best.mean_all();
     }
-    let rest = (err.sum_keepdim(1)? - &best)?;
     let e = Tensor::from_vec(eps.to_vec(), (b, 1), err.device())?;
     let keep = e.affine(-1.0, 1.0)?;
     let share = e.affine(1.0 / (k - 1) as f64, 0.0)?;
     ((best * keep)? + (rest * share)?)?.mean_all()
+}
+
+/// Per row of `err` `[B, K]`: the least error `[B, 1]` and the sum of the others `[B, 1]`.
+fn best_and_rest(err: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    let best = err.gather(&err.argmin_keepdim(1)?, 1)?;
+    let rest = (err.sum_keepdim(1)? - &best)?;
+    Ok((best, rest))
 }
 
 /// `t ~ logit-normal(mean, std)`.
@@ -408,16 +413,16 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
         } else {
             Tensor::from_vec(z, (b, k, sw), &dev)?
         };
-        let eps: Vec<f32> = t.iter().map(|t| self.wta_relax * (1.0 - t)).collect();
+        let eps_by_t: Option<Vec<f32>> = (self.wta_relax_by_t && self.wta_relax > 0.0)
+            .then(|| t.iter().map(|t| self.wta_relax * (1.0 - t)).collect());
         let tt = Tensor::from_vec(t, (b, 1), &dev)?;
         let t3 = tt.unsqueeze(2)?;
         let xt = (x0.broadcast_mul(&t3.affine(-1.0, 1.0)?)? + x1.broadcast_mul(&t3)?)?;
         let pred = net.forward(&xt, Some(&tt), &ct)?;
         let err = mode_error(&pred, &x1, self.loss)?; // [B, K]
-        if self.wta_relax_by_t && self.wta_relax > 0.0 {
-            relaxed_wta_per_item(&err, &eps)
-        } else {
-            relaxed_wta(&err, self.wta_relax)
+        match &eps_by_t {
+            Some(eps) => relaxed_wta_per_item(&err, eps),
+            None => relaxed_wta(&err, self.wta_relax),
         }
     }
 
@@ -558,16 +563,12 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         val: |net: &TrajNet| val.score(net),
     };
     let init = TrajNet::new(config.clone(), args.seed)?;
-    let fresh = CheckpointMeta {
-        epoch: 0,
-        step: 0,
+    let fresh = CheckpointMeta::fresh(
         config,
-        future_scale: scale,
-        best: None,
-        val: None,
-        args: serde_json::to_value(args).map_err(|e| e.to_string())?,
-        command: command.to_string(),
-    };
+        scale,
+        serde_json::to_value(args).map_err(|e| e.to_string())?,
+        command,
+    );
     let io = Io {
         out: Some(&out),
         resume: args.resume,
