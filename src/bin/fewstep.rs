@@ -945,7 +945,7 @@ fn eval(
     seed: u64,
     steps: Option<usize>,
 ) -> Result<(), Error> {
-    use fewstep::forecast::eval::{EvalOptions, evaluate};
+    use fewstep::forecast::eval::{EvalOptions, evaluate, modes_won};
     use fewstep::forecast::{scene as scene_file, windows::windows};
     let model = Model::load(model)?;
     let files: Vec<PathBuf> = if scene.is_dir() {
@@ -979,6 +979,7 @@ fn eval(
     let mut rows = Vec::new();
     let (mut ade, mut fde, mut n, mut us) = (0f64, 0f64, 0usize, 0f64);
     let mut wins = vec![0usize; k];
+    let mut spread = 0f64;
     for f in &files {
         let s = scene_file::load(f)?;
         let ws = windows(&s, if sgan { 2 } else { 1 });
@@ -994,10 +995,11 @@ fn eval(
         us += r.us_per_window * r.windows as f64;
         n += r.windows;
         wins.iter_mut().zip(&r.wins).for_each(|(a, b)| *a += b);
+        spread += r.endpoint_spread * r.windows as f64;
         rows.push(json!({"scene": f.display().to_string(), "frame_step": s.frame_step, "windows": r.windows,
-            "min_ade": r.min_ade, "min_fde": r.min_fde, "us_per_window": r.us_per_window, "modes_won": r.modes_won(), "wins": r.wins}));
+            "min_ade": r.min_ade, "min_fde": r.min_fde, "us_per_window": r.us_per_window, "modes_won": r.modes_won(), "wins": r.wins, "endpoint_spread": r.endpoint_spread}));
     }
-    let total = json!({"windows": n, "min_ade": ade / n as f64, "min_fde": fde / n as f64, "us_per_window": us / n as f64, "modes_won": wins.iter().filter(|&&w| w > 0).count(), "wins": wins});
+    let total = json!({"windows": n, "min_ade": ade / n as f64, "min_fde": fde / n as f64, "us_per_window": us / n as f64, "modes_won": modes_won(&wins), "wins": wins, "endpoint_spread": spread / n as f64});
     if as_json {
         println!(
             "{}",

@@ -52,13 +52,35 @@ pub struct EvalResult {
     /// Per future index (K of them): in how many windows it was the best (least ADE) one. A
     /// multi-mode model with zeros here has modes that never help the metric.
     pub wins: Vec<usize>,
+    /// Mean over windows of the RMS distance of the K final positions from their centroid
+    /// (metres): how spread out the forecasts are, whatever the ground truth.
+    pub endpoint_spread: f64,
 }
 
 impl EvalResult {
     /// How many of the K futures were the best one for at least one window.
     pub fn modes_won(&self) -> usize {
-        self.wins.iter().filter(|&&w| w > 0).count()
+        modes_won(&self.wins)
     }
+}
+
+/// RMS distance of the futures' final positions from their centroid.
+fn endpoint_spread(futures: &[[Point; PRED]]) -> f32 {
+    let k = futures.len().max(1) as f32;
+    let c = futures.iter().fold([0f32; 2], |c, f| {
+        [c[0] + f[PRED - 1][0] / k, c[1] + f[PRED - 1][1] / k]
+    });
+    let ms = futures
+        .iter()
+        .map(|f| (f[PRED - 1][0] - c[0]).powi(2) + (f[PRED - 1][1] - c[1]).powi(2))
+        .sum::<f32>()
+        / k;
+    ms.sqrt()
+}
+
+/// How many entries of a per-future win count are non-zero.
+pub fn modes_won(wins: &[usize]) -> usize {
+    wins.iter().filter(|&&w| w > 0).count()
 }
 
 /// Evaluates `model` on `windows`.
@@ -105,6 +127,7 @@ pub fn evaluate(
     let mut futures = vec![[[0f32; 2]; PRED]; opts.k];
     let (mut ade, mut fde, mut secs) = (0f64, 0f64, 0f64);
     let mut wins = vec![0; opts.k];
+    let mut spread = 0f64;
     for chunk in windows.chunks(batch) {
         cond.fill(0.0);
         for (i, w) in chunk.iter().enumerate() {
@@ -126,6 +149,7 @@ pub fn evaluate(
             ade += a as f64;
             fde += b as f64;
             wins[m] += 1;
+            spread += f64::from(endpoint_spread(&futures));
         }
     }
     let n = windows.len().max(1) as f64;
@@ -135,6 +159,7 @@ pub fn evaluate(
         min_fde: fde / n,
         us_per_window: secs * 1e6 / n,
         wins,
+        endpoint_spread: spread / n,
     })
 }
 
@@ -154,5 +179,22 @@ pub fn constant_velocity(windows: &[Window]) -> EvalResult {
         min_fde: fde / n,
         us_per_window: 0.0,
         wins: vec![windows.len()],
+        endpoint_spread: 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_spread_is_the_rms_distance_from_the_centroid() {
+        let mut a = [[0f32; 2]; PRED];
+        let mut b = [[0f32; 2]; PRED];
+        a[PRED - 1] = [0.0, 0.0];
+        b[PRED - 1] = [2.0, 0.0];
+        assert!((endpoint_spread(&[a, b]) - 1.0).abs() < 1e-6);
+        assert_eq!(endpoint_spread(&[b, b, b]), 0.0);
+        assert_eq!(modes_won(&[0, 3, 0, 1]), 2);
     }
 }
