@@ -118,6 +118,15 @@ fn layer_norm(g: &mut GraphBuilder, net: &TrajNet, x: &str, name: &str) -> Resul
 }
 
 /// The ONNX bytes of `net` with its card.
+/// The residual GELU MLP of block `p` applied to `hs`.
+fn mlp(g: &mut GraphBuilder, net: &TrajNet, hs: &str, p: &str) -> Result<String, String> {
+    let m = layer_norm(g, net, hs, &format!("{p}.ln2"))?;
+    let m = linear(g, net, &m, &format!("{p}.fc1"))?;
+    let m = g.node("Gelu", &[&m], &[]);
+    let m = linear(g, net, &m, &format!("{p}.fc2"))?;
+    Ok(g.node("Add", &[hs, &m], &[]))
+}
+
 pub fn to_onnx(net: &TrajNet, info: &ExportInfo) -> Result<Vec<u8>, String> {
     let c = &net.config;
     let (k, s, d, h) = (c.modes, c.state, c.d_model, c.heads);
@@ -164,6 +173,13 @@ pub fn to_onnx(net: &TrajNet, info: &ExportInfo) -> Result<Vec<u8>, String> {
     for l in 0..c.layers {
         let p = format!("blk{l}");
         let a = layer_norm(&mut g, net, &hs, &format!("{p}.ln1"))?;
+        if !c.mode_attention {
+            let v = linear(&mut g, net, &a, &format!("{p}.v"))?;
+            let o = linear(&mut g, net, &v, &format!("{p}.o"))?;
+            hs = g.node("Add", &[&hs, &o], &[]);
+            hs = mlp(&mut g, net, &hs, &p)?;
+            continue;
+        }
         let q = linear(&mut g, net, &a, &format!("{p}.q"))?;
         let kk = linear(&mut g, net, &a, &format!("{p}.k"))?;
         let v = linear(&mut g, net, &a, &format!("{p}.v"))?;
@@ -182,11 +198,7 @@ pub fn to_onnx(net: &TrajNet, info: &ExportInfo) -> Result<Vec<u8>, String> {
         let o = g.node("Reshape", &[&o, &merge], &[]);
         let o = linear(&mut g, net, &o, &format!("{p}.o"))?;
         hs = g.node("Add", &[&hs, &o], &[]);
-        let m = layer_norm(&mut g, net, &hs, &format!("{p}.ln2"))?;
-        let m = linear(&mut g, net, &m, &format!("{p}.fc1"))?;
-        let m = g.node("Gelu", &[&m], &[]);
-        let m = linear(&mut g, net, &m, &format!("{p}.fc2"))?;
-        hs = g.node("Add", &[&hs, &m], &[]);
+        hs = mlp(&mut g, net, &hs, &p)?;
     }
     let y = layer_norm(&mut g, net, &hs, "ln_f")?;
     let y = linear(&mut g, net, &y, "out")?;

@@ -8,6 +8,8 @@
 //! ctx = Linear(GELU(Linear(cond)))            (+ Linear([sin(t f), cos(t f)]) for velocity)
 //! h   = Linear(x) + mode_embedding[K, d] + ctx (broadcast over the K modes)
 //! h   = layers × pre-LN block (multi-head self-attention across the K modes, GELU MLP)
+//!       (with `mode_attention` off, the attention is replaced by its value and output
+//!       projections: every mode is then computed on its own)
 //! out = Linear(LayerNorm(h))                   -> x̂1 (velocity: predicted data) or y (generator)
 //! ```
 //!
@@ -55,6 +57,11 @@ pub struct TrajConfig {
     /// Width of the condition.
     pub cond: usize,
     pub kind: NetKind,
+    /// Self-attention across the K modes (the default). Off, each mode's block keeps only its
+    /// value and output projections, so no mode sees another's state: in training the K states
+    /// of an item all interpolate towards one ground truth, and attending across them lets the
+    /// net read it off their mean (see models/README.md, "Recipe experiments").
+    pub mode_attention: bool,
 }
 
 impl Default for TrajConfig {
@@ -68,6 +75,7 @@ impl Default for TrajConfig {
             state: 24,
             cond: 32,
             kind: NetKind::Velocity,
+            mode_attention: true,
         }
     }
 }
@@ -90,7 +98,12 @@ impl TrajConfig {
         if self.kind == NetKind::Velocity {
             m += d * d; // time features
         }
-        let per_layer = 4 * k * d * d + 2 * k * k * d + 2 * k * d * self.mlp_ratio * d;
+        let mixing = if self.mode_attention {
+            4 * k * d * d + 2 * k * k * d
+        } else {
+            2 * k * d * d
+        };
+        let per_layer = mixing + 2 * k * d * self.mlp_ratio * d;
         m += self.layers * per_layer;
         m += k * d * self.state; // output
         m
@@ -152,7 +165,12 @@ pub fn names_and_shapes(c: &TrajConfig) -> Vec<(String, Vec<usize>)> {
         let p = format!("blk{l}");
         v.push((format!("{p}.ln1.g"), vec![d]));
         v.push((format!("{p}.ln1.b"), vec![d]));
-        for n in ["q", "k", "v", "o"] {
+        let projections: &[&str] = if c.mode_attention {
+            &["q", "k", "v", "o"]
+        } else {
+            &["v", "o"]
+        };
+        for n in projections {
             lin(&mut v, &format!("{p}.{n}"), d, d);
         }
         v.push((format!("{p}.ln2.g"), vec![d]));
@@ -318,6 +336,12 @@ impl TrajNet {
         for l in 0..c.layers {
             let p = format!("blk{l}");
             let a = self.layer_norm(&hs, &format!("{p}.ln1"))?;
+            if !c.mode_attention {
+                let v = self.linear(&a, &format!("{p}.v"))?;
+                hs = (hs + self.linear(&v, &format!("{p}.o"))?)?;
+                hs = self.mlp(hs, &p)?;
+                continue;
+            }
             let split = |y: Tensor| -> Result<Tensor> {
                 y.reshape((b, k, h, dh))?.transpose(1, 2)?.contiguous()
             };
@@ -332,12 +356,17 @@ impl TrajNet {
                 .contiguous()?
                 .reshape((b, k, d))?;
             hs = (hs + self.linear(&o, &format!("{p}.o"))?)?;
-            let m = self.layer_norm(&hs, &format!("{p}.ln2"))?;
-            let m = self.linear(&m, &format!("{p}.fc1"))?.gelu_erf()?;
-            hs = (hs + self.linear(&m, &format!("{p}.fc2"))?)?;
+            hs = self.mlp(hs, &p)?;
         }
         let y = self.layer_norm(&hs, "ln_f")?;
         self.linear(&y, "out")
+    }
+
+    /// The residual GELU MLP of block `p`.
+    fn mlp(&self, hs: Tensor, p: &str) -> Result<Tensor> {
+        let m = self.layer_norm(&hs, &format!("{p}.ln2"))?;
+        let m = self.linear(&m, &format!("{p}.fc1"))?.gelu_erf()?;
+        hs + self.linear(&m, &format!("{p}.fc2"))?
     }
 
     /// The velocity `(x̂1 − x_t) / max(1 − t, 1e-3)` of a velocity net (what the ONNX graph
@@ -419,16 +448,68 @@ mod tests {
 
     #[test]
     fn counts_match_the_varmap() {
-        for kind in [NetKind::Velocity, NetKind::Generator] {
+        for (kind, mode_attention) in [
+            (NetKind::Velocity, true),
+            (NetKind::Generator, true),
+            (NetKind::Velocity, false),
+        ] {
             let c = TrajConfig {
                 d_model: 32,
                 kind,
+                mode_attention,
                 ..Default::default()
             };
             let net = TrajNet::new(c.clone(), 1).unwrap();
             let n: usize = net.varmap.all_vars().iter().map(|v| v.elem_count()).sum();
             assert_eq!(n, c.parameter_count());
             assert!(c.macs_per_pass() > 0);
+        }
+    }
+
+    #[test]
+    fn independent_modes_do_not_see_each_other() {
+        // perturbing mode 0's state changes mode 1's output only when the modes attend
+        for attend in [true, false] {
+            let c = TrajConfig {
+                d_model: 16,
+                heads: 2,
+                layers: 2,
+                modes: 3,
+                mode_attention: attend,
+                ..Default::default()
+            };
+            let net = TrajNet::new(c.clone(), 1).unwrap();
+            let mut x: Vec<f32> = (0..c.modes * c.state)
+                .map(|i| (i as f32 * 0.37).sin())
+                .collect();
+            let cond: Vec<f32> = (0..c.cond).map(|i| (i as f32 * 0.11).cos()).collect();
+            let ct = net.tensor(&cond, &[1, c.cond]).unwrap();
+            let t = net.tensor(&[0.3], &[1, 1]).unwrap();
+            let run = |x: &[f32]| -> Vec<f32> {
+                let xt = net.tensor(x, &[1, c.modes, c.state]).unwrap();
+                let y = net.forward(&xt, Some(&t), &ct).unwrap();
+                y.flatten_all().unwrap().to_vec1().unwrap()
+            };
+            let before = run(&x);
+            for v in &mut x[..c.state] {
+                *v += 1.0;
+            }
+            let after = run(&x);
+            let mode1 = c.state..2 * c.state;
+            let moved = before[mode1.clone()]
+                .iter()
+                .zip(&after[mode1])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert_eq!(
+                moved > 1e-4,
+                attend,
+                "attend {attend}: mode 1 moved by {moved}"
+            );
+            let mode0_moved = (0..c.state).any(|i| (before[i] - after[i]).abs() > 1e-4);
+            assert!(mode0_moved, "mode 0 must depend on its own state");
+            let names = net.names();
+            assert_eq!(names.iter().any(|n| n.ends_with(".q.w")), attend);
         }
     }
 

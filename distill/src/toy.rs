@@ -174,6 +174,7 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
         state: 2,
         cond: CONDITIONS,
         kind: NetKind::Velocity,
+        mode_attention: true,
     };
     let (cond, x) = dataset(o.items, o.seed ^ 0xDA7A);
     let sched = |epochs: usize, lr: f64| Schedule {

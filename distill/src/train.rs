@@ -125,6 +125,11 @@ pub struct TeacherArgs {
     #[arg(long)]
     #[serde(default)]
     pub patience: Option<usize>,
+    /// Compute every mode on its own: the blocks drop their attention across the K modes
+    /// (keeping its value and output projections), so that no mode sees the others' states.
+    #[arg(long)]
+    #[serde(default)]
+    pub independent_modes: bool,
     /// Continue from `<out>/last.json`.
     #[arg(long)]
     pub resume: bool,
@@ -524,6 +529,7 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         heads: args.heads,
         layers: args.layers,
         kind: NetKind::Velocity,
+        mode_attention: !args.independent_modes,
         ..Default::default()
     };
     // a resumed run keeps its stored config and scale

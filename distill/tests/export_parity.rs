@@ -10,11 +10,16 @@ use fewstep_distill::model::{NetKind, TrajConfig, TrajNet};
 
 /// Random weights everywhere (LayerNorm gains and biases too, so every parameter is exercised).
 fn random_net(kind: NetKind, seed: u64) -> TrajNet {
+    random_net_with(kind, true, seed)
+}
+
+fn random_net_with(kind: NetKind, mode_attention: bool, seed: u64) -> TrajNet {
     let c = TrajConfig {
         d_model: 32,
         heads: 4,
         layers: 2,
         kind,
+        mode_attention,
         ..Default::default()
     };
     let net = TrajNet::new(c, seed).unwrap();
@@ -30,7 +35,11 @@ fn random_net(kind: NetKind, seed: u64) -> TrajNet {
 }
 
 fn check(kind: NetKind, precision: Precision, tol: Tolerance) {
-    let net = random_net(kind, 3);
+    check_net(random_net(kind, 3), precision, tol);
+}
+
+fn check_net(net: TrajNet, precision: Precision, tol: Tolerance) {
+    let kind = net.config.kind;
     let c = net.config.clone();
     let info = ExportInfo {
         steps: 10,
@@ -93,6 +102,18 @@ fn generator_f32() {
 #[test]
 fn generator_f16() {
     check(NetKind::Generator, Precision::F16, TOL_F16);
+}
+
+#[test]
+fn independent_modes_velocity_f32() {
+    let net = random_net_with(NetKind::Velocity, false, 4);
+    check_net(net, Precision::F32, TOL_F32);
+}
+
+#[test]
+fn independent_modes_generator_f16() {
+    let net = random_net_with(NetKind::Generator, false, 4);
+    check_net(net, Precision::F16, TOL_F16);
 }
 
 /// `Session::sample` with the card's Euler grid equals Euler over candle's velocity.
