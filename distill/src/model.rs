@@ -316,6 +316,19 @@ impl TrajNet {
     /// `x` `[B, K, state]`, `t` `[B, 1]` (ignored, may be `None`, for a generator), `cond`
     /// `[B, cond]`.
     pub fn forward(&self, x: &Tensor, t: Option<&Tensor>, cond: &Tensor) -> Result<Tensor> {
+        self.forward_keeping(x, t, cond, None)
+    }
+
+    /// [`TrajNet::forward`] with the state's embedding `Linear(x)` multiplied per item by
+    /// `keep` `[B, 1, 1]` (0 drops it: the item is predicted from its condition, time and mode
+    /// embeddings alone). Training only; `None` is the plain forward pass.
+    pub fn forward_keeping(
+        &self,
+        x: &Tensor,
+        t: Option<&Tensor>,
+        cond: &Tensor,
+        keep: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let c = &self.config;
         let (b, k, _) = x.dims3()?;
         let (d, h) = (c.d_model, c.heads);
@@ -328,8 +341,11 @@ impl TrajNet {
             let feats = Tensor::cat(&[tf.sin()?, tf.cos()?], 1)?;
             ctx = (ctx + self.linear(&feats, "time")?)?;
         }
-        let mut hs = self
-            .linear(x, "in")?
+        let mut hx = self.linear(x, "in")?;
+        if let Some(keep) = keep {
+            hx = hx.broadcast_mul(keep)?;
+        }
+        let mut hs = hx
             .broadcast_add(&self.param("mode_emb")?)?
             .broadcast_add(&ctx.unsqueeze(1)?)?;
         let scale = 1.0 / (dh as f64).sqrt();
@@ -511,6 +527,51 @@ mod tests {
             let names = net.names();
             assert_eq!(names.iter().any(|n| n.ends_with(".q.w")), attend);
         }
+    }
+
+    #[test]
+    fn a_dropped_state_embedding_leaves_the_condition_alone() {
+        let c = TrajConfig {
+            d_model: 16,
+            heads: 2,
+            modes: 3,
+            ..Default::default()
+        };
+        let net = TrajNet::new(c.clone(), 2).unwrap();
+        let (b, w) = (2, c.modes * c.state);
+        let xa: Vec<f32> = (0..b * w).map(|i| (i as f32 * 0.3).sin()).collect();
+        let xb: Vec<f32> = (0..b * w).map(|i| (i as f32 * 0.7).cos()).collect();
+        let cond: Vec<f32> = (0..b * c.cond).map(|i| (i as f32 * 0.13).cos()).collect();
+        let ct = net.tensor(&cond, &[b, c.cond]).unwrap();
+        let t = net.tensor(&[0.2, 0.9], &[b, 1]).unwrap();
+        // item 0 kept, item 1 dropped
+        let keep = net.tensor(&[1.0, 0.0], &[b, 1, 1]).unwrap();
+        let run = |x: &[f32], keep: Option<&Tensor>| -> Vec<f32> {
+            let xt = net.tensor(x, &[b, c.modes, c.state]).unwrap();
+            let y = net.forward_keeping(&xt, Some(&t), &ct, keep).unwrap();
+            y.flatten_all().unwrap().to_vec1().unwrap()
+        };
+        let plain = run(&xa, None);
+        let (ka, kb) = (run(&xa, Some(&keep)), run(&xb, Some(&keep)));
+        let max_diff = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max)
+        };
+        assert!(
+            max_diff(&ka[..w], &plain[..w]) < 1e-6,
+            "a kept item is the plain forward"
+        );
+        assert!(
+            max_diff(&ka[..w], &kb[..w]) > 1e-3,
+            "a kept item sees its state"
+        );
+        assert!(
+            max_diff(&ka[w..], &kb[w..]) < 1e-6,
+            "a dropped item ignores its state"
+        );
+        assert!(max_diff(&ka[w..], &plain[w..]) > 1e-3);
     }
 
     #[test]

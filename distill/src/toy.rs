@@ -208,6 +208,7 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
         mirror_aug: false,
         wta_relax: 0.0,
         wta_relax_by_t: false,
+        input_drop: None,
         val: |net: &TrajNet| score(net, o.teacher_steps, eval / 2, seed ^ 1).map(|s| (s, 0.0)),
     };
     let teacher = best(fit(

@@ -125,6 +125,13 @@ pub struct TeacherArgs {
     #[arg(long)]
     #[serde(default)]
     pub patience: Option<usize>,
+    /// Time-dependent input dropout: each training item's state embedding is dropped with
+    /// probability `sigmoid(20 (t − m))` for this midpoint `m` (0.5 is MoFlow's setting), so
+    /// near the data end the net predicts from the condition alone and cannot read the ground
+    /// truth off the K states it is given. Off by default.
+    #[arg(long)]
+    #[serde(default)]
+    pub input_drop: Option<f32>,
     /// Compute every mode on its own: the blocks drop their attention across the K modes
     /// (keeping its value and output projections), so that no mode sees the others' states.
     #[arg(long)]
@@ -325,6 +332,8 @@ pub struct FlowMatching<V> {
     pub wta_relax: f32,
     /// Scale ε by 1 − t per item ([`relaxed_wta_per_item`]).
     pub wta_relax_by_t: bool,
+    /// Midpoint of the time-dependent input dropout ([`input_drop_probability`]; `None`: off).
+    pub input_drop: Option<f32>,
     /// Validation of the EMA weights.
     pub val: V,
 }
@@ -360,6 +369,15 @@ fn best_and_rest(err: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
     let best = err.gather(&err.argmin_keepdim(1)?, 1)?;
     let rest = (err.sum_keepdim(1)? - &best)?;
     Ok((best, rest))
+}
+
+/// Steepness of the time-dependent input dropout.
+pub const INPUT_DROP_STEEPNESS: f32 = 20.0;
+
+/// The probability that an item at time `t` is trained without its state embedding:
+/// `sigmoid(20 (t − mid))`.
+pub fn input_drop_probability(t: f32, mid: f32) -> f32 {
+    1.0 / (1.0 + (-INPUT_DROP_STEEPNESS * (t - mid)).exp())
 }
 
 /// `t ~ logit-normal(mean, std)`.
@@ -420,10 +438,20 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
         };
         let eps_by_t: Option<Vec<f32>> = (self.wta_relax_by_t && self.wta_relax > 0.0)
             .then(|| t.iter().map(|t| self.wta_relax * (1.0 - t)).collect());
+        let keep = match self.input_drop {
+            Some(mid) => {
+                let k: Vec<f32> = t
+                    .iter()
+                    .map(|&t| f32::from(rng.uniform() >= input_drop_probability(t, mid)))
+                    .collect();
+                Some(Tensor::from_vec(k, (b, 1, 1), &dev)?)
+            }
+            None => None,
+        };
         let tt = Tensor::from_vec(t, (b, 1), &dev)?;
         let t3 = tt.unsqueeze(2)?;
         let xt = (x0.broadcast_mul(&t3.affine(-1.0, 1.0)?)? + x1.broadcast_mul(&t3)?)?;
-        let pred = net.forward(&xt, Some(&tt), &ct)?;
+        let pred = net.forward_keeping(&xt, Some(&tt), &ct, keep.as_ref())?;
         let err = mode_error(&pred, &x1, self.loss)?; // [B, K]
         match &eps_by_t {
             Some(eps) => relaxed_wta_per_item(&err, eps),
@@ -566,6 +594,7 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         mirror_aug: args.mirror_aug,
         wta_relax: args.wta_relax,
         wta_relax_by_t: args.wta_relax_by_t,
+        input_drop: args.input_drop,
         val: |net: &TrajNet| val.score(net),
     };
     let init = TrajNet::new(config.clone(), args.seed)?;
@@ -603,33 +632,41 @@ pub fn export_info(meta: &CheckpointMeta, steps: usize) -> Result<ExportInfo, St
         );
     }
     metrics.insert("epoch".into(), meta.epoch as f64);
+    let mut extras = Vec::new();
+    if args.tied_noise {
+        extras.push("tied noise".to_string());
+    }
+    if args.minibatch_ot {
+        extras.push("minibatch OT coupling".into());
+    }
+    if args.scale_aug > 1.0 {
+        extras.push(format!("speed augmentation x[1/{0}, {0}]", args.scale_aug));
+    }
+    if args.mirror_aug {
+        extras.push("mirror augmentation".into());
+    }
+    if args.wta_relax > 0.0 {
+        let by_t = if args.wta_relax_by_t { " (1 - t)" } else { "" };
+        extras.push(format!("relaxed winner-takes-all {}{by_t}", args.wta_relax));
+    }
+    if let Some(mid) = args.input_drop {
+        extras.push(format!("input dropout sigmoid(20 (t - {mid}))"));
+    }
+    if !meta.config.mode_attention {
+        extras.push("independent modes".into());
+    }
+    let extras: String = extras.iter().map(|e| format!(", {e}")).collect();
     Ok(ExportInfo {
         steps,
         future_scale: meta.future_scale,
         provenance: Provenance {
             teacher: None,
             method: Some(format!(
-                "teacher: conditional flow matching (MoFlow recipe: data prediction, logit-normal t, best-of-{} {} loss{}{}{}{}), EMA {} weights, {} epochs of {}",
+                "teacher: conditional flow matching (MoFlow recipe: data prediction, logit-normal t, best-of-{} {} loss{extras}), EMA {} weights, {} epochs of {}",
                 meta.config.modes,
                 match args.loss {
                     ModeError::Mse => "squared-error",
                     ModeError::Ade => "ADE",
-                },
-                if args.tied_noise { ", tied noise" } else { "" },
-                if args.minibatch_ot {
-                    ", minibatch OT coupling"
-                } else {
-                    ""
-                },
-                if args.scale_aug > 1.0 {
-                    format!(", speed augmentation x[1/{0}, {0}]", args.scale_aug)
-                } else {
-                    String::new()
-                },
-                if args.mirror_aug {
-                    ", mirror augmentation"
-                } else {
-                    ""
                 },
                 args.ema,
                 meta.epoch,
@@ -659,6 +696,15 @@ pub fn export_checkpoint(dir: &Path, tag: &str, steps: usize, out: &Path) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_dropout_is_a_logistic_in_t() {
+        assert!((input_drop_probability(0.5, 0.5) - 0.5).abs() < 1e-6);
+        assert!((input_drop_probability(0.6, 0.5) - 1.0 / (1.0 + (-2f32).exp())).abs() < 1e-6);
+        assert!(input_drop_probability(0.2, 0.5) < 0.01);
+        assert!(input_drop_probability(0.8, 0.5) > 0.99);
+        assert!(input_drop_probability(0.6, 0.7) < 0.5);
+    }
 
     use fewstep::forecast::features::{PAST_FEATURES, past_features};
     use fewstep::forecast::{OBS, Point};

@@ -50,6 +50,7 @@ fn teacher(out: &Path) {
         mirror_aug: false,
         wta_relax: 0.0,
         wta_relax_by_t: false,
+        input_drop: None,
         independent_modes: false,
         resume: false,
         stop_after: None,

@@ -40,6 +40,7 @@ fn args(out: &Path) -> TeacherArgs {
         // and the relaxed winner-takes-all weighting
         wta_relax: 0.05,
         wta_relax_by_t: true,
+        input_drop: Some(0.5),
         independent_modes: true,
         resume: false,
         stop_after: None,
