@@ -17,6 +17,10 @@
 #                         ZARA1 fold; see models/README.md)
 #        TEACHER_PATIENCE the teacher stops early after this many epochs without a better val
 #                         (default 4; its 10-step val degrades after ~9 epochs on the big folds)
+#        INPUT_DROP       set to a midpoint (MoFlow: 0.5) for the teacher's time-dependent input
+#                         dropout (--input-drop)
+#        INDEPENDENT_MODES set (to anything) for a teacher without attention across the modes
+#                         (--independent-modes)
 #
 # Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
 # ~28 min (24 epochs), teacher samples ~1 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
@@ -38,6 +42,7 @@ for stage in $stages; do
       [ -f "$run/teacher/teacher.onnx" ] || "$bin" train teacher "${common[@]}" --out "$run/teacher" \
         --epochs "${TEACHER_EPOCHS:-24}" --batch 64 --lr 5e-4 --d-model 96 --layers 2 --heads 4 \
         --max-val-windows 1000 --val-steps 10 --export-steps 100 --wta-relax "${WTA_RELAX:-0.05}" ${WTA_RELAX_BY_T:+--wta-relax-by-t} \
+        ${INPUT_DROP:+--input-drop "$INPUT_DROP"} ${INDEPENDENT_MODES:+--independent-modes} \
         --patience "${TEACHER_PATIENCE:-4}" ;;
     reflow)
       [ -f "$run/reflow/student.onnx" ] || "$bin" "${student[@]}" --method reflow --out "$run/reflow" \
