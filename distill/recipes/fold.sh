@@ -13,14 +13,14 @@
 #        TEACHER_EPOCHS   length of the teacher's schedule (default 24)
 #        WTA_RELAX        the teacher's relaxed winner-takes-all weight (default 0.05; 0 is the
 #                         plain best-of-K loss of the models shipped before session 6)
-#        WTA_RELAX_BY_T   set (to anything) for --wta-relax-by-t: ε·(1 − t) per item (the shipped
-#                         ZARA1 fold; see models/README.md)
+#        WTA_RELAX_BY_T   1 (default): --wta-relax-by-t, the relaxed weight ε·(1 − t) per item;
+#                         0: a constant ε (session 6's HOTEL, UNIV and ZARA2 teachers)
 #        TEACHER_PATIENCE the teacher stops early after this many epochs without a better val
 #                         (default 4; its 10-step val degrades after ~9 epochs on the big folds)
 #        INPUT_DROP       set to a midpoint (MoFlow: 0.5) for the teacher's time-dependent input
 #                         dropout (--input-drop)
-#        INDEPENDENT_MODES set (to anything) for a teacher without attention across the modes
-#                         (--independent-modes)
+#        INDEPENDENT_MODES 1 (default): --independent-modes, no attention across the K modes
+#                         (session 7; see models/README.md); 0: attention across the modes
 #
 # Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
 # ~28 min (24 epochs), teacher samples ~1 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
@@ -32,6 +32,8 @@ bin=${FEWSTEP_DISTILL:-target/release/fewstep-distill}
 stages=${STAGES:-teacher reflow imle mdt}
 run=${RUN:-runs/$scene}
 aug=(--scale-aug "${SCALE_AUG:-1}")
+by_t=(); [ "${WTA_RELAX_BY_T:-1}" = 1 ] && by_t=(--wta-relax-by-t)
+indep=(); [ "${INDEPENDENT_MODES:-1}" = 1 ] && indep=(--independent-modes)
 common=(--scene "$scene" --seed 0 --threads "$threads" --resume "${aug[@]}")
 student=(train student "${common[@]}" --teacher "$run/teacher" --teacher-steps 10
          --max-val-windows 1000 --steps 1)
@@ -41,8 +43,8 @@ for stage in $stages; do
     teacher)
       [ -f "$run/teacher/teacher.onnx" ] || "$bin" train teacher "${common[@]}" --out "$run/teacher" \
         --epochs "${TEACHER_EPOCHS:-24}" --batch 64 --lr 5e-4 --d-model 96 --layers 2 --heads 4 \
-        --max-val-windows 1000 --val-steps 10 --export-steps 100 --wta-relax "${WTA_RELAX:-0.05}" ${WTA_RELAX_BY_T:+--wta-relax-by-t} \
-        ${INPUT_DROP:+--input-drop "$INPUT_DROP"} ${INDEPENDENT_MODES:+--independent-modes} \
+        --max-val-windows 1000 --val-steps 10 --export-steps 100 --wta-relax "${WTA_RELAX:-0.05}" "${by_t[@]}" \
+        ${INPUT_DROP:+--input-drop "$INPUT_DROP"} "${indep[@]}" \
         --patience "${TEACHER_PATIENCE:-4}" ;;
     reflow)
       [ -f "$run/reflow/student.onnx" ] || "$bin" "${student[@]}" --method reflow --out "$run/reflow" \
