@@ -117,7 +117,6 @@ fn layer_norm(g: &mut GraphBuilder, net: &TrajNet, x: &str, name: &str) -> Resul
     Ok(g.layer_norm(x, &gm, &bt, LN_EPS))
 }
 
-/// The ONNX bytes of `net` with its card.
 /// The residual GELU MLP of block `p` applied to `hs`.
 fn mlp(g: &mut GraphBuilder, net: &TrajNet, hs: &str, p: &str) -> Result<String, String> {
     let m = layer_norm(g, net, hs, &format!("{p}.ln2"))?;
@@ -127,6 +126,7 @@ fn mlp(g: &mut GraphBuilder, net: &TrajNet, hs: &str, p: &str) -> Result<String,
     Ok(g.node("Add", &[hs, &m], &[]))
 }
 
+/// The ONNX bytes of `net` with its card.
 pub fn to_onnx(net: &TrajNet, info: &ExportInfo) -> Result<Vec<u8>, String> {
     let c = &net.config;
     let (k, s, d, h) = (c.modes, c.state, c.d_model, c.heads);

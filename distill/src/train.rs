@@ -650,7 +650,9 @@ pub fn export_info(meta: &CheckpointMeta, steps: usize) -> Result<ExportInfo, St
         extras.push(format!("relaxed winner-takes-all {}{by_t}", args.wta_relax));
     }
     if let Some(mid) = args.input_drop {
-        extras.push(format!("input dropout sigmoid(20 (t - {mid}))"));
+        extras.push(format!(
+            "input dropout sigmoid({INPUT_DROP_STEEPNESS} (t - {mid}))"
+        ));
     }
     if !meta.config.mode_attention {
         extras.push("independent modes".into());
@@ -697,6 +699,9 @@ pub fn export_checkpoint(dir: &Path, tag: &str, steps: usize, out: &Path) -> Res
 mod tests {
     use super::*;
 
+    use fewstep::forecast::features::{PAST_FEATURES, past_features};
+    use fewstep::forecast::{OBS, Point};
+
     #[test]
     fn input_dropout_is_a_logistic_in_t() {
         assert!((input_drop_probability(0.5, 0.5) - 0.5).abs() < 1e-6);
@@ -705,9 +710,6 @@ mod tests {
         assert!(input_drop_probability(0.8, 0.5) > 0.99);
         assert!(input_drop_probability(0.6, 0.7) < 0.5);
     }
-
-    use fewstep::forecast::features::{PAST_FEATURES, past_features};
-    use fewstep::forecast::{OBS, Point};
 
     #[test]
     fn mirroring_the_features_is_mirroring_the_world() {
