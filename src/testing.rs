@@ -347,6 +347,7 @@ pub fn gpu_configs() -> Vec<(Precision, GpuF16Mode, Tolerance)> {
     if !gpu_available() {
         return Vec::new();
     }
+    #[cfg_attr(not(feature = "gpu"), allow(unused_mut))]
     let mut out = vec![
         (Precision::F32, GpuF16Mode::Auto, TOL_GPU_F32),
         (Precision::F16, GpuF16Mode::PackedWeights, TOL_F16),
