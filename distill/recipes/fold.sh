@@ -4,6 +4,8 @@
 # Every stage checkpoints each epoch and resumes: after an interruption, rerun the same command.
 #
 # usage: distill/recipes/fold.sh SCENE [THREADS]      (SCENE: eth, hotel, univ, zara1, zara2)
+# Students of a shipped teacher: `fewstep-distill import --model models/SCENE/teacher.onnx
+# --out runs/SCENE/teacher` first; the teacher stage then sees teacher.onnx and is skipped.
 # env:   FEWSTEP_DISTILL  the binary (default: target/release/fewstep-distill; build it first with
 #                         `cargo build --release -p fewstep-distill`)
 #        STAGES           which stages to run (default: "teacher reflow imle mdt")

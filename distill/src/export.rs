@@ -13,7 +13,7 @@ use fewstep::card::{
     Card, CardDim, FORMAT_VERSION, Kind, Method, Provenance, Roles, SamplerSpec, TensorSpec,
 };
 use fewstep::forecast::features::{FeatureVersion, Normalization};
-use fewstep::onnx::{Attr, Dim, GraphBuilder};
+use fewstep::onnx::{Attr, Dim, GraphBuilder, pb};
 
 use crate::model::{LN_EPS, NetKind, ONE_MINUS_T_MIN, TrajConfig, TrajNet};
 
@@ -95,30 +95,45 @@ pub fn card(config: &TrajConfig, info: &ExportInfo) -> Card {
     }
 }
 
-fn linear(g: &mut GraphBuilder, net: &TrajNet, x: &str, name: &str) -> Result<String, String> {
-    let w = net.param(&format!("{name}.w")).map_err(|e| e.to_string())?;
+/// The net's weights as the graph takes them, recording the order in which they become
+/// initializers (what [`crate::import`] inverts).
+struct Weights<'a> {
+    net: &'a TrajNet,
+    order: Vec<String>,
+}
+
+impl Weights<'_> {
+    fn take(&mut self, name: &str) -> Result<Vec<f32>, String> {
+        let v = self.net.param_vec(name).map_err(|e| e.to_string())?;
+        self.order.push(name.to_string());
+        Ok(v)
+    }
+}
+
+fn linear(g: &mut GraphBuilder, net: &mut Weights, x: &str, name: &str) -> Result<String, String> {
+    let w = net
+        .net
+        .param(&format!("{name}.w"))
+        .map_err(|e| e.to_string())?;
     let (k, n) = w.dims2().map_err(|e| e.to_string())?;
-    let wv = net
-        .param_vec(&format!("{name}.w"))
-        .map_err(|e| e.to_string())?;
-    let bv = net
-        .param_vec(&format!("{name}.b"))
-        .map_err(|e| e.to_string())?;
+    let wv = net.take(&format!("{name}.w"))?;
+    let bv = net.take(&format!("{name}.b"))?;
     Ok(g.linear(x, &wv, Some(&bv), k, n))
 }
 
-fn layer_norm(g: &mut GraphBuilder, net: &TrajNet, x: &str, name: &str) -> Result<String, String> {
-    let gm = net
-        .param_vec(&format!("{name}.g"))
-        .map_err(|e| e.to_string())?;
-    let bt = net
-        .param_vec(&format!("{name}.b"))
-        .map_err(|e| e.to_string())?;
+fn layer_norm(
+    g: &mut GraphBuilder,
+    net: &mut Weights,
+    x: &str,
+    name: &str,
+) -> Result<String, String> {
+    let gm = net.take(&format!("{name}.g"))?;
+    let bt = net.take(&format!("{name}.b"))?;
     Ok(g.layer_norm(x, &gm, &bt, LN_EPS))
 }
 
 /// The residual GELU MLP of block `p` applied to `hs`.
-fn mlp(g: &mut GraphBuilder, net: &TrajNet, hs: &str, p: &str) -> Result<String, String> {
+fn mlp(g: &mut GraphBuilder, net: &mut Weights, hs: &str, p: &str) -> Result<String, String> {
     let m = layer_norm(g, net, hs, &format!("{p}.ln2"))?;
     let m = linear(g, net, &m, &format!("{p}.fc1"))?;
     let m = g.node("Gelu", &[&m], &[]);
@@ -128,7 +143,28 @@ fn mlp(g: &mut GraphBuilder, net: &TrajNet, hs: &str, p: &str) -> Result<String,
 
 /// The ONNX bytes of `net` with its card.
 pub fn to_onnx(net: &TrajNet, info: &ExportInfo) -> Result<Vec<u8>, String> {
+    let (proto, _) = to_proto(net, info)?;
+    Ok(fewstep::onnx::write::encode(&proto))
+}
+
+/// The names of the parameters of a `config` net in the order the export writes them as
+/// initializers (each linear layer's `.w` then `.b`, each LayerNorm's `.g` then `.b`,
+/// `mode_emb`), skipping the graph's own constants.
+pub fn weight_order(config: &TrajConfig) -> Result<Vec<String>, String> {
+    let net = TrajNet::new(config.clone(), 0)?;
+    Ok(to_proto(&net, &ExportInfo::default())?.1)
+}
+
+/// Initializer name hints of the network's parameters (the writer names initializers
+/// `<hint>_<counter>`); every other initializer is a constant of the graph itself.
+pub const WEIGHT_HINTS: [&str; 5] = ["w", "b", "ln_g", "ln_b", "mode_emb"];
+
+fn to_proto(net: &TrajNet, info: &ExportInfo) -> Result<(pb::ModelProto, Vec<String>), String> {
     let c = &net.config;
+    let net = &mut Weights {
+        net,
+        order: Vec::new(),
+    };
     let (k, s, d, h) = (c.modes, c.state, c.d_model, c.heads);
     let dh = d / h;
     let mut g = GraphBuilder::new(match c.kind {
@@ -162,40 +198,45 @@ pub fn to_onnx(net: &TrajNet, info: &ExportInfo) -> Result<Vec<u8>, String> {
 
     // tokens [N, K, d]
     let hx = linear(&mut g, net, &x, "in")?;
-    let me = net.param_vec("mode_emb").map_err(|e| e.to_string())?;
+    let me = net.take("mode_emb")?;
     let me = g.constant("mode_emb", &[k, d], &me);
     let hx = g.node("Add", &[&hx, &me], &[]);
     let mut hs = g.node("Add", &[&hx, &ctx], &[]);
 
-    let split = g.constant_i64("split", &[4], &[0, k as i64, h as i64, dh as i64]);
-    let merge = g.constant_i64("merge", &[3], &[0, k as i64, d as i64]);
-    let scale = g.constant("attn_scale", &[1], &[1.0 / (dh as f32).sqrt()]);
+    // the attention's constants, only where the blocks attend across the modes
+    let attention = c.mode_attention.then(|| {
+        (
+            g.constant_i64("split", &[4], &[0, k as i64, h as i64, dh as i64]),
+            g.constant_i64("merge", &[3], &[0, k as i64, d as i64]),
+            g.constant("attn_scale", &[1], &[1.0 / (dh as f32).sqrt()]),
+        )
+    });
     for l in 0..c.layers {
         let p = format!("blk{l}");
         let a = layer_norm(&mut g, net, &hs, &format!("{p}.ln1"))?;
-        if !c.mode_attention {
+        let Some((split, merge, scale)) = &attention else {
             let v = linear(&mut g, net, &a, &format!("{p}.v"))?;
             let o = linear(&mut g, net, &v, &format!("{p}.o"))?;
             hs = g.node("Add", &[&hs, &o], &[]);
             hs = mlp(&mut g, net, &hs, &p)?;
             continue;
-        }
+        };
         let q = linear(&mut g, net, &a, &format!("{p}.q"))?;
         let kk = linear(&mut g, net, &a, &format!("{p}.k"))?;
         let v = linear(&mut g, net, &a, &format!("{p}.v"))?;
         let mut heads = |y: &str, perm: Vec<i64>| {
-            let r = g.node("Reshape", &[y, &split], &[]);
+            let r = g.node("Reshape", &[y, split], &[]);
             g.node("Transpose", &[&r], &[Attr::Ints("perm", perm)])
         };
         let qh = heads(&q, vec![0, 2, 1, 3]); // [N, H, K, dh]
         let kh = heads(&kk, vec![0, 2, 3, 1]); // [N, H, dh, K]
         let vh = heads(&v, vec![0, 2, 1, 3]);
         let sc = g.node("MatMul", &[&qh, &kh], &[]);
-        let sc = g.node("Mul", &[&sc, &scale], &[]);
+        let sc = g.node("Mul", &[&sc, scale], &[]);
         let pr = g.node("Softmax", &[&sc], &[Attr::Int("axis", -1)]);
         let o = g.node("MatMul", &[&pr, &vh], &[]);
         let o = g.node("Transpose", &[&o], &[Attr::Ints("perm", vec![0, 2, 1, 3])]);
-        let o = g.node("Reshape", &[&o, &merge], &[]);
+        let o = g.node("Reshape", &[&o, merge], &[]);
         let o = linear(&mut g, net, &o, &format!("{p}.o"))?;
         hs = g.node("Add", &[&hs, &o], &[]);
         hs = mlp(&mut g, net, &hs, &p)?;
@@ -230,7 +271,7 @@ pub fn to_onnx(net: &TrajNet, info: &ExportInfo) -> Result<Vec<u8>, String> {
     entry.key = CONFIG_KEY.into();
     entry.value = serde_json::to_string(c).map_err(|e| e.to_string())?;
     proto.metadata_props.push(entry);
-    Ok(fewstep::onnx::write::encode(&proto))
+    Ok((proto, std::mem::take(&mut net.order)))
 }
 
 /// Writes `net` as ONNX to `path` (creating its folder).

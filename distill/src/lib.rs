@@ -5,6 +5,7 @@ pub mod data;
 pub mod eval;
 pub mod export;
 pub mod fit;
+pub mod import;
 pub mod model;
 pub mod optim;
 pub mod ot;

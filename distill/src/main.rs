@@ -4,6 +4,8 @@
 //! - `train teacher --scene eth ...`: conditional flow matching (see `fewstep_distill::train`),
 //!   checkpoints every epoch, `--resume`, best-on-val export to `<out>/teacher.onnx`;
 //! - `export --ckpt DIR [--tag best|last] --out F.onnx`: export a checkpoint's EMA weights;
+//! - `import --model models/eth/teacher.onnx --out DIR`: a teacher folder rebuilt from a
+//!   shipped teacher, for `train student --teacher DIR`;
 //! - `train student --method reflow|mdt|imle --scene eth --teacher runs/eth/teacher ...`: a
 //!   1–2 step student (see `fewstep_distill::students`), exported to `<out>/student.onnx`;
 //! - `toy`: the toy 2-D suite (every method in seconds, sliced Wasserstein scores);
@@ -18,6 +20,7 @@ use clap::{Parser, Subcommand};
 
 use fewstep_distill::data::SCENES;
 use fewstep_distill::eval::{Row, evaluate, load, print_table, test_sets, write_metrics};
+use fewstep_distill::import::teacher_folder;
 use fewstep_distill::students::{StudentArgs, train_student};
 use fewstep_distill::toy::{ToyOptions, run as run_toy};
 use fewstep_distill::train::{TeacherArgs, export_checkpoint, train_teacher};
@@ -103,6 +106,17 @@ enum Cmd {
         /// Euler steps of the card's sampler.
         #[arg(long, default_value_t = 100)]
         steps: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Rebuild a teacher's training folder from its exported file (e.g. a shipped
+    /// models/<scene>/teacher.onnx), bit for bit, so that `train student --teacher OUT`
+    /// distils it without the run that trained it.
+    Import {
+        /// A velocity model that fewstep-distill exported.
+        #[arg(long)]
+        model: PathBuf,
+        /// The folder to write (best.ema.safetensors, best.json, teacher.onnx).
         #[arg(long)]
         out: PathBuf,
     },
@@ -308,6 +322,10 @@ fn main() -> ExitCode {
             steps,
             out,
         } => export_checkpoint(&ckpt, &tag, steps, &out).map(|()| println!("{}", out.display())),
+        Cmd::Import { model, out } => {
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            teacher_folder(&model, &out, &command).map(|()| println!("{}", out.display()))
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

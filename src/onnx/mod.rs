@@ -4,7 +4,9 @@
 pub mod read;
 pub mod write;
 
-use tract_onnx::pb;
+/// The ONNX protobuf types (tract's prost structs), for tools that read or write files with
+/// [`decode`] and [`write::encode`].
+pub use tract_onnx::pb;
 
 use crate::card::{Card, METADATA_KEY};
 use crate::error::Error;
