@@ -73,6 +73,18 @@ pub fn evaluate(
     seed: u64,
     chunk: usize,
 ) -> Result<(f64, f64, f64), String> {
+    evaluate_on(m, ws, steps, None, seed, chunk)
+}
+
+/// [`evaluate`] with the card's grid replaced by `times` (when given; it wins over `steps`).
+pub fn evaluate_on(
+    m: &Loaded,
+    ws: &[Window],
+    steps: Option<usize>,
+    times: Option<Vec<f32>>,
+    seed: u64,
+    chunk: usize,
+) -> Result<(f64, f64, f64), String> {
     let (k, _) = trajectory_shape(&m.model).map_err(|e| format!("{}: {e}", m.path.display()))?;
     let opts = EvalOptions {
         k,
@@ -81,6 +93,7 @@ pub fn evaluate(
         seed,
         batch: chunk,
         steps,
+        times,
     };
     let r = fewstep::forecast::eval::evaluate(&m.model, ws, &opts).map_err(|e| e.to_string())?;
     Ok((
@@ -140,11 +153,35 @@ pub fn test_sets(
     scenes: &[String],
     min_agents: usize,
 ) -> Result<BTreeMap<String, Vec<Window>>, String> {
+    split_sets(data, scenes, Split::Test, min_agents)
+}
+
+/// The `split` windows of each scene's fold (test: the scene itself; val: the val files of
+/// the other four scenes, where checkpoints and settings are chosen).
+pub fn split_sets(
+    data: &Path,
+    scenes: &[String],
+    split: Split,
+    min_agents: usize,
+) -> Result<BTreeMap<String, Vec<Window>>, String> {
     let mut m = BTreeMap::new();
     for s in scenes {
-        m.insert(s.clone(), fold_windows(data, s, Split::Test, min_agents)?);
+        m.insert(s.clone(), fold_windows(data, s, split, min_agents)?);
     }
     Ok(m)
+}
+
+/// A time grid of `steps` Euler steps from 0 to 1 with `t_i = (i / steps)^power`: 1 is the
+/// uniform grid, above 1 denser near the noise end (t = 0), below 1 near the data end.
+pub fn power_grid(steps: usize, power: f32) -> Result<Vec<f32>, String> {
+    if steps == 0 || !(power.is_finite() && power > 0.0) {
+        return Err(format!(
+            "a power grid needs ≥ 1 step and a positive power (got {steps} steps, power {power})"
+        ));
+    }
+    Ok((0..=steps)
+        .map(|i| (i as f32 / steps as f32).powf(power))
+        .collect())
 }
 
 /// Adds `metrics` to the card stored in the ONNX file at `path` (rewrites the file).
@@ -162,4 +199,25 @@ pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(),
     entry.value = card.to_json();
     std::fs::write(path, fewstep::onnx::write::encode(&proto))
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn power_grids_span_zero_to_one_and_power_one_is_uniform() {
+        let uniform = fewstep::card::SamplerSpec::uniform(fewstep::card::Method::Euler, 10).times;
+        assert_eq!(power_grid(10, 1.0).unwrap(), uniform);
+        for p in [0.5f32, 2.0, 3.0] {
+            let g = power_grid(10, p).unwrap();
+            assert_eq!((g.len(), g[0], g[10]), (11, 0.0, 1.0));
+            assert!(g.windows(2).all(|w| w[1] > w[0]), "{p}: {g:?}");
+            // p > 1 puts the first step below the uniform 0.1, p < 1 above it
+            assert_eq!(g[1] < 0.1, p > 1.0, "{p}: {g:?}");
+        }
+        assert!(power_grid(0, 1.0).is_err());
+        assert!(power_grid(10, 0.0).is_err());
+        assert!(power_grid(10, f32::NAN).is_err());
+    }
 }

@@ -19,7 +19,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use fewstep_distill::data::SCENES;
-use fewstep_distill::eval::{Row, evaluate, load, print_table, test_sets, write_metrics};
+use fewstep_distill::data::Split;
+use fewstep_distill::eval::{
+    Row, evaluate_on, load, power_grid, print_table, split_sets, write_metrics,
+};
 use fewstep_distill::import::teacher_folder;
 use fewstep_distill::students::{StudentArgs, train_student};
 use fewstep_distill::toy::{ToyOptions, run as run_toy};
@@ -38,35 +41,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Evaluate on the ETH-UCY test scenes: minADE20/minFDE20 per scene and averaged.
-    Eval {
-        /// The folder holding the 22 ETH-UCY files.
-        #[arg(long, default_value = "data/eth_ucy")]
-        data: PathBuf,
-        /// Comma-separated scenes (default: all five).
-        #[arg(long, default_value = "eth,hotel,univ,zara1,zara2")]
-        scenes: String,
-        /// Keep every agent window instead of applying the Social-GAN filter (≥ 2 agents).
-        #[arg(long)]
-        no_sgan_filter: bool,
-        /// An exported model (repeatable). A model whose card names its fold
-        /// (`provenance.data = eth_ucy/<scene>`) is evaluated on that scene only; models with
-        /// the same file name share a row.
-        #[arg(long = "model")]
-        models: Vec<PathBuf>,
-        /// Uniform Euler steps instead of the card's grid (repeatable: one row each).
-        #[arg(long = "steps")]
-        steps: Vec<usize>,
-        /// Seed of the sampling noise.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Agents per runtime batch.
-        #[arg(long, default_value_t = 256)]
-        chunk: usize,
-        /// Store each model's test minADE20/minFDE20 (per step count) in its card.
-        #[arg(long)]
-        write_metrics: bool,
-    },
+    /// Evaluate on the ETH-UCY test scenes (or each fold's val split): minADE20/minFDE20 per
+    /// scene and averaged.
+    Eval(EvalArgs),
     /// Train a teacher or a student.
     #[command(subcommand)]
     Train(TrainCmd),
@@ -122,6 +99,52 @@ enum Cmd {
     },
 }
 
+/// Options of `fewstep-distill eval`.
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// The folder holding the 22 ETH-UCY files.
+    #[arg(long, default_value = "data/eth_ucy")]
+    data: PathBuf,
+    /// Comma-separated scenes (default: all five).
+    #[arg(long, default_value = "eth,hotel,univ,zara1,zara2")]
+    scenes: String,
+    /// Keep every agent window instead of applying the Social-GAN filter (≥ 2 agents).
+    #[arg(long)]
+    no_sgan_filter: bool,
+    /// An exported model (repeatable). A model whose card names its fold
+    /// (`provenance.data = eth_ucy/<scene>`) is evaluated on that scene only; models with
+    /// the same file name share a row.
+    #[arg(long = "model")]
+    models: Vec<PathBuf>,
+    /// Uniform Euler steps instead of the card's grid (repeatable: one row each).
+    #[arg(long = "steps")]
+    steps: Vec<usize>,
+    /// With `--steps N`: the grid t_i = (i/N)^P instead of the uniform one (P > 1 is denser
+    /// near the noise end, P < 1 near the data end).
+    #[arg(long)]
+    grid_power: Option<f32>,
+    /// Which windows of each scene's fold: `test` (the scene) or `val` (the val files of
+    /// the other four scenes: the split on which settings may be chosen).
+    #[arg(long, value_enum, default_value_t = EvalSplit::Test)]
+    split: EvalSplit,
+    /// Seed of the sampling noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Agents per runtime batch.
+    #[arg(long, default_value_t = 256)]
+    chunk: usize,
+    /// Store each model's test minADE20/minFDE20 (per step count) in its card (test split and
+    /// uniform or card grids only).
+    #[arg(long)]
+    write_metrics: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EvalSplit {
+    Test,
+    Val,
+}
+
 #[derive(Subcommand)]
 enum TrainCmd {
     /// The flow-matching teacher (MoFlow's recipe).
@@ -130,29 +153,33 @@ enum TrainCmd {
     Student(StudentArgs),
 }
 
-#[allow(clippy::too_many_arguments)]
-fn eval(
-    data_dir: &std::path::Path,
-    scenes: &str,
-    sgan: bool,
-    models: &[PathBuf],
-    steps: &[usize],
-    seed: u64,
-    chunk: usize,
-    write: bool,
-) -> Result<(), String> {
-    let min_agents = if sgan { 2 } else { 1 };
+fn eval(a: &EvalArgs) -> Result<(), String> {
+    let min_agents = if a.no_sgan_filter { 1 } else { 2 };
     let wanted: Vec<String> = SCENES
         .iter()
-        .filter(|s| scenes.split(',').any(|x| x.trim() == **s))
+        .filter(|s| a.scenes.split(',').any(|x| x.trim() == **s))
         .map(|s| s.to_string())
         .collect();
-    let sets = test_sets(data_dir, &wanted, min_agents)?;
+    let (split, split_name) = match a.split {
+        EvalSplit::Test => (Split::Test, "test"),
+        EvalSplit::Val => (Split::Val, "val"),
+    };
+    if a.write_metrics && (split != Split::Test || a.grid_power.is_some()) {
+        return Err(
+            "--write-metrics stores test figures on the uniform or card grid: \
+                    drop it with --split val or --grid-power"
+                .into(),
+        );
+    }
+    if a.grid_power.is_some() && a.steps.is_empty() {
+        return Err("--grid-power needs --steps N".into());
+    }
+    let sets = split_sets(&a.data, &wanted, split, min_agents)?;
     let mut rows = Vec::new();
     let mut cv = BTreeMap::new();
     for (scene, ws) in &sets {
         let r = fewstep::forecast::eval::constant_velocity(ws);
-        eprintln!("{scene}: {} test windows", ws.len());
+        eprintln!("{scene}: {} {split_name} windows", ws.len());
         cv.insert(scene.clone(), (r.min_ade, r.min_fde));
     }
     rows.push(Row {
@@ -162,14 +189,15 @@ fn eval(
         params: Some(0),
         macs: Some(0),
     });
-    let loaded = models
+    let loaded = a
+        .models
         .iter()
         .map(|p| load(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let step_opts: Vec<Option<usize>> = if steps.is_empty() {
+    let step_opts: Vec<Option<usize>> = if a.steps.is_empty() {
         vec![None]
     } else {
-        steps.iter().map(|&s| Some(s)).collect()
+        a.steps.iter().map(|&s| Some(s)).collect()
     };
     // group by file name
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
@@ -197,7 +225,10 @@ fn eval(
                     .map(|s| s.times.len() - 1);
                 steps_label = match (m.kind, st, card_steps) {
                     (fewstep::card::Kind::Generator, _, _) => "1 (generator)".into(),
-                    (_, Some(s), _) => format!("{s} Euler"),
+                    (_, Some(s), _) => match a.grid_power {
+                        Some(p) => format!("{s} Euler, (i/{s})^{p}"),
+                        None => format!("{s} Euler"),
+                    },
                     (_, None, Some(s)) => format!("{s} (card)"),
                     _ => "?".into(),
                 };
@@ -205,22 +236,28 @@ fn eval(
                     if m.scene.as_ref().is_some_and(|s| s != scene) {
                         continue;
                     }
-                    let (a, f, secs) = evaluate(m, ws, *st, seed, chunk)?;
+                    let times = match (a.grid_power, st) {
+                        (Some(p), Some(n)) if m.kind != fewstep::card::Kind::Generator => {
+                            Some(power_grid(*n, p)?)
+                        }
+                        _ => None,
+                    };
+                    let (ade, fde, secs) = evaluate_on(m, ws, *st, times, a.seed, a.chunk)?;
                     eprintln!(
-                        "{} on {scene} ({steps_label}): {a:.3}/{f:.3} m, {} windows sampled in {secs:.2} s",
+                        "{} on {scene} {split_name} ({steps_label}): {ade:.3}/{fde:.3} m, {} windows sampled in {secs:.2} s",
                         m.path.display(),
                         ws.len()
                     );
-                    cells.insert(scene.clone(), (a, f));
-                    if write {
+                    cells.insert(scene.clone(), (ade, fde));
+                    if a.write_metrics {
                         let tag = match st {
                             Some(s) => format!("euler{s}"),
                             None => "card".into(),
                         };
                         let r4 = |v: f64| (v * 1e4).round() / 1e4;
                         let metrics = BTreeMap::from([
-                            (format!("test_minADE20_{tag}"), r4(a)),
-                            (format!("test_minFDE20_{tag}"), r4(f)),
+                            (format!("test_minADE20_{tag}"), r4(ade)),
+                            (format!("test_minFDE20_{tag}"), r4(fde)),
                         ]);
                         write_metrics(&m.path, &metrics)?;
                     }
@@ -253,25 +290,7 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("RAYON_NUM_THREADS", t.max(1).to_string()) };
     }
     let r = match cli.cmd {
-        Cmd::Eval {
-            data,
-            scenes,
-            no_sgan_filter,
-            models,
-            steps,
-            seed,
-            chunk,
-            write_metrics,
-        } => eval(
-            &data,
-            &scenes,
-            !no_sgan_filter,
-            &models,
-            &steps,
-            seed,
-            chunk,
-            write_metrics,
-        ),
+        Cmd::Eval(a) => eval(&a),
         Cmd::Train(TrainCmd::Teacher(a)) => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
             train_teacher(&a, &command).map(|p| println!("{}", p.display()))
@@ -363,6 +382,40 @@ mod tests {
                 assert_eq!((n_all, n_f), (all, filtered), "{scene} {split:?}");
             }
         }
+    }
+
+    fn eval_args(split: super::EvalSplit) -> super::EvalArgs {
+        super::EvalArgs {
+            data: data_dir(),
+            scenes: "hotel".into(),
+            no_sgan_filter: false,
+            models: vec![],
+            steps: vec![],
+            grid_power: None,
+            split,
+            seed: 0,
+            chunk: 256,
+            write_metrics: false,
+        }
+    }
+
+    /// Cards hold test figures only: `--write-metrics` is refused with val windows or a
+    /// non-uniform grid, and `--grid-power` needs `--steps`.
+    #[test]
+    fn eval_refuses_inconsistent_flags() {
+        let mut a = eval_args(super::EvalSplit::Val);
+        a.write_metrics = true;
+        assert!(super::eval(&a).unwrap_err().contains("--write-metrics"));
+        let mut a = eval_args(super::EvalSplit::Test);
+        a.write_metrics = true;
+        a.steps = vec![10];
+        a.grid_power = Some(2.0);
+        assert!(super::eval(&a).unwrap_err().contains("--write-metrics"));
+        let mut a = eval_args(super::EvalSplit::Test);
+        a.grid_power = Some(2.0);
+        assert!(super::eval(&a).unwrap_err().contains("--steps"));
+        // and a plain val evaluation of the baseline runs
+        super::eval(&eval_args(super::EvalSplit::Val)).unwrap();
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct EvalOptions {
     pub batch: usize,
     /// Replace the card's time grid by this many uniform steps.
     pub steps: Option<usize>,
+    /// Replace the card's time grid by this one (strictly increasing; wins over `steps`).
+    pub times: Option<Vec<f32>>,
 }
 
 impl Default for EvalOptions {
@@ -37,6 +39,7 @@ impl Default for EvalOptions {
             seed: 0,
             batch: 256,
             steps: None,
+            times: None,
         }
     }
 }
@@ -111,6 +114,9 @@ pub fn evaluate(
     let mut s = Session::new(model, so)?;
     if let Some(n) = opts.steps {
         s.set_uniform_steps(n.max(1))?;
+    }
+    if let Some(t) = &opts.times {
+        s.set_times(t)?;
     }
     let mut rng = Rng::new(opts.seed);
     let mut cond = vec![0f32; s.cond_len()];
