@@ -197,6 +197,7 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
     };
     let (eval, seed) = (o.eval, o.seed ^ 0xE7A1);
     let mut fm = FlowMatching {
+        final_weight: 0.0,
         cond: cond.clone(),
         target: x,
         n: o.items,

@@ -137,6 +137,18 @@ pub struct TeacherArgs {
     #[arg(long)]
     #[serde(default)]
     pub independent_modes: bool,
+    /// Extra weight of the last position in the per-mode error: `W` times the squared error
+    /// of the endpoint (what minFDE measures) is added to the mode's error (0: off). It acts
+    /// on which mode wins as well as on the regression.
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub final_weight: f32,
+    /// Start from the weights of an exported teacher (fine-tuning) instead of a fresh
+    /// initialisation; its network config must be the one these arguments describe. The
+    /// optimizer and the learning-rate schedule start afresh.
+    #[arg(long)]
+    #[serde(default)]
+    pub init: Option<PathBuf>,
     /// Continue from `<out>/last.json`.
     #[arg(long)]
     pub resume: bool,
@@ -184,6 +196,26 @@ pub fn mode_error(pred: &Tensor, target: &Tensor, kind: ModeError) -> candle_cor
                 .sum(D::Minus1)
         }
     }
+}
+
+/// `err` `[B, K]` plus `w` times the squared error of the last position (the state's last two
+/// values) of predictions `[B, K, S]` against targets; `err` itself when `w` is 0.
+pub fn with_final(
+    err: Tensor,
+    pred: &Tensor,
+    target: &Tensor,
+    w: f32,
+) -> candle_core::Result<Tensor> {
+    if w == 0.0 {
+        return Ok(err);
+    }
+    let s = pred.dim(D::Minus1)?;
+    let last = pred
+        .narrow(D::Minus1, s - 2, 2)?
+        .broadcast_sub(&target.narrow(D::Minus1, s - 2, 2)?)?
+        .sqr()?
+        .sum(D::Minus1)?;
+    err + last.affine(w as f64, 0.0)?
 }
 
 /// A seeded subset of at most `max` windows (all of them, in order, if `max` is `None`).
@@ -334,6 +366,8 @@ pub struct FlowMatching<V> {
     pub wta_relax_by_t: bool,
     /// Midpoint of the time-dependent input dropout ([`input_drop_probability`]; `None`: off).
     pub input_drop: Option<f32>,
+    /// Extra weight of the endpoint's squared error in the per-mode error ([`with_final`]).
+    pub final_weight: f32,
     /// Validation of the EMA weights.
     pub val: V,
 }
@@ -452,7 +486,12 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
         let t3 = tt.unsqueeze(2)?;
         let xt = (x0.broadcast_mul(&t3.affine(-1.0, 1.0)?)? + x1.broadcast_mul(&t3)?)?;
         let pred = net.forward_keeping(&xt, Some(&tt), &ct, keep.as_ref())?;
-        let err = mode_error(&pred, &x1, self.loss)?; // [B, K]
+        let err = with_final(
+            mode_error(&pred, &x1, self.loss)?,
+            &pred,
+            &x1,
+            self.final_weight,
+        )?; // [B, K]
         match &eps_by_t {
             Some(eps) => relaxed_wta_per_item(&err, eps),
             None => relaxed_wta(&err, self.wta_relax),
@@ -595,9 +634,25 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         wta_relax: args.wta_relax,
         wta_relax_by_t: args.wta_relax_by_t,
         input_drop: args.input_drop,
+        final_weight: args.final_weight,
         val: |net: &TrajNet| val.score(net),
     };
-    let init = TrajNet::new(config.clone(), args.seed)?;
+    let init = match &args.init {
+        None => TrajNet::new(config.clone(), args.seed)?,
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let net =
+                crate::import::from_onnx(&bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+            if net.config != config {
+                return Err(format!(
+                    "--init {}: its network ({:?}) is not the one the arguments describe ({config:?})",
+                    p.display(),
+                    net.config
+                ));
+            }
+            net
+        }
+    };
     let fresh = CheckpointMeta::fresh(
         config,
         scale,
@@ -656,6 +711,12 @@ pub fn export_info(meta: &CheckpointMeta, steps: usize) -> Result<ExportInfo, St
     }
     if !meta.config.mode_attention {
         extras.push("independent modes".into());
+    }
+    if args.final_weight > 0.0 {
+        extras.push(format!("endpoint weight {}", args.final_weight));
+    }
+    if let Some(p) = &args.init {
+        extras.push(format!("fine-tuned from {}", p.display()));
     }
     let extras: String = extras.iter().map(|e| format!(", {e}")).collect();
     Ok(ExportInfo {
@@ -768,6 +829,21 @@ mod tests {
         let g = relaxed_wta(err.as_tensor(), 0.0)?.backward()?;
         let g = g.get(&err).unwrap().to_vec2::<f32>()?;
         assert_eq!(g, vec![vec![0.5, 0.0, 0.0], vec![0.0, 0.5, 0.0]]);
+        Ok(())
+    }
+
+    #[test]
+    fn the_final_weight_adds_the_endpoint_error() -> candle_core::Result<()> {
+        let dev = candle_core::Device::Cpu;
+        // B = 1, K = 2, S = 4 (two positions)
+        let pred = Tensor::from_vec(vec![0f32, 0., 1., 2., 1., 1., 0., 0.], (1, 2, 4), &dev)?;
+        let target = Tensor::from_vec(vec![0f32, 0., 0., 0.], (1, 1, 4), &dev)?;
+        let err = mode_error(&pred, &target, ModeError::Mse)?;
+        let same = with_final(err.clone(), &pred, &target, 0.0)?;
+        assert_eq!(same.to_vec2::<f32>()?, vec![vec![5.0, 2.0]]);
+        let w = with_final(err, &pred, &target, 3.0)?;
+        // endpoint errors 1 + 4 = 5 and 0: the first mode's error becomes 5 + 15
+        assert_eq!(w.to_vec2::<f32>()?, vec![vec![20.0, 2.0]]);
         Ok(())
     }
 

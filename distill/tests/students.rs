@@ -52,6 +52,8 @@ fn teacher(out: &Path) {
         wta_relax_by_t: false,
         input_drop: None,
         independent_modes: false,
+        final_weight: 0.0,
+        init: None,
         resume: false,
         stop_after: None,
         patience: None,

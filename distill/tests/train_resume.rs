@@ -42,10 +42,46 @@ fn args(out: &Path) -> TeacherArgs {
         wta_relax_by_t: true,
         input_drop: Some(0.5),
         independent_modes: true,
+        // and the endpoint weight of the per-mode error
+        final_weight: 1.0,
+        init: None,
         resume: false,
         stop_after: None,
         patience: None,
     }
+}
+
+/// `--init` starts from an exported teacher's weights: with a zero learning rate the run
+/// exports them unchanged (up to the EMA's rounding); a different network is refused.
+#[test]
+fn init_starts_from_an_exported_teacher() {
+    let (a, b) = (tmp("init-a"), tmp("init-b"));
+    let mut first = args(&a);
+    first.epochs = 1;
+    let src = train_teacher(&first, "test").unwrap();
+    let mut tune = args(&b);
+    tune.epochs = 1;
+    tune.lr = 0.0;
+    tune.init = Some(src.clone());
+    let tuned = train_teacher(&tune, "test").unwrap();
+    let read = |p: &Path| fewstep_distill::import::from_onnx(&std::fs::read(p).unwrap()).unwrap();
+    let (x, y) = (read(&src), read(&tuned));
+    for n in x.names() {
+        let (p, q) = (x.param_vec(&n).unwrap(), y.param_vec(&n).unwrap());
+        let worst = p
+            .iter()
+            .zip(&q)
+            .map(|(u, v)| (u - v).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "{n}: {worst}");
+    }
+    let mut other = args(&tmp("init-c"));
+    other.d_model = 8;
+    other.init = Some(src);
+    let err = train_teacher(&other, "test").unwrap_err();
+    assert!(err.contains("--init"), "{err}");
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
 }
 
 fn tmp(name: &str) -> PathBuf {
