@@ -1,37 +1,18 @@
 //! A randomly initialised `TrajNet`, exported with fewstep's ONNX writer and run by fewstep's
 //! native backend (f32 and f16), matches candle's forward pass.
 
-use candle_core::Tensor;
 use fewstep::rng::Rng;
 use fewstep::testing::{TOL_F16, TOL_F32, Tolerance, compare};
 use fewstep::{Backend, Model, Precision, Session, SessionOptions};
 use fewstep_distill::export::{ExportInfo, read_config, to_onnx};
-use fewstep_distill::model::{NetKind, TrajConfig, TrajNet};
+use fewstep_distill::model::{NetKind, TrajNet};
+
+mod common;
+use common::random_net_with;
 
 /// Random weights everywhere (LayerNorm gains and biases too, so every parameter is exercised).
 fn random_net(kind: NetKind, seed: u64) -> TrajNet {
     random_net_with(kind, true, seed)
-}
-
-fn random_net_with(kind: NetKind, mode_attention: bool, seed: u64) -> TrajNet {
-    let c = TrajConfig {
-        d_model: 32,
-        heads: 4,
-        layers: 2,
-        kind,
-        mode_attention,
-        ..Default::default()
-    };
-    let net = TrajNet::new(c, seed).unwrap();
-    let mut rng = Rng::new(seed + 100);
-    for name in net.names() {
-        let p = net.param(&name).unwrap();
-        let noise: Vec<f32> = (0..p.elem_count()).map(|_| 0.1 * rng.normal()).collect();
-        let noise = Tensor::from_vec(noise, p.shape(), p.device()).unwrap();
-        let data = net.varmap.data().lock().unwrap();
-        data[&name].set(&(p + noise).unwrap()).unwrap();
-    }
-    net
 }
 
 fn check(kind: NetKind, precision: Precision, tol: Tolerance) {

@@ -5,35 +5,17 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use candle_core::Tensor;
 use fewstep::rng::Rng;
 use fewstep::testing::{TOL_F32, compare};
 use fewstep::{Backend, Model, Session, SessionOptions};
 use fewstep_distill::export::{ExportInfo, to_onnx};
 use fewstep_distill::import::{from_onnx, teacher_folder};
-use fewstep_distill::model::{NetKind, TrajConfig, TrajNet};
+use fewstep_distill::model::{NetKind, TrajNet};
+
 use fewstep_distill::students::load_teacher;
 
-fn random_net(kind: NetKind, mode_attention: bool, seed: u64) -> TrajNet {
-    let c = TrajConfig {
-        d_model: 32,
-        heads: 4,
-        layers: 2,
-        kind,
-        mode_attention,
-        ..Default::default()
-    };
-    let net = TrajNet::new(c, seed).unwrap();
-    let mut rng = Rng::new(seed + 100);
-    for name in net.names() {
-        let p = net.param(&name).unwrap();
-        let noise: Vec<f32> = (0..p.elem_count()).map(|_| 0.1 * rng.normal()).collect();
-        let noise = Tensor::from_vec(noise, p.shape(), p.device()).unwrap();
-        let data = net.varmap.data().lock().unwrap();
-        data[&name].set(&(p + noise).unwrap()).unwrap();
-    }
-    net
-}
+mod common;
+use common::random_net_with;
 
 fn info() -> ExportInfo {
     ExportInfo {
@@ -56,7 +38,7 @@ fn assert_same_weights(a: &TrajNet, b: &TrajNet) {
 fn every_weight_comes_back_bit_for_bit() {
     for kind in [NetKind::Velocity, NetKind::Generator] {
         for attention in [true, false] {
-            let net = random_net(kind, attention, 7);
+            let net = random_net_with(kind, attention, 7);
             let back = from_onnx(&to_onnx(&net, &info()).unwrap()).unwrap();
             assert_same_weights(&net, &back);
         }
@@ -68,7 +50,7 @@ fn every_weight_comes_back_bit_for_bit() {
 #[test]
 fn exports_hold_no_unused_initializers() {
     for attention in [true, false] {
-        let bytes = to_onnx(&random_net(NetKind::Velocity, attention, 2), &info()).unwrap();
+        let bytes = to_onnx(&random_net_with(NetKind::Velocity, attention, 2), &info()).unwrap();
         let proto = fewstep::onnx::decode(&bytes).unwrap();
         let g = proto.graph.unwrap();
         let used: BTreeSet<&str> = g
@@ -153,11 +135,20 @@ fn a_teacher_folder_loads_as_the_teacher() {
     );
     // a generator is not a teacher
     let gen_path = out.join("gen.onnx");
-    let g = random_net(NetKind::Generator, false, 1);
+    let g = random_net_with(NetKind::Generator, false, 1);
     std::fs::write(&gen_path, to_onnx(&g, &info()).unwrap()).unwrap();
     let err = teacher_folder(&gen_path, &out.join("g"), "test").unwrap_err();
     assert!(err.contains("generator"), "{err}");
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// The import error of `bytes` after `edit` changed its graph.
+fn tampered(bytes: &[u8], edit: impl FnOnce(&mut fewstep::onnx::pb::GraphProto)) -> String {
+    let mut proto = fewstep::onnx::decode(bytes).unwrap();
+    edit(proto.graph.as_mut().unwrap());
+    from_onnx(&fewstep::onnx::write::encode(&proto))
+        .err()
+        .unwrap()
 }
 
 #[test]
@@ -170,35 +161,29 @@ fn foreign_truncated_and_tampered_files_are_refused() {
         "{err}"
     );
 
-    let bytes = to_onnx(&random_net(NetKind::Velocity, false, 5), &info()).unwrap();
+    let bytes = to_onnx(&random_net_with(NetKind::Velocity, false, 5), &info()).unwrap();
     let err = from_onnx(&bytes[..bytes.len() / 2]).err().unwrap();
     assert!(!err.is_empty());
 
     // one weight initializer dropped
-    let mut proto = fewstep::onnx::decode(&bytes).unwrap();
-    let g = proto.graph.as_mut().unwrap();
-    let i = g
-        .initializer
-        .iter()
-        .position(|t| t.name.starts_with("ln_g_"))
-        .unwrap();
-    g.initializer.remove(i);
-    let err = from_onnx(&fewstep::onnx::write::encode(&proto))
-        .err()
-        .unwrap();
+    let err = tampered(&bytes, |g| {
+        let i = g
+            .initializer
+            .iter()
+            .position(|t| t.name.starts_with("ln_g_"))
+            .unwrap();
+        g.initializer.remove(i);
+    });
     assert!(err.contains("weight initializers"), "{err}");
 
     // a NaN weight
-    let mut proto = fewstep::onnx::decode(&bytes).unwrap();
-    let g = proto.graph.as_mut().unwrap();
-    let t = g
-        .initializer
-        .iter_mut()
-        .find(|t| t.name.starts_with("w_"))
-        .unwrap();
-    t.raw_data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
-    let err = from_onnx(&fewstep::onnx::write::encode(&proto))
-        .err()
-        .unwrap();
+    let err = tampered(&bytes, |g| {
+        let t = g
+            .initializer
+            .iter_mut()
+            .find(|t| t.name.starts_with("w_"))
+            .unwrap();
+        t.raw_data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
     assert!(err.contains("non-finite"), "{err}");
 }

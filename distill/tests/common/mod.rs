@@ -1,0 +1,28 @@
+//! Helpers shared by the integration tests.
+
+use candle_core::Tensor;
+use fewstep::rng::Rng;
+use fewstep_distill::model::{NetKind, TrajConfig, TrajNet};
+
+/// A small net (d = 32, 4 heads, 2 blocks) with random weights everywhere (LayerNorm gains
+/// and biases too, so every parameter is exercised).
+pub fn random_net_with(kind: NetKind, mode_attention: bool, seed: u64) -> TrajNet {
+    let c = TrajConfig {
+        d_model: 32,
+        heads: 4,
+        layers: 2,
+        kind,
+        mode_attention,
+        ..Default::default()
+    };
+    let net = TrajNet::new(c, seed).unwrap();
+    let mut rng = Rng::new(seed + 100);
+    for name in net.names() {
+        let p = net.param(&name).unwrap();
+        let noise: Vec<f32> = (0..p.elem_count()).map(|_| 0.1 * rng.normal()).collect();
+        let noise = Tensor::from_vec(noise, p.shape(), p.device()).unwrap();
+        let data = net.varmap.data().lock().unwrap();
+        data[&name].set(&(p + noise).unwrap()).unwrap();
+    }
+    net
+}
