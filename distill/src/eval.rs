@@ -147,15 +147,6 @@ pub fn print_table(rows: &[Row]) {
     }
 }
 
-/// Test windows of every scene in `scenes`.
-pub fn test_sets(
-    data: &Path,
-    scenes: &[String],
-    min_agents: usize,
-) -> Result<BTreeMap<String, Vec<Window>>, String> {
-    split_sets(data, scenes, Split::Test, min_agents)
-}
-
 /// The `split` windows of each scene's fold (test: the scene itself; val: the val files of
 /// the other four scenes, where checkpoints and settings are chosen).
 pub fn split_sets(

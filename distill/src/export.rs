@@ -287,7 +287,11 @@ pub fn save(net: &TrajNet, info: &ExportInfo, path: &Path) -> Result<(), String>
 
 /// The [`TrajConfig`] stored in an exported file, if any.
 pub fn read_config(bytes: &[u8]) -> Option<TrajConfig> {
-    let proto = fewstep::onnx::decode(bytes).ok()?;
+    config_of(&fewstep::onnx::decode(bytes).ok()?)
+}
+
+/// The [`TrajConfig`] stored in a decoded exported model, if any.
+pub fn config_of(proto: &pb::ModelProto) -> Option<TrajConfig> {
     proto
         .metadata_props
         .iter()

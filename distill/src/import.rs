@@ -12,7 +12,7 @@ use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
 use fewstep::onnx::pb;
 
-use crate::export::{WEIGHT_HINTS, read_config, weight_order};
+use crate::export::{WEIGHT_HINTS, config_of, weight_order};
 use crate::fit::{CheckpointMeta, paths};
 use crate::model::{TrajNet, names_and_shapes};
 
@@ -46,7 +46,7 @@ fn floats(t: &pb::TensorProto) -> Result<Vec<f32>, String> {
 /// The network of an exported file: its config (from the file's metadata) and its weights.
 pub fn from_onnx(bytes: &[u8]) -> Result<TrajNet, String> {
     let proto = fewstep::onnx::decode(bytes).map_err(|e| e.to_string())?;
-    let config = read_config(bytes).ok_or(
+    let config = config_of(&proto).ok_or(
         "the file has no fewstep-distill network config: only files that fewstep-distill \
          exported can be imported",
     )?;
@@ -95,8 +95,14 @@ pub fn from_onnx(bytes: &[u8]) -> Result<TrajNet, String> {
     TrajNet::with_varmap(config, varmap)
 }
 
+/// [`from_onnx`] of the file at `path`; errors name the file.
+pub fn from_file(path: &Path) -> Result<TrajNet, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    from_onnx(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Writes a teacher training folder at `out` from the exported teacher `model`: its weights
-/// as the `best` checkpoint (weights and EMA alike), the sidecar with the card's
+/// as the `best` checkpoint's EMA weights (all that students read), the sidecar with the card's
 /// `future_scale`, and the file itself as `teacher.onnx`. `train student --teacher OUT` then
 /// distils exactly that teacher.
 pub fn teacher_folder(model: &Path, out: &Path, command: &str) -> Result<(), String> {
@@ -123,12 +129,10 @@ pub fn teacher_folder(model: &Path, out: &Path, command: &str) -> Result<(), Str
             )
         })? as f32;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let [w, e, _, _, j] = paths(out, "best");
-    for p in [&w, &e] {
-        net.varmap
-            .save(p)
-            .map_err(|err| format!("{}: {err}", p.display()))?;
-    }
+    let [_, e, _, _, j] = paths(out, "best");
+    net.varmap
+        .save(&e)
+        .map_err(|err| format!("{}: {err}", e.display()))?;
     let args = serde_json::json!({ "imported_from": model.display().to_string(),
                                    "provenance": card.provenance });
     let meta = CheckpointMeta::fresh(net.config.clone(), future_scale, args, command);

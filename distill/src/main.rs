@@ -18,8 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use fewstep_distill::data::SCENES;
-use fewstep_distill::data::Split;
+use fewstep_distill::data::{SCENES, Split};
 use fewstep_distill::eval::{
     Row, evaluate_on, load, power_grid, print_table, split_sets, write_metrics,
 };

@@ -640,9 +640,7 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
     let init = match &args.init {
         None => TrajNet::new(config.clone(), args.seed)?,
         Some(p) => {
-            let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let net =
-                crate::import::from_onnx(&bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+            let net = crate::import::from_file(p)?;
             if net.config != config {
                 return Err(format!(
                     "--init {}: its network ({:?}) is not the one the arguments describe ({config:?})",

@@ -9,7 +9,7 @@ use fewstep::rng::Rng;
 use fewstep::testing::{TOL_F32, compare};
 use fewstep::{Backend, Model, Session, SessionOptions};
 use fewstep_distill::export::{ExportInfo, to_onnx};
-use fewstep_distill::import::{from_onnx, teacher_folder};
+use fewstep_distill::import::{from_file, from_onnx, teacher_folder};
 use fewstep_distill::model::{NetKind, TrajNet};
 
 use fewstep_distill::students::load_teacher;
@@ -118,7 +118,7 @@ fn a_teacher_folder_loads_as_the_teacher() {
     let path = shipped("zara1");
     teacher_folder(&path, &out, "test").unwrap();
     let (net, meta) = load_teacher(&out).unwrap();
-    let direct = from_onnx(&std::fs::read(&path).unwrap()).unwrap();
+    let direct = from_file(&path).unwrap();
     assert_same_weights(&net, &direct);
     let card = Model::from_bytes(&std::fs::read(&path).unwrap())
         .unwrap()

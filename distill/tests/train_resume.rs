@@ -64,7 +64,7 @@ fn init_starts_from_an_exported_teacher() {
     tune.lr = 0.0;
     tune.init = Some(src.clone());
     let tuned = train_teacher(&tune, "test").unwrap();
-    let read = |p: &Path| fewstep_distill::import::from_onnx(&std::fs::read(p).unwrap()).unwrap();
+    let read = |p: &Path| fewstep_distill::import::from_file(p).unwrap();
     let (x, y) = (read(&src), read(&tuned));
     for n in x.names() {
         let (p, q) = (x.param_vec(&n).unwrap(), y.param_vec(&n).unwrap());

@@ -112,11 +112,10 @@ pub fn evaluate(
     };
     so.dims.insert(sym, batch);
     let mut s = Session::new(model, so)?;
-    if let Some(n) = opts.steps {
-        s.set_uniform_steps(n.max(1))?;
-    }
-    if let Some(t) = &opts.times {
-        s.set_times(t)?;
+    match (&opts.times, opts.steps) {
+        (Some(t), _) => s.set_times(t)?,
+        (None, Some(n)) => s.set_uniform_steps(n.max(1))?,
+        (None, None) => {}
     }
     let mut rng = Rng::new(opts.seed);
     let mut cond = vec![0f32; s.cond_len()];
