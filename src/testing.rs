@@ -423,17 +423,33 @@ pub fn compare(got: &[f32], want: &[f32], tol: Tolerance) -> Result<(f32, f32), 
 /// A trajectory velocity model with the shapes of fewstep's forecasters (state `[N, 20, 24]`,
 /// condition `[N, 32]`) and a trajectory normalization in its card. Random weights.
 pub fn trajectory_velocity(seed: u64, d_model: usize, steps: usize) -> ModelProto {
+    trajectory_velocity_with(
+        seed,
+        d_model,
+        steps,
+        crate::forecast::features::FeatureVersion::V1,
+    )
+}
+
+/// [`trajectory_velocity`] for the feature layout `features` (condition
+/// `[N, features.cond_len()]`).
+pub fn trajectory_velocity_with(
+    seed: u64,
+    d_model: usize,
+    steps: usize,
+    features: crate::forecast::features::FeatureVersion,
+) -> ModelProto {
     let shape = BlockShape {
         tokens: 20,
         width: 24,
         d_model,
         heads: 4,
-        cond: 32,
+        cond: features.cond_len(),
     };
     let mut proto = transformer_velocity(seed, shape, steps);
     let mut card = Card::from_json(&proto.metadata_props[0].value).expect("fixture card");
     card.normalization = serde_json::to_value(crate::forecast::features::Normalization {
-        features: crate::forecast::features::FeatureVersion::V1,
+        features,
         future_scale: 5.0,
     })
     .expect("json");

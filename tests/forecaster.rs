@@ -1,6 +1,8 @@
 //! The streaming forecaster: which agents are forecast, determinism, equivariance of the
 //! features pipeline, and bad input.
 
+use fewstep::card::Card;
+use fewstep::forecast::features::FeatureVersion;
 use fewstep::forecast::{Forecaster, ForecasterOptions, PRED, Point};
 use fewstep::onnx::write::encode;
 use fewstep::{Backend, Error, Model, testing};
@@ -118,6 +120,66 @@ fn bad_input_is_a_clear_error() {
     match Forecaster::new(&plain, ForecasterOptions::default()) {
         Err(Error::InvalidArgument(why)) => {
             assert!(why.contains("not a fewstep trajectory model"), "{why}")
+        }
+        r => panic!("{:?}", r.map(|_| ())),
+    }
+}
+
+fn scene_model() -> Model {
+    let proto = testing::trajectory_velocity_with(5, 32, 2, FeatureVersion::V2);
+    Model::from_bytes(&encode(&proto)).unwrap()
+}
+
+/// Largest distance between `map` of `a`'s forecasts and `b`'s.
+fn deviation(
+    a: &[(f64, Vec<[Point; PRED]>)],
+    b: &[(f64, Vec<[Point; PRED]>)],
+    map: impl Fn(Point) -> Point,
+) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let mut d = 0f32;
+    for ((ia, fa), (ib, fb)) in a.iter().zip(b) {
+        assert_eq!(ia, ib);
+        for (ta, tb) in fa.iter().zip(fb) {
+            for (pa, pb) in ta.iter().zip(tb) {
+                let want = map(*pa);
+                d = d.max((want[0] - pb[0]).hypot(want[1] - pb[1]));
+            }
+        }
+    }
+    d
+}
+
+/// A scene-layout (V2) model is fed where its agents are: shifting the whole scene no longer
+/// just shifts the forecasts, as it does for a V1 model. It stays deterministic per seed.
+#[test]
+fn a_scene_model_sees_where_the_agents_are() {
+    let shift = |p: Point| [p[0] + 3.0, p[1] - 2.0];
+    let v1 = model();
+    let a = run(&v1, 7, 12, |p| p);
+    assert!(deviation(&a, &run(&v1, 7, 12, shift), shift) < 2e-3);
+    let v2 = scene_model();
+    let a = run(&v2, 7, 12, |p| p);
+    assert_eq!(a, run(&v2, 7, 12, |p| p));
+    assert_eq!(a.len(), 2); // agents 1 and 3
+    let d = deviation(&a, &run(&v2, 7, 12, shift), shift);
+    assert!(
+        d > 1e-2,
+        "a V2 model ignored the scene position (deviation {d})"
+    );
+}
+
+/// A card whose feature layout does not match its condition's width is refused.
+#[test]
+fn a_card_with_the_wrong_condition_width_is_refused() {
+    let mut proto = testing::trajectory_velocity(5, 32, 2);
+    let mut card = Card::from_json(&proto.metadata_props[0].value).unwrap();
+    card.normalization["features"] = serde_json::json!("fewstep-traj-v2-scene");
+    proto.metadata_props[0].value = card.to_json();
+    let m = Model::from_bytes(&encode(&proto)).unwrap();
+    match Forecaster::new(&m, ForecasterOptions::default()) {
+        Err(Error::InvalidArgument(why)) => {
+            assert!(why.contains("[N, 36]"), "{why}")
         }
         r => panic!("{:?}", r.map(|_| ())),
     }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fewstep::forecast::features::{FUTURE_VALUES, PAST_FEATURES, future_target, past_features};
+use fewstep::forecast::features::{FUTURE_VALUES, FeatureVersion, future_target};
 use fewstep::forecast::windows::{Window, windows};
 use fewstep::forecast::{OBS, scene};
 
@@ -80,20 +80,22 @@ pub fn fold_windows(
     Ok(out)
 }
 
-/// Windows as flat arrays: conditions `[n, 32]` and normalized futures `[n, 24]`.
+/// Windows as flat arrays: conditions `[n, features.cond_len()]` and normalized futures
+/// `[n, 24]`.
 pub struct Arrays {
     pub n: usize,
     pub cond: Vec<f32>,
     pub future: Vec<f32>,
 }
 
-/// Features and targets of `ws` (the same code the runtime uses).
-pub fn arrays(ws: &[Window], future_scale: f32) -> Arrays {
-    let mut cond = vec![0f32; ws.len() * PAST_FEATURES];
+/// Features (in layout `features`) and targets of `ws`: the same code the runtime uses.
+pub fn arrays(ws: &[Window], future_scale: f32, features: FeatureVersion) -> Arrays {
+    let c = features.cond_len();
+    let mut cond = vec![0f32; ws.len() * c];
     let mut future = vec![0f32; ws.len() * FUTURE_VALUES];
     for (i, w) in ws.iter().enumerate() {
         let obs: &[[f32; 2]; OBS] = &w.obs;
-        let f = past_features(obs, &mut cond[i * PAST_FEATURES..(i + 1) * PAST_FEATURES]);
+        let f = features.write(obs, &mut cond[i * c..(i + 1) * c]);
         future_target(
             &f,
             &w.fut,

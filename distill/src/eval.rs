@@ -73,15 +73,17 @@ pub fn evaluate(
     seed: u64,
     chunk: usize,
 ) -> Result<(f64, f64, f64), String> {
-    evaluate_on(m, ws, steps, None, seed, chunk)
+    evaluate_on(m, ws, steps, None, 1.0, seed, chunk)
 }
 
-/// [`evaluate`] with the card's grid replaced by `times` (when given; it wins over `steps`).
+/// [`evaluate`] with the card's grid replaced by `times` (when given; it wins over `steps`)
+/// and the starting noise scaled by `noise_scale` (1 = as trained).
 pub fn evaluate_on(
     m: &Loaded,
     ws: &[Window],
     steps: Option<usize>,
     times: Option<Vec<f32>>,
+    noise_scale: f32,
     seed: u64,
     chunk: usize,
 ) -> Result<(f64, f64, f64), String> {
@@ -94,6 +96,7 @@ pub fn evaluate_on(
         batch: chunk,
         steps,
         times,
+        noise_scale,
     };
     let r = fewstep::forecast::eval::evaluate(&m.model, ws, &opts).map_err(|e| e.to_string())?;
     Ok((

@@ -12,7 +12,7 @@ use std::path::Path;
 use fewstep::card::{
     Card, CardDim, FORMAT_VERSION, Kind, Method, Provenance, Roles, SamplerSpec, TensorSpec,
 };
-use fewstep::forecast::features::{FeatureVersion, Normalization};
+use fewstep::forecast::features::Normalization;
 use fewstep::onnx::{Attr, Dim, GraphBuilder, pb};
 
 use crate::model::{LN_EPS, NetKind, ONE_MINUS_T_MIN, TrajConfig, TrajNet};
@@ -48,7 +48,7 @@ pub fn card(config: &TrajConfig, info: &ExportInfo) -> Card {
     ];
     let cond = spec("cond", &[n(), CardDim::Fixed(config.cond)]);
     let normalization = serde_json::to_value(Normalization {
-        features: FeatureVersion::V1,
+        features: config.features,
         future_scale: info.future_scale,
     })
     .expect("normalization serializes");

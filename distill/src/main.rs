@@ -122,6 +122,11 @@ struct EvalArgs {
     /// near the noise end, P < 1 near the data end).
     #[arg(long)]
     grid_power: Option<f32>,
+    /// Standard deviation of the sampling noise (a generator's input noise, a velocity
+    /// net's starting point). 1, the default, is what the models were trained from; below 1
+    /// concentrates the samples, above 1 spreads them.
+    #[arg(long, default_value_t = 1.0)]
+    noise_scale: f32,
     /// Which windows of each scene's fold: `test` (the scene) or `val` (the val files of
     /// the other four scenes: the split on which settings may be chosen).
     #[arg(long, value_enum, default_value_t = EvalSplit::Test)]
@@ -165,6 +170,12 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
     };
     if a.write_metrics && split != Split::Test {
         return Err("--write-metrics stores test figures: drop it with --split val".into());
+    }
+    if !(a.noise_scale.is_finite() && a.noise_scale >= 0.0) {
+        return Err(format!(
+            "--noise-scale {}: want a finite value ≥ 0",
+            a.noise_scale
+        ));
     }
     if a.grid_power.is_some() && a.steps.is_empty() {
         return Err("--grid-power needs --steps N".into());
@@ -227,6 +238,9 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                     (_, None, Some(s)) => format!("{s} (card)"),
                     _ => "?".into(),
                 };
+                if a.noise_scale != 1.0 {
+                    steps_label += &format!(", noise ×{}", a.noise_scale);
+                }
                 for (scene, ws) in &sets {
                     if m.scene.as_ref().is_some_and(|s| s != scene) {
                         continue;
@@ -237,7 +251,8 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                         }
                         _ => None,
                     };
-                    let (ade, fde, secs) = evaluate_on(m, ws, *st, times, a.seed, a.chunk)?;
+                    let (ade, fde, secs) =
+                        evaluate_on(m, ws, *st, times, a.noise_scale, a.seed, a.chunk)?;
                     eprintln!(
                         "{} on {scene} {split_name} ({steps_label}): {ade:.3}/{fde:.3} m, {} windows sampled in {secs:.2} s",
                         m.path.display(),
@@ -245,11 +260,14 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                     );
                     cells.insert(scene.clone(), (ade, fde));
                     if a.write_metrics {
-                        let tag = match (st, a.grid_power) {
+                        let mut tag = match (st, a.grid_power) {
                             (Some(s), None) => format!("euler{s}"),
                             (Some(s), Some(p)) => format!("euler{s}_pow{p}"),
                             (None, _) => "card".into(),
                         };
+                        if a.noise_scale != 1.0 {
+                            tag += &format!("_noise{}", a.noise_scale);
+                        }
                         let r4 = |v: f64| (v * 1e4).round() / 1e4;
                         let metrics = BTreeMap::from([
                             (format!("test_minADE20_{tag}"), r4(ade)),
@@ -353,6 +371,7 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use fewstep::forecast::features::FeatureVersion;
     use fewstep_distill::data::*;
     use std::path::Path;
 
@@ -388,6 +407,7 @@ mod tests {
             models: vec![],
             steps: vec![],
             grid_power: None,
+            noise_scale: 1.0,
             split,
             seed: 0,
             chunk: 256,
@@ -405,6 +425,11 @@ mod tests {
         let mut a = eval_args(super::EvalSplit::Test);
         a.grid_power = Some(2.0);
         assert!(super::eval(&a).unwrap_err().contains("--steps"));
+        for bad in [-0.5, f32::NAN, f32::INFINITY] {
+            let mut a = eval_args(super::EvalSplit::Test);
+            a.noise_scale = bad;
+            assert!(super::eval(&a).unwrap_err().contains("--noise-scale"));
+        }
         // and a plain val evaluation of the baseline runs
         super::eval(&eval_args(super::EvalSplit::Val)).unwrap();
     }
@@ -412,11 +437,21 @@ mod tests {
     #[test]
     fn arrays_use_the_runtime_features() {
         let ws = fold_windows(&data_dir(), "eth", Split::Test, 2).unwrap();
-        let a = arrays(&ws[..10], 5.0);
+        let a = arrays(&ws[..10], 5.0, FeatureVersion::V1);
         assert_eq!((a.n, a.cond.len(), a.future.len()), (10, 320, 240));
         // the last observed position is the origin of every condition
         for i in 0..10 {
             assert_eq!(&a.cond[i * 32 + 14..i * 32 + 16], &[0.0, 0.0]);
+        }
+        // the scene layout appends the last observed position in scene coordinates and the
+        // heading; its first 32 values are V1's
+        let b = arrays(&ws[..10], 5.0, FeatureVersion::V2);
+        assert_eq!((b.cond.len(), b.future), (360, a.future));
+        for (i, w) in ws[..10].iter().enumerate() {
+            assert_eq!(&b.cond[i * 36..i * 36 + 32], &a.cond[i * 32..i * 32 + 32]);
+            assert_eq!(&b.cond[i * 36 + 32..i * 36 + 34], &w.obs[7][..]);
+            let (c, s) = (b.cond[i * 36 + 34], b.cond[i * 36 + 35]);
+            assert!((c.hypot(s) - 1.0).abs() < 1e-5 || (c, s) == (1.0, 0.0));
         }
     }
 }

@@ -22,6 +22,7 @@
 
 use candle_core::{D, DType, Device, Result, Tensor, Var};
 use candle_nn::VarMap;
+use fewstep::forecast::features::FeatureVersion;
 use fewstep::rng::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,9 @@ pub struct TrajConfig {
     pub state: usize,
     /// Width of the condition.
     pub cond: usize,
+    /// The runtime's feature layout the condition is in (`cond` is its width for trajectory
+    /// nets; toy nets keep V1 and their own width). Files from before it existed are V1.
+    pub features: FeatureVersion,
     pub kind: NetKind,
     /// Self-attention across the K modes (the default). Off, each mode's block keeps only its
     /// value and output projections, so no mode sees another's state: in training the K states
@@ -74,6 +78,7 @@ impl Default for TrajConfig {
             modes: 20,
             state: 24,
             cond: 32,
+            features: FeatureVersion::V1,
             kind: NetKind::Velocity,
             mode_attention: true,
         }
@@ -81,6 +86,25 @@ impl Default for TrajConfig {
 }
 
 impl TrajConfig {
+    /// A trajectory net's config for the feature layout `features` (sets `cond` to its width).
+    pub fn with_features(self, features: FeatureVersion) -> Self {
+        TrajConfig {
+            cond: features.cond_len(),
+            features,
+            ..self
+        }
+    }
+
+    /// How many leading condition values describe the track in its own frame: speed
+    /// augmentation scales and mirroring reflects these alone (a V2 condition's scene position
+    /// and heading stay as observed).
+    pub fn track_cond(&self) -> usize {
+        match self.features {
+            FeatureVersion::V1 => self.cond,
+            FeatureVersion::V2 => fewstep::forecast::features::PAST_FEATURES,
+        }
+    }
+
     /// Number of trainable parameters.
     pub fn parameter_count(&self) -> usize {
         names_and_shapes(self)

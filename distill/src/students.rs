@@ -497,16 +497,17 @@ pub fn train_student(args: &StudentArgs, command: &str) -> Result<PathBuf, Strin
         Some(args.max_val_windows),
         args.seed,
     )?;
-    let mut tr = arrays(&train_ws, scale);
+    let mut tr = arrays(&train_ws, scale, teacher.config.features);
     tr.cond = tr.cond.repeat(args.pairs);
     tr.n *= args.pairs;
     let mut aug = String::new();
     if args.scale_aug > 1.0 {
         let (l, cw) = (args.scale_aug.ln(), teacher.config.cond);
+        let track = teacher.config.track_cond();
         let mut rng = Rng::new(args.seed ^ 0x5CA1E);
         for row in tr.cond.chunks_mut(cw) {
             let s = (l * (2.0 * rng.uniform() - 1.0)).exp();
-            row.iter_mut().for_each(|v| *v *= s);
+            row[..track].iter_mut().for_each(|v| *v *= s);
         }
         aug = format!("-aug{}", args.scale_aug);
     }
@@ -538,7 +539,13 @@ pub fn train_student(args: &StudentArgs, command: &str) -> Result<PathBuf, Strin
         samples,
         dims: Dims::of(&teacher.config),
     };
-    let val = TrajValidation::new(val_ws, scale, args.steps, args.seed ^ 0x7A1);
+    let val = TrajValidation::new(
+        val_ws,
+        scale,
+        teacher.config.features,
+        args.steps,
+        args.seed ^ 0x7A1,
+    );
     let score = |net: &TrajNet| val.score(net);
     let init = init_student(args.method, &teacher, args.seed)?;
     eprintln!(

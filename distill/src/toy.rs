@@ -173,6 +173,7 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
         modes: 1,
         state: 2,
         cond: CONDITIONS,
+        features: Default::default(),
         kind: NetKind::Velocity,
         mode_attention: true,
     };

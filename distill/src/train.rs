@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{D, Tensor};
 use fewstep::card::Provenance;
 use fewstep::forecast::PRED;
-use fewstep::forecast::features::{FUTURE_VALUES, Frame, future_world};
+use fewstep::forecast::features::{FUTURE_VALUES, FeatureVersion, Frame, future_world};
 use fewstep::forecast::metrics::min_ade_fde;
 use fewstep::forecast::windows::Window;
 use fewstep::rng::Rng;
@@ -137,6 +137,12 @@ pub struct TeacherArgs {
     #[arg(long)]
     #[serde(default)]
     pub independent_modes: bool,
+    /// The condition's layout: `v1`, the observed track in its own frame, or `v2-scene`, the
+    /// track plus its last position in scene coordinates and its heading. A `v2-scene` model
+    /// has learned the training scenes' frames and only fits positions given in them.
+    #[arg(long, value_enum, default_value_t = Features::V1)]
+    #[serde(default)]
+    pub features: Features,
     /// Extra weight of the last position in the per-mode error: `W` times the squared error
     /// of the endpoint (what minFDE measures) is added to the mode's error (0: off). It acts
     /// on which mode wins as well as on the regression.
@@ -234,7 +240,7 @@ pub fn subset(ws: Vec<Window>, max: Option<usize>, seed: u64) -> Vec<Window> {
 /// `future_scale` of a training set: the largest |local future coordinate| in metres, rounded
 /// up to a whole metre.
 pub fn future_scale_of(ws: &[Window]) -> f32 {
-    let a = arrays(ws, 1.0);
+    let a = arrays(ws, 1.0, FeatureVersion::V1);
     a.future
         .iter()
         .fold(0f32, |m, v| m.max(v.abs()))
@@ -414,6 +420,40 @@ pub fn input_drop_probability(t: f32, mid: f32) -> f32 {
     1.0 / (1.0 + (-INPUT_DROP_STEEPNESS * (t - mid)).exp())
 }
 
+/// Training-time augmentation of a batch of conditions `[B, cond]` and targets `[B, state]`:
+/// with `scale_aug` > 1 each item's track and target are scaled by a log-uniform factor in
+/// `[1/scale_aug, scale_aug]`; with `mirror` each is reflected across its heading axis with
+/// probability 1/2. Only the track part of a condition ([`TrajConfig::track_cond`]) changes.
+pub fn augment(
+    config: &TrajConfig,
+    scale_aug: f32,
+    mirror: bool,
+    cond: &mut [f32],
+    fut: &mut [f32],
+    rng: &mut Rng,
+) {
+    let (cw, sw, track) = (config.cond, config.state, config.track_cond());
+    let b = cond.len() / cw;
+    if scale_aug > 1.0 {
+        let l = scale_aug.ln();
+        for i in 0..b {
+            let s = (l * (2.0 * rng.uniform() - 1.0)).exp();
+            cond[i * cw..i * cw + track]
+                .iter_mut()
+                .for_each(|v| *v *= s);
+            fut[i * sw..(i + 1) * sw].iter_mut().for_each(|v| *v *= s);
+        }
+    }
+    if mirror {
+        for i in 0..b {
+            if rng.uniform() < 0.5 {
+                mirror_y(&mut cond[i * cw..i * cw + track]);
+                mirror_y(&mut fut[i * sw..(i + 1) * sw]);
+            }
+        }
+    }
+}
+
 /// `t ~ logit-normal(mean, std)`.
 pub fn logit_normal(rng: &mut Rng, mean: f32, std: f32) -> f32 {
     1.0 / (1.0 + (-(mean + std * rng.normal())).exp())
@@ -443,22 +483,14 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
         let mut z = vec![0f32; nz];
         rng.fill_normal(&mut z);
         let t: Vec<f32> = (0..b).map(|_| logit_normal(rng, -0.5, 1.5)).collect();
-        if self.scale_aug > 1.0 {
-            let l = self.scale_aug.ln();
-            for i in 0..b {
-                let s = (l * (2.0 * rng.uniform() - 1.0)).exp();
-                cond[i * cw..(i + 1) * cw].iter_mut().for_each(|v| *v *= s);
-                fut[i * sw..(i + 1) * sw].iter_mut().for_each(|v| *v *= s);
-            }
-        }
-        if self.mirror_aug {
-            for i in 0..b {
-                if rng.uniform() < 0.5 {
-                    mirror_y(&mut cond[i * cw..(i + 1) * cw]);
-                    mirror_y(&mut fut[i * sw..(i + 1) * sw]);
-                }
-            }
-        }
+        augment(
+            &self.config,
+            self.scale_aug,
+            self.mirror_aug,
+            &mut cond,
+            &mut fut,
+            rng,
+        );
         if self.minibatch_ot {
             let w = if self.tied_noise { sw } else { k * sw };
             z = crate::ot::couple(&z, &fut, b, w, sw);
@@ -503,6 +535,23 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
     }
 }
 
+/// The feature layouts `train teacher --features` offers (`fewstep::forecast::features`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+pub enum Features {
+    #[default]
+    V1,
+    V2Scene,
+}
+
+impl From<Features> for FeatureVersion {
+    fn from(f: Features) -> Self {
+        match f {
+            Features::V1 => FeatureVersion::V1,
+            Features::V2Scene => FeatureVersion::V2,
+        }
+    }
+}
+
 /// A validation split in the runtime's features: minADE20/minFDE20 (metres) of a net's samples
 /// (`steps` uniform Euler steps for a velocity net, one pass for a generator; fixed noise seed).
 pub struct TrajValidation {
@@ -514,8 +563,14 @@ pub struct TrajValidation {
 }
 
 impl TrajValidation {
-    pub fn new(windows: Vec<Window>, future_scale: f32, steps: usize, seed: u64) -> Self {
-        let cond = arrays(&windows, future_scale).cond;
+    pub fn new(
+        windows: Vec<Window>,
+        future_scale: f32,
+        features: FeatureVersion,
+        steps: usize,
+        seed: u64,
+    ) -> Self {
+        let cond = arrays(&windows, future_scale, features).cond;
         TrajValidation {
             windows,
             cond,
@@ -598,7 +653,8 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         kind: NetKind::Velocity,
         mode_attention: !args.independent_modes,
         ..Default::default()
-    };
+    }
+    .with_features(args.features.into());
     // a resumed run keeps its stored config and scale
     let last = paths(&out, "last")[4].clone();
     let stored = if args.resume && last.exists() {
@@ -610,7 +666,7 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
     let scale = stored
         .as_ref()
         .map_or_else(|| future_scale_of(&train_ws), |m| m.future_scale);
-    let tr = arrays(&train_ws, scale);
+    let tr = arrays(&train_ws, scale, config.features);
     eprintln!(
         "teacher {}: {} train / {} val windows, future_scale {scale} m, {} params, {} MACs/agent/pass, {} steps/epoch",
         args.scene,
@@ -620,7 +676,13 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         config.macs_per_pass(),
         tr.n.div_ceil(args.batch)
     );
-    let val = TrajValidation::new(val_ws, scale, args.val_steps, args.seed ^ 0x7A1);
+    let val = TrajValidation::new(
+        val_ws,
+        scale,
+        config.features,
+        args.val_steps,
+        args.seed ^ 0x7A1,
+    );
     let mut obj = FlowMatching {
         cond: tr.cond,
         target: tr.future,
@@ -710,6 +772,9 @@ pub fn export_info(meta: &CheckpointMeta, steps: usize) -> Result<ExportInfo, St
     if !meta.config.mode_attention {
         extras.push("independent modes".into());
     }
+    if meta.config.features != FeatureVersion::V1 {
+        extras.push(format!("features {}", meta.config.features.name()));
+    }
     if args.final_weight > 0.0 {
         extras.push(format!("endpoint weight {}", args.final_weight));
     }
@@ -760,6 +825,32 @@ mod tests {
 
     use fewstep::forecast::features::{PAST_FEATURES, past_features};
     use fewstep::forecast::{OBS, Point};
+
+    /// Speed and mirror augmentation change a V2 condition's track and leave its scene
+    /// position and heading as observed; on V1 they act on the whole condition.
+    #[test]
+    fn augmentation_keeps_the_scene_part_of_the_condition() {
+        for features in [FeatureVersion::V1, FeatureVersion::V2] {
+            let config = TrajConfig::default().with_features(features);
+            let (b, cw, sw) = (16, config.cond, config.state);
+            let cond0: Vec<f32> = (0..b * cw).map(|i| 1.0 + (i % 7) as f32).collect();
+            let fut0: Vec<f32> = (0..b * sw).map(|i| 1.0 + (i % 5) as f32).collect();
+            let (mut cond, mut fut) = (cond0.clone(), fut0.clone());
+            augment(&config, 2.0, true, &mut cond, &mut fut, &mut Rng::new(3));
+            let track = config.track_cond();
+            assert_eq!(track, PAST_FEATURES);
+            for i in 0..b {
+                let (row, row0) = (&cond[i * cw..(i + 1) * cw], &cond0[i * cw..(i + 1) * cw]);
+                assert_ne!(&row[..track], &row0[..track], "item {i} not augmented");
+                assert_eq!(&row[track..], &row0[track..]);
+                // the factor applied to the track's x values is the target's
+                let s = row[0] / row0[0];
+                let t = fut[i * sw] / fut0[i * sw];
+                assert!((s - t).abs() < 1e-5, "{s} vs {t}");
+            }
+            assert_eq!(cw - track, features.cond_len() - PAST_FEATURES);
+        }
+    }
 
     #[test]
     fn input_dropout_is_a_logistic_in_t() {

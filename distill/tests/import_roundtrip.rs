@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use fewstep::forecast::features::FeatureVersion;
 use fewstep::rng::Rng;
 use fewstep::testing::{TOL_F32, compare};
 use fewstep::{Backend, Model, Session, SessionOptions};
@@ -15,7 +16,7 @@ use fewstep_distill::model::{NetKind, TrajNet};
 use fewstep_distill::students::load_teacher;
 
 mod common;
-use common::random_net_with;
+use common::{random_net, random_net_with, small};
 
 fn info() -> ExportInfo {
     ExportInfo {
@@ -82,9 +83,31 @@ fn a_shipped_teacher_imports_and_matches_the_runtime() {
     let path = shipped("hotel");
     let bytes = std::fs::read(&path).unwrap();
     let net = from_onnx(&bytes).unwrap();
-    let c = net.config.clone();
     assert_eq!(net.config.parameter_count(), 215_064);
+    assert_runtime_matches(&net, &bytes);
+}
+
+/// A scene-layout (V2) net exports with a 36-wide condition and that layout in its card, comes
+/// back as a V2 net, and the runtime computes what candle does and accepts it as a forecaster.
+#[test]
+fn a_scene_layout_net_round_trips() {
+    let config = small(NetKind::Velocity, false).with_features(FeatureVersion::V2);
+    let net = random_net(config, 9);
+    let bytes = to_onnx(&net, &info()).unwrap();
+    let back = from_onnx(&bytes).unwrap();
+    assert_same_weights(&net, &back);
+    assert_eq!(back.config.features, FeatureVersion::V2);
+    assert_eq!(back.config.cond, 36);
     let model = Model::from_bytes(&bytes).unwrap();
+    let (k, norm) = fewstep::forecast::forecaster::trajectory_shape(&model).unwrap();
+    assert_eq!((k, norm.features), (20, FeatureVersion::V2));
+    assert_runtime_matches(&net, &bytes);
+}
+
+/// The velocity of `net` (candle) and of its export `bytes` (native backend) agree.
+fn assert_runtime_matches(net: &TrajNet, bytes: &[u8]) {
+    let c = net.config.clone();
+    let model = Model::from_bytes(bytes).unwrap();
     let n = 4;
     let mut opts = SessionOptions {
         backend: Backend::Native,

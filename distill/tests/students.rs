@@ -10,7 +10,7 @@ use fewstep_distill::eval::{evaluate, load};
 use fewstep_distill::model::TrajNet;
 use fewstep_distill::samples::TeacherSamples;
 use fewstep_distill::students::{Method, StudentArgs, train_student};
-use fewstep_distill::train::{TeacherArgs, train_teacher};
+use fewstep_distill::train::{Features, TeacherArgs, train_teacher};
 
 fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/eth_ucy")
@@ -52,6 +52,8 @@ fn teacher(out: &Path) {
         wta_relax_by_t: false,
         input_drop: None,
         independent_modes: false,
+        // the students below then train and export on scene-layout (V2) conditions
+        features: Features::V2Scene,
         final_weight: 0.0,
         init: None,
         resume: false,
@@ -128,6 +130,7 @@ fn every_method_trains_exports_and_runs_in_the_runtime() {
                 .ends_with("teacher.onnx")
         );
         assert_eq!(m.scene.as_deref(), Some("eth"));
+        assert_eq!(card.normalization["features"], "fewstep-traj-v2-scene");
         if want == Kind::Velocity {
             assert_eq!(card.sampler.as_ref().unwrap().times, vec![0.0, 1.0]);
         }

@@ -42,6 +42,7 @@ fn args(out: &Path) -> TeacherArgs {
         wta_relax_by_t: true,
         input_drop: Some(0.5),
         independent_modes: true,
+        features: Default::default(),
         // and the endpoint weight of the per-mode error
         final_weight: 1.0,
         init: None,

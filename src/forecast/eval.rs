@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::features::{FUTURE_VALUES, Frame, PAST_FEATURES, future_world, past_features};
+use super::features::{FUTURE_VALUES, Frame, future_world};
 use super::forecaster::trajectory_shape;
 use super::metrics::{min_ade_fde, min_ade_fde_mode};
 use super::windows::Window;
@@ -28,6 +28,9 @@ pub struct EvalOptions {
     pub steps: Option<usize>,
     /// Replace the card's time grid by this one (strictly increasing; wins over `steps`).
     pub times: Option<Vec<f32>>,
+    /// Standard deviation of the starting noise (1 = the distribution the model was trained
+    /// from; below 1 concentrates the samples, above 1 spreads them). Finite and ≥ 0.
+    pub noise_scale: f32,
 }
 
 impl Default for EvalOptions {
@@ -40,6 +43,7 @@ impl Default for EvalOptions {
             batch: 256,
             steps: None,
             times: None,
+            noise_scale: 1.0,
         }
     }
 }
@@ -92,11 +96,18 @@ pub fn evaluate(
     windows: &[Window],
     opts: &EvalOptions,
 ) -> Result<EvalResult, Error> {
-    let (k_model, scale) = trajectory_shape(model)?;
+    let (k_model, norm) = trajectory_shape(model)?;
+    let (scale, features) = (norm.future_scale, norm.features);
     if opts.k == 0 || opts.k > k_model {
         return Err(Error::InvalidArgument(format!(
             "--k {} but the model predicts {k_model} futures",
             opts.k
+        )));
+    }
+    if !(opts.noise_scale.is_finite() && opts.noise_scale >= 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "noise scale {} (want a finite value ≥ 0)",
+            opts.noise_scale
         )));
     }
     let batch = opts.batch.clamp(1, windows.len().max(1));
@@ -136,12 +147,13 @@ pub fn evaluate(
     for chunk in windows.chunks(batch) {
         cond.fill(0.0);
         for (i, w) in chunk.iter().enumerate() {
-            frames[i] = past_features(
-                &w.obs,
-                &mut cond[i * PAST_FEATURES..(i + 1) * PAST_FEATURES],
-            );
+            let c = features.cond_len();
+            frames[i] = features.write(&w.obs, &mut cond[i * c..(i + 1) * c]);
         }
         rng.fill_normal(&mut noise);
+        if opts.noise_scale != 1.0 {
+            noise.iter_mut().for_each(|z| *z *= opts.noise_scale);
+        }
         let t = Instant::now();
         s.sample(&cond, &noise, &mut out)?;
         secs += t.elapsed().as_secs_f64();

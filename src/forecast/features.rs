@@ -7,13 +7,23 @@
 //! The condition is 32 numbers in metres: the 8 observed positions and the 8 steps (the first
 //! is 0) in that frame. The future is the 12 positions in that frame divided by
 //! `future_scale` (from the model card's normalization).
+//!
+//! Two layouts exist ([`FeatureVersion`]): V1 is that track alone, and V2 (`-scene`) appends
+//! where in the scene the agent is: the last observed position in the scene's own coordinates
+//! and the heading's (cos, sin). A V2 model has learned one set of scene frames (a fixed
+//! camera or map) and is only meaningful on positions in those frames; V1 models work in any.
 
 use serde::{Deserialize, Serialize};
 
 use super::{OBS, PRED, Point};
 
-/// Number of condition features per agent.
+/// Number of condition features per agent in the V1 layout (the track alone).
 pub const PAST_FEATURES: usize = 4 * OBS;
+/// Number of condition features per agent in the V2 layout (track, then scene position and
+/// heading).
+pub const SCENE_FEATURES: usize = PAST_FEATURES + 4;
+/// The most condition features of any layout.
+pub const MAX_PAST_FEATURES: usize = SCENE_FEATURES;
 /// Number of future values per agent (12 × (x, y)).
 pub const FUTURE_VALUES: usize = 2 * PRED;
 /// Below this displacement (metres) a heading is considered undefined.
@@ -29,10 +39,50 @@ pub struct Normalization {
 }
 
 /// The feature layouts this build implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FeatureVersion {
+    /// The observed track in the agent's frame ([`PAST_FEATURES`] values).
+    #[default]
     #[serde(rename = "fewstep-traj-v1")]
     V1,
+    /// V1, then the last observed position in scene coordinates and the heading (cos, sin)
+    /// ([`SCENE_FEATURES`] values).
+    #[serde(rename = "fewstep-traj-v2-scene")]
+    V2,
+}
+
+impl FeatureVersion {
+    /// Condition values per agent.
+    pub const fn cond_len(self) -> usize {
+        match self {
+            FeatureVersion::V1 => PAST_FEATURES,
+            FeatureVersion::V2 => SCENE_FEATURES,
+        }
+    }
+
+    /// Writes this layout's [`cond_len`](Self::cond_len) condition values of an observed
+    /// track into `out` (exactly that long) and returns the track's frame.
+    pub fn write(self, obs: &[Point; OBS], out: &mut [f32]) -> Frame {
+        debug_assert_eq!(out.len(), self.cond_len());
+        let f = past_features(obs, &mut out[..PAST_FEATURES]);
+        if self == FeatureVersion::V2 {
+            out[PAST_FEATURES..SCENE_FEATURES].copy_from_slice(&[
+                f.origin[0],
+                f.origin[1],
+                f.cos,
+                f.sin,
+            ]);
+        }
+        f
+    }
+
+    /// The layout's name in model cards.
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureVersion::V1 => "fewstep-traj-v1",
+            FeatureVersion::V2 => "fewstep-traj-v2-scene",
+        }
+    }
 }
 
 /// An agent's local frame.
@@ -84,7 +134,7 @@ impl Frame {
     }
 }
 
-/// Writes the 32 condition features of an observed track and returns its frame.
+/// Writes the 32 V1 condition features of an observed track and returns its frame.
 pub fn past_features(obs: &[Point; OBS], out: &mut [f32]) -> Frame {
     debug_assert_eq!(out.len(), PAST_FEATURES);
     let f = Frame::of(obs);
@@ -168,5 +218,32 @@ mod tests {
         let f = Frame::of(&[[3.0, 4.0]; OBS]);
         assert_eq!((f.cos, f.sin), (1.0, 0.0));
         assert_eq!(constant_velocity(&[[3.0, 4.0]; OBS])[11], [3.0, 4.0]);
+    }
+
+    #[test]
+    fn the_scene_layout_appends_position_and_heading_to_the_track() {
+        let obs = track(2.1, [13.0, -4.0]);
+        let mut v1 = [0f32; PAST_FEATURES];
+        let mut v2 = [0f32; SCENE_FEATURES];
+        let f1 = FeatureVersion::V1.write(&obs, &mut v1);
+        let f2 = FeatureVersion::V2.write(&obs, &mut v2);
+        assert_eq!(f1, f2);
+        assert_eq!(&v2[..PAST_FEATURES], &v1[..]);
+        let (dx, dy) = (
+            obs[OBS - 1][0] - obs[OBS - 2][0],
+            obs[OBS - 1][1] - obs[OBS - 2][1],
+        );
+        let n = dx.hypot(dy);
+        let want = [obs[OBS - 1][0], obs[OBS - 1][1], dx / n, dy / n];
+        for (got, want) in v2[PAST_FEATURES..].iter().zip(want) {
+            assert!((got - want).abs() < 1e-5, "{v2:?}");
+        }
+        assert_eq!(FeatureVersion::V1.cond_len(), 32);
+        assert_eq!(FeatureVersion::V2.cond_len(), 36);
+        for v in [FeatureVersion::V1, FeatureVersion::V2] {
+            let json = serde_json::to_value(v).unwrap();
+            assert_eq!(json, serde_json::json!(v.name()));
+            assert_eq!(serde_json::from_value::<FeatureVersion>(json).unwrap(), v);
+        }
     }
 }

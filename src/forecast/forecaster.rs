@@ -12,9 +12,7 @@
 //!
 //! After [`Forecaster::new`], `observe` and `predict` allocate nothing.
 
-use super::features::{
-    FUTURE_VALUES, Frame, Normalization, PAST_FEATURES, future_world, past_features,
-};
+use super::features::{FUTURE_VALUES, FeatureVersion, Frame, Normalization, future_world};
 use super::{OBS, PRED, Point};
 use crate::card::{CardDim, Kind};
 use crate::error::Error;
@@ -113,6 +111,7 @@ pub struct Forecaster {
     session: Session,
     k: usize,
     scale: f32,
+    features: FeatureVersion,
     slots: Vec<Slot>,
     frames: Vec<Frame>,
     ready: Vec<usize>,
@@ -133,8 +132,9 @@ impl std::fmt::Debug for Forecaster {
     }
 }
 
-/// Checks that `model` is a trajectory model and returns (K, future scale).
-pub fn trajectory_shape(model: &Model) -> Result<(usize, f32), Error> {
+/// Checks that `model` is a trajectory model and returns K and its card's normalization (the
+/// future scale and the condition's feature layout).
+pub fn trajectory_shape(model: &Model) -> Result<(usize, Normalization), Error> {
     let not = |why: &str| Error::InvalidArgument(format!("not a fewstep trajectory model: {why}"));
     let card = model.card().ok_or_else(|| not("it has no card"))?;
     let norm: Normalization = serde_json::from_value(card.normalization.clone())
@@ -160,9 +160,11 @@ pub fn trajectory_shape(model: &Model) -> Result<(usize, f32), Error> {
         .as_deref()
         .and_then(shape_of)
         .ok_or_else(|| not("no condition input"))?;
-    if !matches!(cond.as_slice(), [CardDim::Sym(_), CardDim::Fixed(c)] if *c == PAST_FEATURES) {
+    let width = norm.features.cond_len();
+    if !matches!(cond.as_slice(), [CardDim::Sym(_), CardDim::Fixed(c)] if *c == width) {
         return Err(not(&format!(
-            "its condition is {cond:?}, expected [N, {PAST_FEATURES}]"
+            "its condition is {cond:?}, expected [N, {width}] for features {}",
+            norm.features.name()
         )));
     }
     if card.kind == Kind::Velocity && card.roles.time.is_none() {
@@ -171,13 +173,13 @@ pub fn trajectory_shape(model: &Model) -> Result<(usize, f32), Error> {
     if !(norm.future_scale.is_finite() && norm.future_scale > 0.0) {
         return Err(not("future_scale must be positive"));
     }
-    Ok((k, norm.future_scale))
+    Ok((k, norm))
 }
 
 impl Forecaster {
     /// Builds the session for `max_agents` rows and every buffer.
     pub fn new(model: &Model, opts: ForecasterOptions) -> Result<Forecaster, Error> {
-        let (k, scale) = trajectory_shape(model)?;
+        let (k, norm) = trajectory_shape(model)?;
         if opts.max_agents == 0 {
             return Err(Error::InvalidArgument(
                 "max_agents must be at least 1".into(),
@@ -198,7 +200,8 @@ impl Forecaster {
         let n = opts.max_agents;
         Ok(Forecaster {
             k,
-            scale,
+            scale: norm.future_scale,
+            features: norm.features,
             slots: vec![FREE; n],
             frames: vec![
                 Frame {
@@ -318,10 +321,10 @@ impl Forecaster {
         for (i, s) in self.slots.iter().enumerate() {
             if s.used && s.len == OBS && s.last_seen == step {
                 let row = self.ready.len();
-                self.frames[row] = past_features(
-                    &s.hist,
-                    &mut self.cond[row * PAST_FEATURES..(row + 1) * PAST_FEATURES],
-                );
+                let w = self.features.cond_len();
+                self.frames[row] = self
+                    .features
+                    .write(&s.hist, &mut self.cond[row * w..(row + 1) * w]);
                 self.ready.push(i);
             }
         }

@@ -7,14 +7,23 @@ use fewstep_distill::model::{NetKind, TrajConfig, TrajNet};
 /// A small net (d = 32, 4 heads, 2 blocks) with random weights everywhere (LayerNorm gains
 /// and biases too, so every parameter is exercised).
 pub fn random_net_with(kind: NetKind, mode_attention: bool, seed: u64) -> TrajNet {
-    let c = TrajConfig {
+    random_net(small(kind, mode_attention), seed)
+}
+
+/// The config of [`random_net_with`].
+pub fn small(kind: NetKind, mode_attention: bool) -> TrajConfig {
+    TrajConfig {
         d_model: 32,
         heads: 4,
         layers: 2,
         kind,
         mode_attention,
         ..Default::default()
-    };
+    }
+}
+
+/// A net of config `c` with random weights everywhere.
+pub fn random_net(c: TrajConfig, seed: u64) -> TrajNet {
     let net = TrajNet::new(c, seed).unwrap();
     let mut rng = Rng::new(seed + 100);
     for name in net.names() {
