@@ -121,10 +121,12 @@ pub fn scene_file(data: &[u8]) {
     );
     assert!(scene.frames.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(scene.frame_ranges().len(), scene.frames.len());
-    let mut feats = [0f32; features::PAST_FEATURES];
+    let mut feats = [0f32; features::MAX_PAST_FEATURES];
     let mut target = [0f32; 2 * PRED];
     for w in windows::windows(&scene, 1) {
-        let frame = features::past_features(&w.obs, &mut feats);
+        let frame = features::past_features(&w.obs, &mut feats[..features::PAST_FEATURES]);
+        let v2 = features::FeatureVersion::V2;
+        assert_eq!(v2.write(&w.obs, &mut feats[..v2.cond_len()]), frame);
         features::future_target(&frame, &w.fut, 1.0, &mut target);
         let _ = features::constant_velocity(&w.obs);
     }

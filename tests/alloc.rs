@@ -124,9 +124,15 @@ fn the_counter_sees_allocations() {
 
 #[test]
 fn the_forecaster_allocates_nothing_per_frame() {
+    use fewstep::forecast::features::FeatureVersion;
     use fewstep::forecast::{Forecaster, ForecasterOptions};
-    let m = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
-    for precision in [Precision::F32, Precision::F16] {
+    for (features, precision) in [
+        (FeatureVersion::V1, Precision::F32),
+        (FeatureVersion::V1, Precision::F16),
+        (FeatureVersion::V2, Precision::F32),
+    ] {
+        let proto = testing::trajectory_velocity_with(5, 32, 2, features);
+        let m = Model::from_bytes(&encode(&proto)).unwrap();
         let opts = ForecasterOptions {
             max_agents: 8,
             backend: Backend::Native,
@@ -157,7 +163,11 @@ fn the_forecaster_allocates_nothing_per_frame() {
         for i in 10..1010 {
             forecast += frame(&mut f, &mut out, i);
         }
-        assert_eq!(thread_allocations() - before, 0, "{precision:?}");
+        assert_eq!(
+            thread_allocations() - before,
+            0,
+            "{features:?} {precision:?}"
+        );
         assert!(forecast >= 5000);
     }
 }
