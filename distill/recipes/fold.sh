@@ -24,6 +24,9 @@
 #                         dropout (--input-drop)
 #        INDEPENDENT_MODES 1 (default): --independent-modes, no attention across the K modes
 #                         (session 7; see models/README.md); 0: attention across the modes
+#        FEATURES         the teacher's (and so its students') input layout: v1 (default, the
+#                         track alone) or v2-scene (plus the scene position and heading;
+#                         session 10, see models/README.md)
 #
 # Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
 # ~33 min (36 epochs of ~55 s), teacher samples ~1 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
@@ -37,6 +40,7 @@ run=${RUN:-runs/$scene}
 aug=(--scale-aug "${SCALE_AUG:-1}")
 by_t=(); [ "${WTA_RELAX_BY_T:-1}" = 1 ] && by_t=(--wta-relax-by-t)
 indep=(); [ "${INDEPENDENT_MODES:-1}" = 1 ] && indep=(--independent-modes)
+features=(--features "${FEATURES:-v1}")
 common=(--scene "$scene" --seed 0 --threads "$threads" --resume "${aug[@]}")
 student=(train student "${common[@]}" --teacher "$run/teacher" --teacher-steps 10
          --max-val-windows 1000 --steps 1)
@@ -47,7 +51,7 @@ for stage in $stages; do
       [ -f "$run/teacher/teacher.onnx" ] || "$bin" train teacher "${common[@]}" --out "$run/teacher" \
         --epochs "${TEACHER_EPOCHS:-36}" --batch 64 --lr 5e-4 --d-model 96 --layers 2 --heads 4 \
         --max-val-windows 1000 --val-steps 10 --export-steps 100 --wta-relax "${WTA_RELAX:-0.05}" "${by_t[@]}" \
-        ${INPUT_DROP:+--input-drop "$INPUT_DROP"} "${indep[@]}" \
+        ${INPUT_DROP:+--input-drop "$INPUT_DROP"} "${indep[@]}" "${features[@]}" \
         ${TEACHER_PATIENCE:+--patience "$TEACHER_PATIENCE"} ;;
     reflow)
       [ -f "$run/reflow/student.onnx" ] || "$bin" "${student[@]}" --method reflow --out "$run/reflow" \
