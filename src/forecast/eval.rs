@@ -203,6 +203,7 @@ pub fn constant_velocity(windows: &[Window]) -> EvalResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forecast::OBS;
 
     #[test]
     fn endpoint_spread_is_the_rms_distance_from_the_centroid() {
@@ -213,5 +214,51 @@ mod tests {
         assert!((endpoint_spread(&[a, b]) - 1.0).abs() < 1e-6);
         assert_eq!(endpoint_spread(&[b, b, b]), 0.0);
         assert_eq!(modes_won(&[0, 3, 0, 1]), 2);
+    }
+
+    fn walkers(n: usize) -> Vec<Window> {
+        (0..n)
+            .map(|i| {
+                let (v, y) = (0.3 + 0.05 * i as f32, i as f32);
+                Window {
+                    start: 0,
+                    agent: i as f64,
+                    obs: std::array::from_fn(|j| [v * j as f32, y]),
+                    fut: std::array::from_fn(|j| [v * (OBS + j) as f32, y + 0.02 * j as f32]),
+                }
+            })
+            .collect()
+    }
+
+    /// The noise scale multiplies the sampler's starting noise: at 0 the seed no longer
+    /// matters, at 1 it does; a negative or non-finite scale is refused.
+    #[test]
+    fn the_noise_scale_scales_the_starting_noise() {
+        let proto = crate::testing::trajectory_velocity(5, 32, 2);
+        let model = Model::from_bytes(&crate::onnx::write::encode(&proto)).unwrap();
+        let ws = walkers(6);
+        let run = |seed, noise_scale| {
+            let o = EvalOptions {
+                backend: Backend::Native,
+                seed,
+                noise_scale,
+                ..Default::default()
+            };
+            evaluate(&model, &ws, &o).unwrap()
+        };
+        let strip = |r: EvalResult| (r.min_ade, r.min_fde, r.wins, r.endpoint_spread);
+        assert_eq!(strip(run(1, 0.0)), strip(run(2, 0.0)));
+        assert_ne!(strip(run(1, 1.0)), strip(run(2, 1.0)));
+        assert_ne!(strip(run(1, 1.0)), strip(run(1, 0.5)));
+        for bad in [-1.0, f32::NAN, f32::INFINITY] {
+            let o = EvalOptions {
+                noise_scale: bad,
+                ..Default::default()
+            };
+            assert!(matches!(
+                evaluate(&model, &ws, &o),
+                Err(Error::InvalidArgument(_))
+            ));
+        }
     }
 }
