@@ -1,5 +1,7 @@
-//! Kernel benchmarks: `cargo bench --bench kernels`. Scalar reference against the fast kernel
-//! chosen for this CPU, on the shapes the test models use (batch 20 rows).
+//! Kernel benchmarks: `cargo bench --bench kernels`. Scalar reference against the fast kernels
+//! this CPU has (on an AVX-512 machine both the AVX2 and the AVX-512 code, side by side), on
+//! the shapes the test models use (batch 20 rows) and those of the shipped trajectory nets
+//! (d = 96, MLP 384; 20 modes of one agent, and of 64 agents).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fewstep::cpu::gemm::{gemm_f16, gemm_f32, gemm_ref, pack_b_f16, pack_b_f32};
@@ -13,13 +15,26 @@ fn data(n: usize, seed: u64) -> Vec<f32> {
     v
 }
 
+/// The fast kernels this CPU runs: the detected one and, below it, AVX2 when AVX-512 is there.
+fn fast_isas() -> Vec<Isa> {
+    let best = Isa::detect();
+    if best == Isa::Avx512 {
+        vec![Isa::Avx2Fma, Isa::Avx512]
+    } else {
+        vec![best]
+    }
+}
+
 fn gemm(c: &mut Criterion) {
-    let isa = Isa::detect();
     for (m, k, n) in [
         (20, 256, 256),
         (120, 256, 256),
         (20, 41, 256),
         (20, 256, 24),
+        (20, 96, 384),
+        (20, 384, 96),
+        (1280, 96, 384),
+        (1280, 384, 96),
     ] {
         let a = data(m * k, 1);
         let b = data(k * n, 2);
@@ -45,36 +60,38 @@ fn gemm(c: &mut Criterion) {
                 )
             })
         });
-        g.bench_function(format!("f32 {}", isa.name()), |bch| {
-            bch.iter(|| {
-                gemm_f32(
-                    isa,
-                    m,
-                    black_box(&a),
-                    k,
-                    &pf,
-                    Some(&bias),
-                    Act::Gelu,
-                    &mut out,
-                    n,
-                )
-            })
-        });
-        g.bench_function(format!("f16 weights {}", isa.name()), |bch| {
-            bch.iter(|| {
-                gemm_f16(
-                    isa,
-                    m,
-                    black_box(&a),
-                    k,
-                    &ph,
-                    Some(&bias),
-                    Act::Gelu,
-                    &mut out,
-                    n,
-                )
-            })
-        });
+        for isa in fast_isas() {
+            g.bench_function(format!("f32 {}", isa.name()), |bch| {
+                bch.iter(|| {
+                    gemm_f32(
+                        isa,
+                        m,
+                        black_box(&a),
+                        k,
+                        &pf,
+                        Some(&bias),
+                        Act::Gelu,
+                        &mut out,
+                        n,
+                    )
+                })
+            });
+            g.bench_function(format!("f16 weights {}", isa.name()), |bch| {
+                bch.iter(|| {
+                    gemm_f16(
+                        isa,
+                        m,
+                        black_box(&a),
+                        k,
+                        &ph,
+                        Some(&bias),
+                        Act::Gelu,
+                        &mut out,
+                        n,
+                    )
+                })
+            });
+        }
         g.finish();
     }
 }
