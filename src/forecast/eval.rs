@@ -144,10 +144,10 @@ pub fn evaluate(
     let (mut ade, mut fde, mut secs) = (0f64, 0f64, 0f64);
     let mut wins = vec![0; opts.k];
     let mut spread = 0f64;
+    let c = features.cond_len();
     for chunk in windows.chunks(batch) {
         cond.fill(0.0);
         for (i, w) in chunk.iter().enumerate() {
-            let c = features.cond_len();
             frames[i] = features.write(&w.obs, &mut cond[i * c..(i + 1) * c]);
         }
         rng.fill_normal(&mut noise);

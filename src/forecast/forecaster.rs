@@ -12,7 +12,7 @@
 //!
 //! After [`Forecaster::new`], `observe` and `predict` allocate nothing.
 
-use super::features::{FUTURE_VALUES, FeatureVersion, Frame, Normalization, future_world};
+use super::features::{FUTURE_VALUES, Frame, Normalization, future_world};
 use super::{OBS, PRED, Point};
 use crate::card::{CardDim, Kind};
 use crate::error::Error;
@@ -110,8 +110,8 @@ impl Forecasts {
 pub struct Forecaster {
     session: Session,
     k: usize,
-    scale: f32,
-    features: FeatureVersion,
+    /// The card's future scale and feature layout.
+    norm: Normalization,
     slots: Vec<Slot>,
     frames: Vec<Frame>,
     ready: Vec<usize>,
@@ -200,8 +200,7 @@ impl Forecaster {
         let n = opts.max_agents;
         Ok(Forecaster {
             k,
-            scale: norm.future_scale,
-            features: norm.features,
+            norm,
             slots: vec![FREE; n],
             frames: vec![
                 Frame {
@@ -318,13 +317,11 @@ impl Forecaster {
         self.ready.clear();
         self.cond.fill(0.0);
         let step = self.step;
+        let (features, w) = (self.norm.features, self.norm.features.cond_len());
         for (i, s) in self.slots.iter().enumerate() {
             if s.used && s.len == OBS && s.last_seen == step {
                 let row = self.ready.len();
-                let w = self.features.cond_len();
-                self.frames[row] = self
-                    .features
-                    .write(&s.hist, &mut self.cond[row * w..(row + 1) * w]);
+                self.frames[row] = features.write(&s.hist, &mut self.cond[row * w..(row + 1) * w]);
                 self.ready.push(i);
             }
         }
@@ -343,7 +340,7 @@ impl Forecaster {
                 future_world(
                     &self.frames[row],
                     y,
-                    self.scale,
+                    self.norm.future_scale,
                     &mut out.futures[row * self.k + m],
                 );
             }
