@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use crate::card::Card;
-use crate::forecast::{PRED, features, scene, windows};
+use crate::forecast::{OBS, PRED, features, scene, windows};
 use crate::model::Model;
 use crate::session::{Backend, Session, SessionOptions};
 
@@ -123,10 +123,14 @@ pub fn scene_file(data: &[u8]) {
     assert_eq!(scene.frame_ranges().len(), scene.frames.len());
     let mut feats = [0f32; features::MAX_PAST_FEATURES];
     let mut target = [0f32; 2 * PRED];
+    let ranges = scene.frame_ranges();
     for w in windows::windows(&scene, 1) {
         let frame = features::past_features(&w.obs, &mut feats[..features::PAST_FEATURES]);
-        let v2 = features::FeatureVersion::V2;
-        assert_eq!(v2.write(&w.obs, &mut feats[..v2.cond_len()]), frame);
+        for v in [features::FeatureVersion::V2, features::FeatureVersion::V3] {
+            let nb = w.neighbours.iter().copied();
+            assert_eq!(v.write(&w.obs, nb, &mut feats[..v.cond_len()]), frame);
+        }
+        assert!(w.neighbours.len() < ranges[w.start + OBS - 1].len());
         features::future_target(&frame, &w.fut, 1.0, &mut target);
         let _ = features::constant_velocity(&w.obs);
     }

@@ -130,6 +130,7 @@ fn the_forecaster_allocates_nothing_per_frame() {
         (FeatureVersion::V1, Precision::F32),
         (FeatureVersion::V1, Precision::F16),
         (FeatureVersion::V2, Precision::F32),
+        (FeatureVersion::V3, Precision::F32),
     ] {
         let proto = testing::trajectory_velocity_with(5, 32, 2, features);
         let m = Model::from_bytes(&encode(&proto)).unwrap();

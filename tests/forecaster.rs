@@ -2,8 +2,10 @@
 //! features pipeline, and bad input.
 
 use fewstep::card::Card;
+use std::path::Path;
+
 use fewstep::forecast::features::FeatureVersion;
-use fewstep::forecast::{Forecaster, ForecasterOptions, PRED, Point};
+use fewstep::forecast::{Forecaster, ForecasterOptions, OBS, PRED, Point, scene, windows};
 use fewstep::onnx::write::encode;
 use fewstep::{Backend, Error, Model, testing};
 
@@ -183,4 +185,84 @@ fn a_card_with_the_wrong_condition_width_is_refused() {
         }
         r => panic!("{:?}", r.map(|_| ())),
     }
+}
+
+fn model_with(features: FeatureVersion) -> Model {
+    Model::from_bytes(&encode(&testing::trajectory_velocity_with(
+        5, 32, 2, features,
+    )))
+    .unwrap()
+}
+
+/// Fed a real scene frame by frame, the forecaster builds every agent's condition exactly as
+/// the offline windows do (the ones training and `eval` use), neighbours included: who they
+/// are, which of them were seen the frame before, their order.
+#[test]
+fn streaming_conditions_are_the_windows_conditions() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/eth_ucy/crowds_zara01.txt");
+    let sc = scene::load(&path).unwrap();
+    let ws = windows::windows(&sc, 1);
+    for features in [FeatureVersion::V1, FeatureVersion::V3] {
+        let m = model_with(features);
+        let mut f = forecaster(&m, 0, 128);
+        let mut out = f.new_output();
+        let c = features.cond_len();
+        let (mut checked, mut with_neighbours) = (0, 0);
+        let mut want = vec![0f32; c];
+        let mut obs = Vec::new();
+        for (i, r) in sc.frame_ranges().into_iter().enumerate() {
+            obs.clear();
+            obs.extend(sc.rows[r].iter().map(|row| (row.agent, row.x, row.y)));
+            f.observe(sc.frames[i], &obs).unwrap();
+            let n = f.predict(&mut out).unwrap();
+            let got = f.conditions();
+            assert_eq!(got.len(), n * c);
+            for w in ws.iter().filter(|w| w.start + OBS - 1 == i) {
+                let row = (0..n)
+                    .find(|&j| out.agent(j) == w.agent)
+                    .unwrap_or_else(|| panic!("agent {} not forecast at frame {i}", w.agent));
+                features.write(&w.obs, w.neighbours.iter().copied(), &mut want);
+                assert_eq!(&got[row * c..(row + 1) * c], &want[..], "agent {}", w.agent);
+                checked += 1;
+                with_neighbours += usize::from(!w.neighbours.is_empty());
+            }
+        }
+        assert_eq!(checked, ws.len());
+        assert!(
+            with_neighbours > ws.len() / 2,
+            "{with_neighbours} of {checked}"
+        );
+    }
+}
+
+/// A social-layout (V3) model's forecast of an agent changes when another agent walks next
+/// to it, even one not yet ready to be forecast itself; a V1 model's does not.
+#[test]
+fn a_social_model_sees_the_other_agents() {
+    let run = |m: &Model, companion: bool| {
+        let mut f = forecaster(m, 3, 4);
+        let mut out = f.new_output();
+        for frame in 0..10 {
+            let t = frame as f32;
+            let mut obs = vec![(1.0, 0.4 * t, 0.0)];
+            if companion && frame >= 7 {
+                obs.push((2.0, 0.4 * t, 0.8));
+            }
+            f.observe(frame as f64, &obs).unwrap();
+            assert_eq!(f.predict(&mut out).unwrap(), usize::from(frame >= 7));
+        }
+        assert_eq!(out.agent(0), 1.0);
+        out.futures(0).to_vec()
+    };
+    let v1 = model_with(FeatureVersion::V1);
+    assert_eq!(run(&v1, false), run(&v1, true));
+    let v3 = model_with(FeatureVersion::V3);
+    let (alone, beside) = (run(&v3, false), run(&v3, true));
+    let d = alone
+        .iter()
+        .flatten()
+        .zip(beside.iter().flatten())
+        .map(|(p, q)| (p[0] - q[0]).hypot(p[1] - q[1]))
+        .fold(0f32, f32::max);
+    assert!(d > 1e-3, "a V3 model ignored its neighbour (deviation {d})");
 }

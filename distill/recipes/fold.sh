@@ -25,8 +25,9 @@
 #        INDEPENDENT_MODES 1 (default): --independent-modes, no attention across the K modes
 #                         (session 7; see models/README.md); 0: attention across the modes
 #        FEATURES         the teacher's (and so its students') input layout: v1 (default, the
-#                         track alone) or v2-scene (plus the scene position and heading;
-#                         session 10, see models/README.md)
+#                         track alone), v2-scene (plus the scene position and heading;
+#                         session 10, see models/README.md) or v3-social (plus the four
+#                         nearest neighbours in the agent's frame; session 11)
 #
 # Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
 # ~33 min (36 epochs of ~55 s), teacher samples ~1 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.

@@ -95,7 +95,11 @@ pub fn arrays(ws: &[Window], future_scale: f32, features: FeatureVersion) -> Arr
     let mut future = vec![0f32; ws.len() * FUTURE_VALUES];
     for (i, w) in ws.iter().enumerate() {
         let obs: &[[f32; 2]; OBS] = &w.obs;
-        let f = features.write(obs, &mut cond[i * c..(i + 1) * c]);
+        let f = features.write(
+            obs,
+            w.neighbours.iter().copied(),
+            &mut cond[i * c..(i + 1) * c],
+        );
         future_target(
             &f,
             &w.fut,

@@ -453,5 +453,30 @@ mod tests {
             let (c, s) = (b.cond[i * 36 + 34], b.cond[i * 36 + 35]);
             assert!((c.hypot(s) - 1.0).abs() < 1e-5 || (c, s) == (1.0, 0.0));
         }
+        // the social layout appends the neighbours: as many present as the window has within
+        // the radius, at most four
+        let c = FeatureVersion::V3.cond_len();
+        let some = &ws[..ws.len().min(200)];
+        let v = arrays(some, 5.0, FeatureVersion::V3);
+        let mut seen = 0;
+        for (i, w) in some.iter().enumerate() {
+            let row = &v.cond[i * c..(i + 1) * c];
+            assert_eq!(
+                &row[..32],
+                &arrays(&ws[i..i + 1], 5.0, FeatureVersion::V1).cond[..]
+            );
+            let flags: f32 = row[c - 4..].iter().sum();
+            let near = w.neighbours.iter().filter(|n| {
+                let d = (n.pos[0] - w.obs[7][0]).hypot(n.pos[1] - w.obs[7][1]);
+                d > 0.0 && d < 6.0
+            });
+            assert_eq!(flags as usize, near.count().min(4), "window {i}");
+            seen += usize::from(flags > 0.0);
+        }
+        assert!(
+            seen > some.len() / 4,
+            "{seen} of {} have neighbours",
+            some.len()
+        );
     }
 }

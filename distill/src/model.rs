@@ -96,12 +96,12 @@ impl TrajConfig {
     }
 
     /// How many leading condition values describe the track in its own frame: speed
-    /// augmentation scales and mirroring reflects these alone (a V2 condition's scene position
-    /// and heading stay as observed).
+    /// augmentation scales these alone (a V2 condition's scene position and heading and a V3
+    /// condition's neighbours stay as observed).
     pub fn track_cond(&self) -> usize {
         match self.features {
             FeatureVersion::V1 => self.cond,
-            FeatureVersion::V2 => fewstep::forecast::features::PAST_FEATURES,
+            FeatureVersion::V2 | FeatureVersion::V3 => fewstep::forecast::features::PAST_FEATURES,
         }
     }
 

@@ -139,7 +139,8 @@ pub struct TeacherArgs {
     pub independent_modes: bool,
     /// The condition's layout: `v1`, the observed track in its own frame, or `v2-scene`, the
     /// track plus its last position in scene coordinates and its heading. A `v2-scene` model
-    /// has learned the training scenes' frames and only fits positions given in them.
+    /// has learned the training scenes' frames and only fits positions given in them; or
+    /// `v3-social`, the track plus its 4 nearest neighbours in its own frame.
     #[arg(long, value_enum, default_value_t = Features::V1)]
     #[serde(default)]
     pub features: Features,
@@ -447,7 +448,7 @@ pub fn augment(
     if mirror {
         for i in 0..b {
             if rng.uniform() < 0.5 {
-                mirror_y(&mut cond[i * cw..i * cw + track]);
+                config.features.mirror(&mut cond[i * cw..(i + 1) * cw]);
                 mirror_y(&mut fut[i * sw..(i + 1) * sw]);
             }
         }
@@ -541,6 +542,7 @@ pub enum Features {
     #[default]
     V1,
     V2Scene,
+    V3Social,
 }
 
 impl From<Features> for FeatureVersion {
@@ -548,6 +550,7 @@ impl From<Features> for FeatureVersion {
         match f {
             Features::V1 => FeatureVersion::V1,
             Features::V2Scene => FeatureVersion::V2,
+            Features::V3Social => FeatureVersion::V3,
         }
     }
 }
@@ -830,13 +833,28 @@ mod tests {
     /// position and heading as observed; on V1 they act on the whole condition.
     #[test]
     fn augmentation_keeps_the_scene_part_of_the_condition() {
-        for features in [FeatureVersion::V1, FeatureVersion::V2] {
+        for features in [FeatureVersion::V1, FeatureVersion::V2, FeatureVersion::V3] {
             let config = TrajConfig::default().with_features(features);
             let (b, cw, sw) = (16, config.cond, config.state);
             let cond0: Vec<f32> = (0..b * cw).map(|i| 1.0 + (i % 7) as f32).collect();
             let fut0: Vec<f32> = (0..b * sw).map(|i| 1.0 + (i % 5) as f32).collect();
+            // mirroring: each item is left alone or mirrored whole (the layout's mirror)
             let (mut cond, mut fut) = (cond0.clone(), fut0.clone());
-            augment(&config, 2.0, true, &mut cond, &mut fut, &mut Rng::new(3));
+            augment(&config, 1.0, true, &mut cond, &mut fut, &mut Rng::new(3));
+            let mut mirrored = 0;
+            for i in 0..b {
+                let row0 = &cond0[i * cw..(i + 1) * cw];
+                let mut m = row0.to_vec();
+                features.mirror(&mut m);
+                let row = &cond[i * cw..(i + 1) * cw];
+                let flipped = fut[i * sw + 1] == -fut0[i * sw + 1];
+                assert_eq!(row, if flipped { &m[..] } else { row0 }, "item {i}");
+                mirrored += usize::from(flipped);
+            }
+            assert!(mirrored > 0 && mirrored < b, "{mirrored} of {b}");
+            // speed: the track and the target scale together, the rest stays as observed
+            let (mut cond, mut fut) = (cond0.clone(), fut0.clone());
+            augment(&config, 2.0, false, &mut cond, &mut fut, &mut Rng::new(3));
             let track = config.track_cond();
             assert_eq!(track, PAST_FEATURES);
             for i in 0..b {

@@ -87,21 +87,24 @@ fn a_shipped_teacher_imports_and_matches_the_runtime() {
     assert_runtime_matches(&net, &bytes);
 }
 
-/// A scene-layout (V2) net exports with a 36-wide condition and that layout in its card, comes
-/// back as a V2 net, and the runtime computes what candle does and accepts it as a forecaster.
+/// Scene-layout (V2) and social-layout (V3) nets export with a 36- or 52-wide condition and
+/// that layout in their card, come back with that layout, and the runtime computes what
+/// candle does and accepts them as forecasters.
 #[test]
-fn a_scene_layout_net_round_trips() {
-    let config = small(NetKind::Velocity, false).with_features(FeatureVersion::V2);
-    let net = random_net(config, 9);
-    let bytes = to_onnx(&net, &info()).unwrap();
-    let back = from_onnx(&bytes).unwrap();
-    assert_same_weights(&net, &back);
-    assert_eq!(back.config.features, FeatureVersion::V2);
-    assert_eq!(back.config.cond, 36);
-    let model = Model::from_bytes(&bytes).unwrap();
-    let (k, norm) = fewstep::forecast::forecaster::trajectory_shape(&model).unwrap();
-    assert_eq!((k, norm.features), (20, FeatureVersion::V2));
-    assert_runtime_matches(&net, &bytes);
+fn scene_and_social_layout_nets_round_trip() {
+    for (features, width) in [(FeatureVersion::V2, 36), (FeatureVersion::V3, 52)] {
+        let config = small(NetKind::Velocity, false).with_features(features);
+        let net = random_net(config, 9);
+        let bytes = to_onnx(&net, &info()).unwrap();
+        let back = from_onnx(&bytes).unwrap();
+        assert_same_weights(&net, &back);
+        assert_eq!(back.config.features, features);
+        assert_eq!(back.config.cond, width);
+        let model = Model::from_bytes(&bytes).unwrap();
+        let (k, norm) = fewstep::forecast::forecaster::trajectory_shape(&model).unwrap();
+        assert_eq!((k, norm.features), (20, features));
+        assert_runtime_matches(&net, &bytes);
+    }
 }
 
 /// The velocity of `net` (candle) and of its export `bytes` (native backend) agree.

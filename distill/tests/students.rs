@@ -52,8 +52,8 @@ fn teacher(out: &Path) {
         wta_relax_by_t: false,
         input_drop: None,
         independent_modes: false,
-        // the students below then train and export on scene-layout (V2) conditions
-        features: Features::V2Scene,
+        // the students below then train and export on social-layout (V3) conditions
+        features: Features::V3Social,
         final_weight: 0.0,
         init: None,
         resume: false,
@@ -130,7 +130,7 @@ fn every_method_trains_exports_and_runs_in_the_runtime() {
                 .ends_with("teacher.onnx")
         );
         assert_eq!(m.scene.as_deref(), Some("eth"));
-        assert_eq!(card.normalization["features"], "fewstep-traj-v2-scene");
+        assert_eq!(card.normalization["features"], "fewstep-traj-v3-social");
         if want == Kind::Velocity {
             assert_eq!(card.sampler.as_ref().unwrap().times, vec![0.0, 1.0]);
         }

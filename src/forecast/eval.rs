@@ -148,7 +148,11 @@ pub fn evaluate(
     for chunk in windows.chunks(batch) {
         cond.fill(0.0);
         for (i, w) in chunk.iter().enumerate() {
-            frames[i] = features.write(&w.obs, &mut cond[i * c..(i + 1) * c]);
+            frames[i] = features.write(
+                &w.obs,
+                w.neighbours.iter().copied(),
+                &mut cond[i * c..(i + 1) * c],
+            );
         }
         rng.fill_normal(&mut noise);
         if opts.noise_scale != 1.0 {
@@ -225,6 +229,7 @@ mod tests {
                     agent: i as f64,
                     obs: std::array::from_fn(|j| [v * j as f32, y]),
                     fut: std::array::from_fn(|j| [v * (OBS + j) as f32, y + 0.02 * j as f32]),
+                    neighbours: Vec::new(),
                 }
             })
             .collect()

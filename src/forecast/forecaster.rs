@@ -12,7 +12,7 @@
 //!
 //! After [`Forecaster::new`], `observe` and `predict` allocate nothing.
 
-use super::features::{FUTURE_VALUES, Frame, Normalization, future_world};
+use super::features::{FUTURE_VALUES, Frame, Neighbour, Normalization, future_world};
 use super::{OBS, PRED, Point};
 use crate::card::{CardDim, Kind};
 use crate::error::Error;
@@ -306,6 +306,12 @@ impl Forecaster {
         Ok(())
     }
 
+    /// The condition rows the last [`predict`](Self::predict) fed the model, one per forecast
+    /// agent in its output order (`len() * cond_len` values, in the card's feature layout).
+    pub fn conditions(&self) -> &[f32] {
+        &self.cond[..self.ready.len() * self.norm.features.cond_len()]
+    }
+
     /// Forecasts every ready agent of the latest frame into `out`; returns how many.
     /// Never allocates.
     pub fn predict(&mut self, out: &mut Forecasts) -> Result<usize, Error> {
@@ -318,10 +324,21 @@ impl Forecaster {
         self.cond.fill(0.0);
         let step = self.step;
         let (features, w) = (self.norm.features, self.norm.features.cond_len());
-        for (i, s) in self.slots.iter().enumerate() {
+        let slots = &self.slots;
+        for (i, s) in slots.iter().enumerate() {
             if s.used && s.len == OBS && s.last_seen == step {
                 let row = self.ready.len();
-                self.frames[row] = features.write(&s.hist, &mut self.cond[row * w..(row + 1) * w]);
+                // the other agents of this frame, as a window of the same frame records them
+                let neighbours = slots
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, o)| j != i && o.used && o.len > 0 && o.last_seen == step)
+                    .map(|(_, o)| Neighbour {
+                        pos: o.hist[o.len - 1],
+                        prev: (o.len > 1).then(|| o.hist[o.len - 2]),
+                    });
+                self.frames[row] =
+                    features.write(&s.hist, neighbours, &mut self.cond[row * w..(row + 1) * w]);
                 self.ready.push(i);
             }
         }

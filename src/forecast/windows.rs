@@ -4,9 +4,15 @@
 //!
 //! The Social-GAN test filter keeps only windows whose frames hold at least two such agents
 //! (`min_agents = 2`); `min_agents = 1` keeps every agent window.
+//!
+//! Each window also records the other agents of its last observed frame (complete or not),
+//! which the social feature layout reads: exactly what a streaming [`Forecaster`] sees then.
+//!
+//! [`Forecaster`]: super::Forecaster
 
 use std::collections::HashMap;
 
+use super::features::Neighbour;
 use super::scene::Scene;
 use super::{OBS, PRED, Point, SEQ};
 
@@ -18,6 +24,8 @@ pub struct Window {
     pub agent: f64,
     pub obs: [Point; OBS],
     pub fut: [Point; PRED],
+    /// Every other agent observed in the window's last observed frame (in file order).
+    pub neighbours: Vec<Neighbour>,
 }
 
 /// All agent windows of `scene` whose window holds at least `min_agents` complete agents.
@@ -53,16 +61,38 @@ pub fn windows(scene: &Scene, min_agents: usize) -> Vec<Window> {
             }
         }
         if complete.len() >= min_agents.max(1) {
+            let last = start + OBS - 1;
+            let present: Vec<(u64, Neighbour)> = scene.rows[ranges[last].clone()]
+                .iter()
+                .map(|row| {
+                    let key = row.agent.to_bits();
+                    let prev = per_frame[last - 1].get(&key).copied();
+                    (
+                        key,
+                        Neighbour {
+                            pos: [row.x, row.y],
+                            prev,
+                        },
+                    )
+                })
+                .collect();
             for (agent, track) in complete {
                 let mut obs = [[0f32; 2]; OBS];
                 let mut fut = [[0f32; 2]; PRED];
                 obs.copy_from_slice(&track[..OBS]);
                 fut.copy_from_slice(&track[OBS..]);
+                let me = agent.to_bits();
+                let neighbours = present
+                    .iter()
+                    .filter(|(key, _)| *key != me)
+                    .map(|&(_, n)| n)
+                    .collect();
                 out.push(Window {
                     start,
                     agent,
                     obs,
                     fut,
+                    neighbours,
                 });
             }
         }
@@ -80,8 +110,8 @@ mod tests {
         let mut text = String::new();
         for f in 0..21 {
             text += &format!("{} 1 {} 0\n", f * 10, f);
-            if f != 5 {
-                text += &format!("{} 2 0 {}\n", f * 10, f); // agent 2 misses frame 5
+            if f != 6 {
+                text += &format!("{} 2 0 {}\n", f * 10, f); // agent 2 misses frame 6
             }
             if f >= 1 {
                 text += &format!("{} 3 1 {}\n", f * 10, f);
@@ -96,6 +126,23 @@ mod tests {
         );
         assert_eq!(all[0].obs[7], [7.0, 0.0]);
         assert_eq!(all[0].fut[11], [19.0, 0.0]);
+        // the others of the last observed frame (7), complete or not, with their previous
+        // position where they were seen in frame 6
+        assert_eq!(
+            all[0].neighbours,
+            vec![
+                Neighbour {
+                    pos: [0.0, 7.0],
+                    prev: None
+                },
+                Neighbour {
+                    pos: [1.0, 7.0],
+                    prev: Some([1.0, 6.0])
+                },
+            ]
+        );
+        assert_eq!(all[2].neighbours.len(), 2);
+        assert!(all[2].neighbours.iter().all(|n| n.pos != all[2].obs[7]));
         let filtered = windows(&s, 2);
         assert_eq!(
             filtered
