@@ -65,6 +65,45 @@ pub fn fold_files(data_dir: &Path, scene: &str, split: Split) -> Result<Vec<Path
     Ok(names.into_iter().map(|n| data_dir.join(n)).collect())
 }
 
+/// The files of `scene`'s fold for `split` with the training scene `holdout` held out whole:
+/// `Train` is the fold's training files without `holdout`'s recordings, `Val` is every file of
+/// those recordings (their `_train` and `_val` parts), `Test` is the fold's test. A recipe
+/// judged on such a validation is judged on a scene the net has never seen, as the test judges
+/// it; the fold's own validation split is drawn from the training scenes' recordings.
+pub fn holdout_files(
+    data_dir: &Path,
+    scene: &str,
+    holdout: &str,
+    split: Split,
+) -> Result<Vec<PathBuf>, String> {
+    let held = test_recordings(holdout)
+        .ok_or_else(|| format!("unknown holdout scene {holdout:?} (one of {SCENES:?})"))?;
+    if holdout == scene {
+        return Err(format!(
+            "--holdout {holdout} is the fold's test scene; hold out one of its training scenes"
+        ));
+    }
+    let files = fold_files(data_dir, scene, split)?;
+    Ok(match split {
+        Split::Test => files,
+        Split::Train => files
+            .into_iter()
+            .filter(|f| !held.iter().any(|r| is_part_of(f, r)))
+            .collect(),
+        Split::Val => held
+            .iter()
+            .flat_map(|r| ["train", "val"].map(|p| data_dir.join(format!("{r}_{p}.txt"))))
+            .collect(),
+    })
+}
+
+/// Whether `file` is `recording`'s `_train` or `_val` part.
+fn is_part_of(file: &Path, recording: &str) -> bool {
+    file.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n == format!("{recording}_train.txt") || n == format!("{recording}_val.txt")
+    })
+}
+
 /// All windows of a fold split; `min_agents` 2 is the Social-GAN filter.
 pub fn fold_windows(
     data_dir: &Path,
@@ -72,9 +111,24 @@ pub fn fold_windows(
     split: Split,
     min_agents: usize,
 ) -> Result<Vec<Window>, String> {
+    windows_of(&fold_files(data_dir, scene, split)?, min_agents)
+}
+
+/// All windows of a fold split with a training scene held out ([`holdout_files`]).
+pub fn holdout_windows(
+    data_dir: &Path,
+    scene: &str,
+    holdout: &str,
+    split: Split,
+    min_agents: usize,
+) -> Result<Vec<Window>, String> {
+    windows_of(&holdout_files(data_dir, scene, holdout, split)?, min_agents)
+}
+
+fn windows_of(files: &[PathBuf], min_agents: usize) -> Result<Vec<Window>, String> {
     let mut out = Vec::new();
-    for f in fold_files(data_dir, scene, split)? {
-        let s = scene::load(&f).map_err(|e| e.to_string())?;
+    for f in files {
+        let s = scene::load(f).map_err(|e| e.to_string())?;
         out.extend(windows(&s, min_agents));
     }
     Ok(out)

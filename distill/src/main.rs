@@ -399,6 +399,51 @@ mod tests {
         }
     }
 
+    /// Holding ZARA1 out of the UNIV fold: training loses exactly ZARA1's recording, and
+    /// validation is all of it (both its parts); the test is untouched; nonsense is refused.
+    #[test]
+    fn holding_out_a_training_scene() {
+        let d = data_dir();
+        let names = |split| -> Vec<String> {
+            holdout_files(&d, "univ", "zara1", split)
+                .unwrap()
+                .iter()
+                .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            names(Split::Train),
+            [
+                "biwi_eth_train.txt",
+                "biwi_hotel_train.txt",
+                "crowds_zara02_train.txt",
+                "crowds_zara03_train.txt",
+                "uni_examples_train.txt"
+            ]
+        );
+        assert_eq!(
+            names(Split::Val),
+            ["crowds_zara01_train.txt", "crowds_zara01_val.txt"]
+        );
+        assert_eq!(
+            holdout_files(&d, "univ", "zara1", Split::Test).unwrap(),
+            fold_files(&d, "univ", Split::Test).unwrap()
+        );
+        let zara01 = |part: &str, min: usize| {
+            let s = fewstep::forecast::scene::load(&d.join(format!("crowds_zara01_{part}.txt")));
+            fewstep::forecast::windows::windows(&s.unwrap(), min).len()
+        };
+        let train = holdout_windows(&d, "univ", "zara1", Split::Train, 1).unwrap();
+        assert_eq!(train.len() + zara01("train", 1), 9874);
+        let val = holdout_windows(&d, "univ", "zara1", Split::Val, 2).unwrap();
+        assert_eq!(val.len(), zara01("train", 2) + zara01("val", 2));
+        assert!(val.len() > 1000);
+        for (holdout, why) in [("univ", "test scene"), ("mars", "unknown")] {
+            let e = holdout_files(&d, "univ", holdout, Split::Train).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+
     fn eval_args(split: super::EvalSplit) -> super::EvalArgs {
         super::EvalArgs {
             data: data_dir(),

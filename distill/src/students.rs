@@ -490,10 +490,11 @@ pub fn train_student(args: &StudentArgs, command: &str) -> Result<PathBuf, Strin
     }
     let (teacher, tmeta) = load_teacher(&args.teacher)?;
     let scale = tmeta.future_scale;
-    let train_ws = train_windows(&args.data, &args.scene, args.max_windows, args.seed)?;
+    let train_ws = train_windows(&args.data, &args.scene, None, args.max_windows, args.seed)?;
     let val_ws = val_windows(
         &args.data,
         &args.scene,
+        None,
         Some(args.max_val_windows),
         args.seed,
     )?;

@@ -23,7 +23,7 @@ use fewstep::forecast::windows::Window;
 use fewstep::rng::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Split, arrays, fold_windows};
+use crate::data::{Split, arrays, fold_windows, holdout_windows};
 use crate::export::{ExportInfo, save};
 use crate::fit::{CheckpointMeta, Io, Objective, Schedule, export_outcome, fit, paths, read_meta};
 use crate::model::{NetKind, TrajConfig, TrajNet};
@@ -76,6 +76,13 @@ pub struct TeacherArgs {
     /// Use at most this many validation windows (a seeded random subset).
     #[arg(long)]
     pub max_val_windows: Option<usize>,
+    /// Hold this training scene out whole: train without its recordings and validate on all
+    /// of its windows (Social-GAN filter) instead of the fold's validation split, which is
+    /// drawn from the training scenes themselves. For judging a recipe on an unseen scene, as
+    /// the test does; a net trained so is not the fold's model.
+    #[arg(long)]
+    #[serde(default)]
+    pub holdout: Option<String>,
     /// Euler steps of the validation sampler.
     #[arg(long, default_value_t = 10)]
     pub val_steps: usize,
@@ -598,24 +605,34 @@ impl TrajValidation {
 }
 
 /// The fold's validation windows (Social-GAN filter), a seeded subset of at most `max`.
+/// With `holdout`, the windows of that whole training scene instead ([`holdout_windows`]).
 pub fn val_windows(
     data: &Path,
     scene: &str,
+    holdout: Option<&str>,
     max: Option<usize>,
     seed: u64,
 ) -> Result<Vec<Window>, String> {
-    let ws = fold_windows(data, scene, Split::Val, 2)?;
+    let ws = match holdout {
+        None => fold_windows(data, scene, Split::Val, 2)?,
+        Some(h) => holdout_windows(data, scene, h, Split::Val, 2)?,
+    };
     Ok(subset(ws, max, seed ^ 0x7A1))
 }
 
 /// The fold's training windows (every window), a seeded subset of at most `max`.
+/// With `holdout`, without that training scene's recordings.
 pub fn train_windows(
     data: &Path,
     scene: &str,
+    holdout: Option<&str>,
     max: Option<usize>,
     seed: u64,
 ) -> Result<Vec<Window>, String> {
-    let ws = fold_windows(data, scene, Split::Train, 1)?;
+    let ws = match holdout {
+        None => fold_windows(data, scene, Split::Train, 1)?,
+        Some(h) => holdout_windows(data, scene, h, Split::Train, 1)?,
+    };
     Ok(subset(ws, max, seed ^ 0x5EED))
 }
 
@@ -644,8 +661,21 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{}/teacher", args.scene)));
-    let train_ws = train_windows(&args.data, &args.scene, args.max_windows, args.seed)?;
-    let val_ws = val_windows(&args.data, &args.scene, args.max_val_windows, args.seed)?;
+    let holdout = args.holdout.as_deref();
+    let train_ws = train_windows(
+        &args.data,
+        &args.scene,
+        holdout,
+        args.max_windows,
+        args.seed,
+    )?;
+    let val_ws = val_windows(
+        &args.data,
+        &args.scene,
+        holdout,
+        args.max_val_windows,
+        args.seed,
+    )?;
     if train_ws.is_empty() || val_ws.is_empty() {
         return Err("empty training or validation split".into());
     }
@@ -671,10 +701,11 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         .map_or_else(|| future_scale_of(&train_ws), |m| m.future_scale);
     let tr = arrays(&train_ws, scale, config.features);
     eprintln!(
-        "teacher {}: {} train / {} val windows, future_scale {scale} m, {} params, {} MACs/agent/pass, {} steps/epoch",
+        "teacher {}: {} train / {} val windows{}, future_scale {scale} m, {} params, {} MACs/agent/pass, {} steps/epoch",
         args.scene,
         tr.n,
         val_ws.len(),
+        holdout.map_or(String::new(), |h| format!(" (held-out scene {h})")),
         config.parameter_count(),
         config.macs_per_pass(),
         tr.n.div_ceil(args.batch)

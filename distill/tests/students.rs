@@ -41,6 +41,7 @@ fn teacher(out: &Path) {
         heads: 2,
         max_windows: Some(256),
         max_val_windows: Some(32),
+        holdout: None,
         val_steps: 2,
         export_steps: 4,
         tied_noise: false,

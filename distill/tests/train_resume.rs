@@ -28,6 +28,7 @@ fn args(out: &Path) -> TeacherArgs {
         heads: 2,
         max_windows: Some(256),
         max_val_windows: Some(32),
+        holdout: None,
         val_steps: 2,
         export_steps: 4,
         tied_noise: false,
