@@ -85,11 +85,6 @@ impl FeatureVersion {
         }
     }
 
-    /// Whether the layout reads the other agents of the frame.
-    pub const fn uses_neighbours(self) -> bool {
-        matches!(self, FeatureVersion::V3)
-    }
-
     /// Writes this layout's [`cond_len`](Self::cond_len) condition values of an observed
     /// track into `out` (exactly that long) and returns the track's frame. `neighbours` are the
     /// other agents of the track's last frame (any order; only V3 reads them). Never
@@ -210,8 +205,9 @@ pub fn past_features(obs: &[Point; OBS], out: &mut [f32]) -> Frame {
 
 /// Writes the V3 neighbour block (`5 * NEIGHBOURS` values) of an agent with frame `f`: the
 /// nearest `NEIGHBOURS` of `others` within `NEIGHBOUR_RADIUS` (ties broken by local position,
-/// so the order of `others` does not matter; an agent at the very origin is the agent
-/// itself and is skipped), as local (x, y, step x, step y), then their presence flags.
+/// so the order of `others` does not matter; one exactly at the agent's position, such as the
+/// agent itself, or at a non-finite one is skipped), as local (x, y, step x, step y), then
+/// their presence flags.
 pub fn neighbour_features(f: &Frame, others: impl IntoIterator<Item = Neighbour>, out: &mut [f32]) {
     debug_assert_eq!(out.len(), 5 * NEIGHBOURS);
     // (distance², local position, local step), nearest first
