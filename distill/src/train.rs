@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{D, Tensor};
 use fewstep::card::Provenance;
 use fewstep::forecast::PRED;
-use fewstep::forecast::features::{FUTURE_VALUES, FeatureVersion, Frame, future_world};
+use fewstep::forecast::features::{FUTURE_VALUES, FeatureVersion, Frame, future_world, mirror_y};
 use fewstep::forecast::metrics::min_ade_fde;
 use fewstep::forecast::windows::Window;
 use fewstep::rng::Rng;
@@ -185,12 +185,6 @@ pub enum ModeError {
     Mse,
     /// Summed Euclidean distance over the state's (x, y) pairs.
     Ade,
-}
-
-/// Reflects interleaved (x, y) values across the x axis (the agent's heading, in its local
-/// frame): every y is negated. Both the condition and the future are laid out that way.
-pub fn mirror_y(v: &mut [f32]) {
-    v.iter_mut().skip(1).step_by(2).for_each(|y| *y = -*y);
 }
 
 /// Keeps the square root's gradient finite where a mode hits its target exactly.

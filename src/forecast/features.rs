@@ -121,11 +121,7 @@ impl FeatureVersion {
             FeatureVersion::V1 | FeatureVersion::V2 => PAST_FEATURES,
             FeatureVersion::V3 => PAST_FEATURES + 4 * NEIGHBOURS,
         };
-        cond[..local]
-            .iter_mut()
-            .skip(1)
-            .step_by(2)
-            .for_each(|y| *y = -*y);
+        mirror_y(&mut cond[..local]);
     }
 
     /// The layout's name in model cards.
@@ -245,6 +241,12 @@ pub fn neighbour_features(f: &Frame, others: impl IntoIterator<Item = Neighbour>
         out[4 * j..4 * j + 4].copy_from_slice(&[b.1[0], b.1[1], b.2[0], b.2[1]]);
         out[4 * NEIGHBOURS + j] = 1.0;
     }
+}
+
+/// Reflects interleaved (x, y) values across the local x axis (the agent's heading): every y
+/// is negated. The track part of a condition and a future target are laid out that way.
+pub fn mirror_y(v: &mut [f32]) {
+    v.iter_mut().skip(1).step_by(2).for_each(|y| *y = -*y);
 }
 
 /// The normalized training target of a future track in `frame`.
