@@ -28,6 +28,8 @@
 #                         track alone), v2-scene (plus the scene position and heading;
 #                         session 10, see models/README.md) or v3-social (plus the four
 #                         nearest neighbours in the agent's frame; session 11)
+#        REVERSE_AUG      1: the teacher's time-reversal augmentation (--reverse-aug; session 12,
+#                         see models/README.md); default 0, off
 #
 # Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
 # ~33 min (36 epochs of ~55 s), teacher samples ~1 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
@@ -42,6 +44,7 @@ aug=(--scale-aug "${SCALE_AUG:-1}")
 by_t=(); [ "${WTA_RELAX_BY_T:-1}" = 1 ] && by_t=(--wta-relax-by-t)
 indep=(); [ "${INDEPENDENT_MODES:-1}" = 1 ] && indep=(--independent-modes)
 features=(--features "${FEATURES:-v1}")
+reverse=(); [ "${REVERSE_AUG:-0}" = 1 ] && reverse=(--reverse-aug)
 common=(--scene "$scene" --seed 0 --threads "$threads" --resume "${aug[@]}")
 student=(train student "${common[@]}" --teacher "$run/teacher" --teacher-steps 10
          --max-val-windows 1000 --steps 1)
@@ -52,7 +55,7 @@ for stage in $stages; do
       [ -f "$run/teacher/teacher.onnx" ] || "$bin" train teacher "${common[@]}" --out "$run/teacher" \
         --epochs "${TEACHER_EPOCHS:-36}" --batch 64 --lr 5e-4 --d-model 96 --layers 2 --heads 4 \
         --max-val-windows 1000 --val-steps 10 --export-steps 100 --wta-relax "${WTA_RELAX:-0.05}" "${by_t[@]}" \
-        ${INPUT_DROP:+--input-drop "$INPUT_DROP"} "${indep[@]}" "${features[@]}" \
+        ${INPUT_DROP:+--input-drop "$INPUT_DROP"} "${indep[@]}" "${features[@]}" "${reverse[@]}" \
         ${TEACHER_PATIENCE:+--patience "$TEACHER_PATIENCE"} ;;
     reflow)
       [ -f "$run/reflow/student.onnx" ] || "$bin" "${student[@]}" --method reflow --out "$run/reflow" \

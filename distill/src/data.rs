@@ -134,6 +134,25 @@ fn windows_of(files: &[PathBuf], min_agents: usize) -> Result<Vec<Window>, Strin
     Ok(out)
 }
 
+/// `w` played backwards: the last 8 of its 20 positions, latest first, become the observed
+/// track and the first 12, latest first, its future. The other agents it records belong to its
+/// original last observed frame, which is not the reversed window's, so the reversed window
+/// records none.
+pub fn reversed(w: &Window) -> Window {
+    let mut seq: Vec<[f32; 2]> = w.obs.iter().chain(w.fut.iter()).copied().collect();
+    seq.reverse();
+    let mut r = Window {
+        start: w.start,
+        agent: w.agent,
+        obs: w.obs,
+        fut: w.fut,
+        neighbours: Vec::new(),
+    };
+    r.obs.copy_from_slice(&seq[..OBS]);
+    r.fut.copy_from_slice(&seq[OBS..]);
+    r
+}
+
 /// Windows as flat arrays: conditions `[n, features.cond_len()]` and normalized futures
 /// `[n, 24]`.
 pub struct Arrays {
@@ -165,5 +184,75 @@ pub fn arrays(ws: &[Window], future_scale: f32, features: FeatureVersion) -> Arr
         n: ws.len(),
         cond,
         future,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fewstep::forecast::PRED;
+    use fewstep::forecast::features::Neighbour;
+
+    use super::*;
+
+    fn window(track: impl Fn(f32) -> [f32; 2]) -> Window {
+        let mut obs = [[0f32; 2]; OBS];
+        let mut fut = [[0f32; 2]; PRED];
+        for (i, p) in obs.iter_mut().chain(fut.iter_mut()).enumerate() {
+            *p = track(i as f32);
+        }
+        Window {
+            start: 3,
+            agent: 7.0,
+            obs,
+            fut,
+            neighbours: vec![Neighbour {
+                pos: [1.0, 1.0],
+                prev: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_reversed_window_is_the_track_played_backwards() {
+        let w = window(|i| [0.4 * i, 0.02 * i * i]);
+        let r = reversed(&w);
+        let seq: Vec<[f32; 2]> = w.obs.iter().chain(&w.fut).copied().collect();
+        for k in 0..OBS {
+            assert_eq!(r.obs[k], seq[19 - k]);
+        }
+        for k in 0..PRED {
+            assert_eq!(r.fut[k], seq[11 - k]);
+        }
+        assert!(r.neighbours.is_empty());
+        assert_eq!((r.start, r.agent), (w.start, w.agent));
+        let back = reversed(&r);
+        assert_eq!((back.obs, back.fut), (w.obs, w.fut));
+    }
+
+    /// Walking a straight line at constant speed looks the same in either direction: in the
+    /// agent's own frame the reversed window has the forward window's condition and target.
+    #[test]
+    fn a_straight_walk_reversed_gives_the_same_training_item() {
+        let w = window(|i| [2.0 + 0.3 * i, -1.0 + 0.4 * i]);
+        for features in [FeatureVersion::V1, FeatureVersion::V2] {
+            let (f, r) = (
+                arrays(std::slice::from_ref(&w), 10.0, features),
+                arrays(&[reversed(&w)], 10.0, features),
+            );
+            let track = FeatureVersion::V1.cond_len();
+            for (a, b) in f.cond[..track].iter().zip(&r.cond[..track]) {
+                assert!((a - b).abs() < 1e-5, "{features:?}: {:?} vs {:?}", f.cond, r.cond);
+            }
+            for (a, b) in f.future.iter().zip(&r.future) {
+                assert!((a - b).abs() < 1e-5, "{:?} vs {:?}", f.future, r.future);
+            }
+        }
+        // a curved walk is not symmetric: its reversal is a different item
+        let c = window(|i| [0.4 * i, 0.02 * i * i]);
+        let (f, r) = (
+            arrays(std::slice::from_ref(&c), 10.0, FeatureVersion::V1),
+            arrays(&[reversed(&c)], 10.0, FeatureVersion::V1),
+        );
+        assert!(f.future.iter().zip(&r.future).any(|(a, b)| (a - b).abs() > 1e-3));
     }
 }

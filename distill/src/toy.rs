@@ -208,6 +208,7 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
         minibatch_ot: o.minibatch_ot,
         loss: crate::train::ModeError::Mse,
         mirror_aug: false,
+        reversed: None,
         wta_relax: 0.0,
         wta_relax_by_t: false,
         input_drop: None,

@@ -23,7 +23,7 @@ use fewstep::forecast::windows::Window;
 use fewstep::rng::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Split, arrays, fold_windows, holdout_windows};
+use crate::data::{Arrays, Split, arrays, fold_windows, holdout_windows, reversed};
 use crate::export::{ExportInfo, save};
 use crate::fit::{CheckpointMeta, Io, Objective, Schedule, export_outcome, fit, paths, read_meta};
 use crate::model::{NetKind, TrajConfig, TrajNet};
@@ -116,6 +116,13 @@ pub struct TeacherArgs {
     #[arg(long)]
     #[serde(default)]
     pub mirror_aug: bool,
+    /// Time-reversal augmentation: each training item is replaced with probability 1/2 by its
+    /// window played backwards (the last 8 positions, latest first, observed; the first 12,
+    /// latest first, to predict). Only for the `v1` and `v2-scene` layouts: a reversed window's
+    /// neighbours are not recorded.
+    #[arg(long)]
+    #[serde(default)]
+    pub reverse_aug: bool,
     /// Relaxed winner-takes-all: the best mode's error is weighted 1 − ε and every other mode's
     /// ε / (K − 1), so that modes that never win still get a gradient (0: plain best-of-K).
     /// Without it some mode queries never win from initialisation on and are wasted samples.
@@ -368,6 +375,9 @@ pub struct FlowMatching<V> {
     /// Reflect each item across its heading axis (odd-indexed values negated) with
     /// probability 1/2.
     pub mirror_aug: bool,
+    /// Conditions and targets of the items played backwards ([`crate::data::reversed`]), row
+    /// for row: with them each item is replaced by its reversal with probability 1/2.
+    pub reversed: Option<Arrays>,
     /// Relaxed winner-takes-all weight ε ([`relaxed_wta`]; 0: plain best-of-K).
     pub wta_relax: f32,
     /// Scale ε by 1 − t per item ([`relaxed_wta_per_item`]).
@@ -456,6 +466,25 @@ pub fn augment(
     }
 }
 
+/// Time-reversal augmentation of a batch gathered from rows `idx`: each item's condition and
+/// target (`[B, cond]`, `[B, state]`) is replaced, with probability 1/2, by row `idx[i]` of
+/// `rev`, the same windows played backwards.
+pub fn swap_in_reversed(
+    rev: &Arrays,
+    idx: &[usize],
+    cond: &mut [f32],
+    fut: &mut [f32],
+    rng: &mut Rng,
+) {
+    let (cw, sw) = (rev.cond.len() / rev.n, rev.future.len() / rev.n);
+    for (i, &j) in idx.iter().enumerate() {
+        if rng.uniform() < 0.5 {
+            cond[i * cw..(i + 1) * cw].copy_from_slice(&rev.cond[j * cw..(j + 1) * cw]);
+            fut[i * sw..(i + 1) * sw].copy_from_slice(&rev.future[j * sw..(j + 1) * sw]);
+        }
+    }
+}
+
 /// `t ~ logit-normal(mean, std)`.
 pub fn logit_normal(rng: &mut Rng, mean: f32, std: f32) -> f32 {
     1.0 / (1.0 + (-(mean + std * rng.normal())).exp())
@@ -481,6 +510,9 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
         let dev = net.device().clone();
         let mut cond = gather_rows(&self.cond, cw, idx);
         let mut fut = gather_rows(&self.target, sw, idx);
+        if let Some(rev) = &self.reversed {
+            swap_in_reversed(rev, idx, &mut cond, &mut fut, rng);
+        }
         let nz = if self.tied_noise { b * sw } else { b * k * sw };
         let mut z = vec![0f32; nz];
         rng.fill_normal(&mut z);
@@ -694,6 +726,18 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         .as_ref()
         .map_or_else(|| future_scale_of(&train_ws), |m| m.future_scale);
     let tr = arrays(&train_ws, scale, config.features);
+    let reversed = if args.reverse_aug {
+        if config.features == FeatureVersion::V3 {
+            return Err(format!(
+                "--reverse-aug needs a layout without neighbours (v1 or v2-scene), not {:?}: a reversed window's neighbours are not recorded",
+                config.features
+            ));
+        }
+        let rev: Vec<Window> = train_ws.iter().map(reversed).collect();
+        Some(arrays(&rev, scale, config.features))
+    } else {
+        None
+    };
     eprintln!(
         "teacher {}: {} train / {} val windows{}, future_scale {scale} m, {} params, {} MACs/agent/pass, {} steps/epoch",
         args.scene,
@@ -721,6 +765,7 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         minibatch_ot: args.minibatch_ot,
         loss: args.loss,
         mirror_aug: args.mirror_aug,
+        reversed,
         wta_relax: args.wta_relax,
         wta_relax_by_t: args.wta_relax_by_t,
         input_drop: args.input_drop,
@@ -787,6 +832,9 @@ pub fn export_info(meta: &CheckpointMeta, steps: usize) -> Result<ExportInfo, St
     }
     if args.mirror_aug {
         extras.push("mirror augmentation".into());
+    }
+    if args.reverse_aug {
+        extras.push("time-reversal augmentation".into());
     }
     if args.wta_relax > 0.0 {
         let by_t = if args.wta_relax_by_t { " (1 - t)" } else { "" };
@@ -893,6 +941,36 @@ mod tests {
             }
             assert_eq!(cw - track, features.cond_len() - PAST_FEATURES);
         }
+    }
+
+    /// Each item of the batch is either its own row or its reversed row, whole, and both occur.
+    #[test]
+    fn reversal_swaps_whole_rows() {
+        let (n, cw, sw) = (10, 3, 2);
+        let fwd = Arrays {
+            n,
+            cond: (0..n * cw).map(|v| v as f32).collect(),
+            future: (0..n * sw).map(|v| v as f32).collect(),
+        };
+        let rev = Arrays {
+            n,
+            cond: fwd.cond.iter().map(|v| -1.0 - v).collect(),
+            future: fwd.future.iter().map(|v| -1.0 - v).collect(),
+        };
+        let idx = [7, 2, 2, 9, 0, 4, 4, 1, 3, 8, 5, 6, 7, 0, 1, 2];
+        let mut cond = gather_rows(&fwd.cond, cw, &idx);
+        let mut fut = gather_rows(&fwd.future, sw, &idx);
+        swap_in_reversed(&rev, &idx, &mut cond, &mut fut, &mut Rng::new(3));
+        let mut swapped = 0;
+        for (i, &j) in idx.iter().enumerate() {
+            let (c, f) = (&cond[i * cw..(i + 1) * cw], &fut[i * sw..(i + 1) * sw]);
+            let is_rev = c == &rev.cond[j * cw..(j + 1) * cw];
+            assert!(is_rev || c == &fwd.cond[j * cw..(j + 1) * cw], "item {i}: {c:?}");
+            let from = if is_rev { &rev.future } else { &fwd.future };
+            assert_eq!(f, &from[j * sw..(j + 1) * sw], "item {i}: target from the other row");
+            swapped += usize::from(is_rev);
+        }
+        assert!(swapped > 0 && swapped < idx.len(), "{swapped} of {}", idx.len());
     }
 
     #[test]

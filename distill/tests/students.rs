@@ -49,6 +49,8 @@ fn teacher(out: &Path) {
         minibatch_ot: false,
         loss: Default::default(),
         mirror_aug: false,
+        // (a reversed window's neighbours are not recorded: refused with V3, see train_resume.rs)
+        reverse_aug: false,
         wta_relax: 0.0,
         wta_relax_by_t: false,
         input_drop: None,

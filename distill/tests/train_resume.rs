@@ -7,7 +7,7 @@ use fewstep_distill::data::{Split, fold_windows};
 use fewstep_distill::eval::{evaluate, load, write_metrics};
 use fewstep_distill::fit::CheckpointMeta;
 use fewstep_distill::model::TrajNet;
-use fewstep_distill::train::{ModeError, TeacherArgs, train_teacher};
+use fewstep_distill::train::{Features, ModeError, TeacherArgs, train_teacher};
 
 fn args(out: &Path) -> TeacherArgs {
     TeacherArgs {
@@ -38,6 +38,8 @@ fn args(out: &Path) -> TeacherArgs {
         // likewise the ADE loss and the mirror augmentation (which draws from the same RNG)
         loss: ModeError::Ade,
         mirror_aug: true,
+        // and the time-reversal augmentation (one more draw per item)
+        reverse_aug: true,
         // and the relaxed winner-takes-all weighting
         wta_relax: 0.05,
         wta_relax_by_t: true,
@@ -84,6 +86,19 @@ fn init_starts_from_an_exported_teacher() {
     assert!(err.contains("--init"), "{err}");
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
+}
+
+/// Time reversal needs windows whose neighbours it can reverse, which are not recorded: a
+/// social (V3) teacher with `--reverse-aug` is refused before any training, and nothing is
+/// written.
+#[test]
+fn reversal_is_refused_for_the_social_layout() {
+    let out = tmp("rev-v3");
+    let mut a = args(&out);
+    a.features = Features::V3Social;
+    let err = train_teacher(&a, "test").unwrap_err();
+    assert!(err.contains("--reverse-aug"), "{err}");
+    assert!(!out.exists());
 }
 
 fn tmp(name: &str) -> PathBuf {
