@@ -241,7 +241,12 @@ mod tests {
             );
             let track = FeatureVersion::V1.cond_len();
             for (a, b) in f.cond[..track].iter().zip(&r.cond[..track]) {
-                assert!((a - b).abs() < 1e-5, "{features:?}: {:?} vs {:?}", f.cond, r.cond);
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "{features:?}: {:?} vs {:?}",
+                    f.cond,
+                    r.cond
+                );
             }
             for (a, b) in f.future.iter().zip(&r.future) {
                 assert!((a - b).abs() < 1e-5, "{:?} vs {:?}", f.future, r.future);
@@ -253,6 +258,11 @@ mod tests {
             arrays(std::slice::from_ref(&c), 10.0, FeatureVersion::V1),
             arrays(&[reversed(&c)], 10.0, FeatureVersion::V1),
         );
-        assert!(f.future.iter().zip(&r.future).any(|(a, b)| (a - b).abs() > 1e-3));
+        assert!(
+            f.future
+                .iter()
+                .zip(&r.future)
+                .any(|(a, b)| (a - b).abs() > 1e-3)
+        );
     }
 }

@@ -965,12 +965,23 @@ mod tests {
         for (i, &j) in idx.iter().enumerate() {
             let (c, f) = (&cond[i * cw..(i + 1) * cw], &fut[i * sw..(i + 1) * sw]);
             let is_rev = c == &rev.cond[j * cw..(j + 1) * cw];
-            assert!(is_rev || c == &fwd.cond[j * cw..(j + 1) * cw], "item {i}: {c:?}");
+            assert!(
+                is_rev || c == &fwd.cond[j * cw..(j + 1) * cw],
+                "item {i}: {c:?}"
+            );
             let from = if is_rev { &rev.future } else { &fwd.future };
-            assert_eq!(f, &from[j * sw..(j + 1) * sw], "item {i}: target from the other row");
+            assert_eq!(
+                f,
+                &from[j * sw..(j + 1) * sw],
+                "item {i}: target from the other row"
+            );
             swapped += usize::from(is_rev);
         }
-        assert!(swapped > 0 && swapped < idx.len(), "{swapped} of {}", idx.len());
+        assert!(
+            swapped > 0 && swapped < idx.len(),
+            "{swapped} of {}",
+            idx.len()
+        );
     }
 
     #[test]
