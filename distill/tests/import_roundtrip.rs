@@ -80,7 +80,7 @@ fn shipped(scene: &str) -> PathBuf {
 /// gives the velocity that fewstep's native backend computes from the same file.
 #[test]
 fn a_shipped_teacher_imports_and_matches_the_runtime() {
-    let path = shipped("hotel");
+    let path = shipped("eth");
     let bytes = std::fs::read(&path).unwrap();
     let net = from_onnx(&bytes).unwrap();
     assert_eq!(net.config.parameter_count(), 215_064);
