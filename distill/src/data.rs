@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use fewstep::forecast::features::{FUTURE_VALUES, FeatureVersion, future_target};
 use fewstep::forecast::windows::{Window, windows};
-use fewstep::forecast::{OBS, scene};
+use fewstep::forecast::{OBS, SEQ, scene};
 
 /// The five scenes, in the usual order.
 pub const SCENES: [&str; 5] = ["eth", "hotel", "univ", "zara1", "zara2"];
@@ -139,18 +139,18 @@ fn windows_of(files: &[PathBuf], min_agents: usize) -> Result<Vec<Window>, Strin
 /// original last observed frame, which is not the reversed window's, so the reversed window
 /// records none.
 pub fn reversed(w: &Window) -> Window {
-    let mut seq: Vec<[f32; 2]> = w.obs.iter().chain(w.fut.iter()).copied().collect();
-    seq.reverse();
-    let mut r = Window {
+    // position `k` of the 20, counted from the window's end
+    let from_end = |k: usize| {
+        let i = SEQ - 1 - k;
+        if i < OBS { w.obs[i] } else { w.fut[i - OBS] }
+    };
+    Window {
         start: w.start,
         agent: w.agent,
-        obs: w.obs,
-        fut: w.fut,
+        obs: std::array::from_fn(from_end),
+        fut: std::array::from_fn(|k| from_end(OBS + k)),
         neighbours: Vec::new(),
-    };
-    r.obs.copy_from_slice(&seq[..OBS]);
-    r.fut.copy_from_slice(&seq[OBS..]);
-    r
+    }
 }
 
 /// Windows as flat arrays: conditions `[n, features.cond_len()]` and normalized futures

@@ -725,19 +725,17 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
     let scale = stored
         .as_ref()
         .map_or_else(|| future_scale_of(&train_ws), |m| m.future_scale);
+    if args.reverse_aug && config.features == FeatureVersion::V3 {
+        return Err(format!(
+            "--reverse-aug needs a layout without neighbours (v1 or v2-scene), not {:?}: a reversed window's neighbours are not recorded",
+            config.features
+        ));
+    }
     let tr = arrays(&train_ws, scale, config.features);
-    let reversed = if args.reverse_aug {
-        if config.features == FeatureVersion::V3 {
-            return Err(format!(
-                "--reverse-aug needs a layout without neighbours (v1 or v2-scene), not {:?}: a reversed window's neighbours are not recorded",
-                config.features
-            ));
-        }
+    let reversed = args.reverse_aug.then(|| {
         let rev: Vec<Window> = train_ws.iter().map(reversed).collect();
-        Some(arrays(&rev, scale, config.features))
-    } else {
-        None
-    };
+        arrays(&rev, scale, config.features)
+    });
     eprintln!(
         "teacher {}: {} train / {} val windows{}, future_scale {scale} m, {} params, {} MACs/agent/pass, {} steps/epoch",
         args.scene,
