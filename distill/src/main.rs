@@ -254,7 +254,7 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                     let (ade, fde, secs) =
                         evaluate_on(m, ws, *st, times, a.noise_scale, a.seed, a.chunk)?;
                     eprintln!(
-                        "{} on {scene} {split_name} ({steps_label}): {ade:.3}/{fde:.3} m, {} windows sampled in {secs:.2} s",
+                        "{} on {scene} {split_name} ({steps_label}): {ade:.4}/{fde:.4} m, {} windows sampled in {secs:.2} s",
                         m.path.display(),
                         ws.len()
                     );

@@ -491,13 +491,7 @@ pub fn train_student(args: &StudentArgs, command: &str) -> Result<PathBuf, Strin
     let (teacher, tmeta) = load_teacher(&args.teacher)?;
     let scale = tmeta.future_scale;
     let train_ws = train_windows(&args.data, &args.scene, None, args.max_windows, args.seed)?;
-    let val_ws = val_windows(
-        &args.data,
-        &args.scene,
-        None,
-        Some(args.max_val_windows),
-        args.seed,
-    )?;
+    let val_ws = val_windows(&args.data, &args.scene, None, Some(args.max_val_windows))?;
     let mut tr = arrays(&train_ws, scale, teacher.config.features);
     tr.cond = tr.cond.repeat(args.pairs);
     tr.n *= args.pairs;
