@@ -30,6 +30,8 @@
 #                         nearest neighbours in the agent's frame; session 11)
 #        REVERSE_AUG      1: the teacher's time-reversal augmentation (--reverse-aug; session 12,
 #                         see models/README.md); default 0, off
+#        TEACHER_SEED     the teacher's --seed (default 0; the shipped ZARA2 teacher uses 2,
+#                         session 13); the students keep seed 0
 #
 # Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
 # ~33 min (36 epochs of ~55 s), teacher samples ~1 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
@@ -45,14 +47,14 @@ by_t=(); [ "${WTA_RELAX_BY_T:-1}" = 1 ] && by_t=(--wta-relax-by-t)
 indep=(); [ "${INDEPENDENT_MODES:-1}" = 1 ] && indep=(--independent-modes)
 features=(--features "${FEATURES:-v1}")
 reverse=(); [ "${REVERSE_AUG:-0}" = 1 ] && reverse=(--reverse-aug)
-common=(--scene "$scene" --seed 0 --threads "$threads" --resume "${aug[@]}")
-student=(train student "${common[@]}" --teacher "$run/teacher" --teacher-steps 10
+common=(--scene "$scene" --threads "$threads" --resume "${aug[@]}")
+student=(train student "${common[@]}" --seed 0 --teacher "$run/teacher" --teacher-steps 10
          --max-val-windows 1000 --steps 1)
 
 for stage in $stages; do
   case $stage in
     teacher)
-      [ -f "$run/teacher/teacher.onnx" ] || "$bin" train teacher "${common[@]}" --out "$run/teacher" \
+      [ -f "$run/teacher/teacher.onnx" ] || "$bin" train teacher "${common[@]}" --seed "${TEACHER_SEED:-0}" --out "$run/teacher" \
         --epochs "${TEACHER_EPOCHS:-36}" --batch 64 --lr 5e-4 --d-model 96 --layers 2 --heads 4 \
         --max-val-windows 1000 --val-steps 10 --export-steps 100 --wta-relax "${WTA_RELAX:-0.05}" "${by_t[@]}" \
         ${INPUT_DROP:+--input-drop "$INPUT_DROP"} "${indep[@]}" "${features[@]}" "${reverse[@]}" \
