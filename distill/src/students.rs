@@ -402,7 +402,8 @@ pub struct StudentArgs {
     /// Use at most this many training windows (a seeded subset).
     #[arg(long)]
     pub max_windows: Option<usize>,
-    /// Use at most this many validation windows (a seeded subset).
+    /// Use at most this many validation windows: the same subset for every run of the fold,
+    /// whatever its `--seed` (`train::VAL_SUBSET_SEED`).
     #[arg(long, default_value_t = 1000)]
     pub max_val_windows: usize,
     /// Sampler steps of the validation and of the exported card (velocity students).
