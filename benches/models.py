@@ -136,7 +136,8 @@ def main():
                platform.processor())
     lines = [f"CPU: {cpu}, {os.cpu_count()} cores; onnxruntime {ort.__version__}; "
              f"budget {a.budget} s of timed calls per row; "
-             f"`.venv-ref/bin/python benches/models.py --write` on {time.strftime('%Y-%m-%d')}.", "",
+             f"`.venv-ref/bin/python benches/models.py --budget {a.budget} --write` on "
+             f"{time.strftime('%Y-%m-%d')}.", "",
              "| model | agents | steps | config | median µs | p99 µs | allocs/call | weight bytes | ORT-1 / this |",
              "|---|---|---|---|---|---|---|---|---|"]
     sample_us = {}
