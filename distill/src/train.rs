@@ -897,6 +897,9 @@ pub fn export_checkpoint(dir: &Path, tag: &str, steps: usize, out: &Path) -> Res
 mod tests {
     use super::*;
 
+    use fewstep::forecast::features::{PAST_FEATURES, past_features};
+    use fewstep::forecast::{OBS, Point};
+
     /// Every run of a fold validates on the same windows, whatever its seed: the subset that
     /// `--seed 0` runs drew before the subset stopped depending on the seed (so every shipped
     /// run's validation figures still describe the same windows), and a strict subset of the
@@ -921,9 +924,6 @@ mod tests {
             all.len()
         );
     }
-
-    use fewstep::forecast::features::{PAST_FEATURES, past_features};
-    use fewstep::forecast::{OBS, Point};
 
     /// Speed and mirror augmentation change a V2 condition's track and leave its scene
     /// position and heading as observed; on V1 they act on the whole condition.
