@@ -24,6 +24,9 @@ pub trait Objective {
     fn items(&self) -> usize;
     /// The loss of the batch `idx` (scalar tensor); random numbers come from `rng`.
     fn loss(&mut self, net: &TrajNet, idx: &[usize], rng: &mut Rng) -> candle_core::Result<Tensor>;
+    /// Called before each step's [`Objective::loss`] with the fraction of the schedule done,
+    /// `step / total steps` (so a resumed run sees the same values); ignored by default.
+    fn set_progress(&mut self, _done: f64) {}
     /// Validation figures of the EMA weights: (primary, secondary), lower is better; the
     /// primary one selects the best epoch.
     fn validate(&mut self, ema: &TrajNet) -> Result<(f64, f64), String>;
@@ -264,6 +267,7 @@ pub fn fit(
         let (mut loss_sum, mut loss_n) = (0f64, 0usize);
         let t_epoch = Instant::now();
         for idx in perm.chunks(s.batch) {
+            obj.set_progress(opt.step as f64 / total as f64);
             let loss = obj.loss(&net, idx, &mut rng).map_err(ce)?;
             let lr = lr_at(opt.step, total, s.lr, s.warmup);
             let grads = loss.backward().map_err(ce)?;

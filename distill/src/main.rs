@@ -152,9 +152,9 @@ enum EvalSplit {
 #[derive(Subcommand)]
 enum TrainCmd {
     /// The flow-matching teacher (MoFlow's recipe).
-    Teacher(TeacherArgs),
+    Teacher(Box<TeacherArgs>),
     /// A 1–2 step student of a trained teacher: reflow, MDT-dist or IMLE.
-    Student(StudentArgs),
+    Student(Box<StudentArgs>),
 }
 
 fn eval(a: &EvalArgs) -> Result<(), String> {

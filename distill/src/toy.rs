@@ -212,6 +212,8 @@ pub fn run(o: &ToyOptions) -> Result<ToyReport, String> {
         wta_relax: 0.0,
         wta_relax_by_t: false,
         input_drop: None,
+        wta_anneal: None,
+        progress: 0.0,
         val: |net: &TrajNet| score(net, o.teacher_steps, eval / 2, seed ^ 1).map(|s| (s, 0.0)),
     };
     let teacher = best(fit(

@@ -135,6 +135,19 @@ pub struct TeacherArgs {
     #[arg(long)]
     #[serde(default)]
     pub wta_relax_by_t: bool,
+    /// Annealed winner-takes-all (aMCL, Perera et al. 2024; aWTA, Xu et al. 2025) from this
+    /// starting temperature T₀: each mode's error is weighted by `softmin(err / T)` (held
+    /// constant in the gradient) instead of the hard best-of-K choice, with T falling
+    /// geometrically from T₀ to T₀/1000 over the first `--wta-anneal-until` of the steps, and
+    /// the plain (or relaxed) best-of-K after that. Errors are the per-mode squared error of
+    /// the scaled future (about 0.01–1). Off by default.
+    #[arg(long)]
+    #[serde(default)]
+    pub wta_anneal: Option<f32>,
+    /// The fraction of the training steps over which `--wta-anneal`'s temperature falls.
+    #[arg(long, default_value_t = 0.5)]
+    #[serde(default = "default_anneal_until")]
+    pub wta_anneal_until: f32,
     /// Early stopping: end once this many epochs in a row have not improved val, exporting
     /// the best epoch (the learning-rate schedule still spans `--epochs`). Off by default.
     #[arg(long)]
@@ -387,8 +400,45 @@ pub struct FlowMatching<V> {
     pub input_drop: Option<f32>,
     /// Extra weight of the endpoint's squared error in the per-mode error ([`with_final`]).
     pub final_weight: f32,
+    /// Annealed winner-takes-all: (T₀, fraction of the steps) ([`anneal_temperature`]).
+    pub wta_anneal: Option<(f32, f32)>,
+    /// Fraction of the schedule done ([`Objective::set_progress`]).
+    pub progress: f64,
     /// Validation of the EMA weights.
     pub val: V,
+}
+
+fn default_anneal_until() -> f32 {
+    0.5
+}
+
+/// The annealed winner-takes-all temperature at `done` (fraction of the steps): `t0` falling
+/// geometrically to `t0 / 1000` at `until`, and 0 (the hard best-of-K) from there on.
+pub fn anneal_temperature(t0: f32, until: f32, done: f64) -> f32 {
+    if until <= 0.0 || done >= f64::from(until) {
+        return 0.0;
+    }
+    t0 * 1e-3f32.powf((done / f64::from(until)) as f32)
+}
+
+/// The annealed best-of-K loss of per-mode errors `err` `[B, K]`, averaged over the batch.
+/// Each row's modes are weighted by `q = softmin(err / temp)`, held constant in the gradient,
+/// blended with the relaxed weighting of [`relaxed_wta_per_item`]: mode k gets
+/// `(1 − eps[i]) q_k + eps[i] (1 − q_k) / (K − 1)`, which is that loss exactly as `temp` → 0
+/// and the plain mean over the modes as `temp` → ∞ (with `eps` 0). `temp` must be > 0.
+pub fn annealed_wta_per_item(err: &Tensor, temp: f32, eps: &[f32]) -> candle_core::Result<Tensor> {
+    let (b, k) = err.dims2()?;
+    let q = candle_nn::ops::softmax(&err.detach().affine(-1.0 / f64::from(temp), 0.0)?, 1)?;
+    let w = if k < 2 {
+        q
+    } else {
+        let e = Tensor::from_vec(eps.to_vec(), (b, 1), err.device())?;
+        let share = e.affine(1.0 / (k - 1) as f64, 0.0)?;
+        // (1 − e) q + share (1 − q) = q (1 − e − share) + share
+        let keep = e.affine(-1.0, 1.0)?.broadcast_sub(&share)?;
+        q.broadcast_mul(&keep)?.broadcast_add(&share)?
+    };
+    (err * w)?.sum(1)?.mean_all()
 }
 
 /// The best-of-K loss of per-mode errors `err` `[B, K]`, averaged over the batch: the best
@@ -559,10 +609,19 @@ impl<V: FnMut(&TrajNet) -> Result<(f64, f64), String>> Objective for FlowMatchin
             &x1,
             self.final_weight,
         )?; // [B, K]
-        match &eps_by_t {
-            Some(eps) => relaxed_wta_per_item(&err, eps),
-            None => relaxed_wta(&err, self.wta_relax),
+        let temp = self.wta_anneal.map_or(0.0, |(t0, until)| {
+            anneal_temperature(t0, until, self.progress)
+        });
+        match (&eps_by_t, temp > 0.0) {
+            (Some(eps), true) => annealed_wta_per_item(&err, temp, eps),
+            (None, true) => annealed_wta_per_item(&err, temp, &vec![self.wta_relax; b]),
+            (Some(eps), false) => relaxed_wta_per_item(&err, eps),
+            (None, false) => relaxed_wta(&err, self.wta_relax),
         }
+    }
+
+    fn set_progress(&mut self, done: f64) {
+        self.progress = done;
     }
 
     fn validate(&mut self, ema: &TrajNet) -> Result<(f64, f64), String> {
@@ -768,6 +827,8 @@ pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, Strin
         wta_relax_by_t: args.wta_relax_by_t,
         input_drop: args.input_drop,
         final_weight: args.final_weight,
+        wta_anneal: args.wta_anneal.map(|t0| (t0, args.wta_anneal_until)),
+        progress: 0.0,
         val: |net: &TrajNet| val.score(net),
     };
     let init = match &args.init {
@@ -833,6 +894,12 @@ pub fn export_info(meta: &CheckpointMeta, steps: usize) -> Result<ExportInfo, St
     }
     if args.reverse_aug {
         extras.push("time-reversal augmentation".into());
+    }
+    if let Some(t0) = args.wta_anneal {
+        extras.push(format!(
+            "annealed winner-takes-all from T = {t0} over {} of the steps",
+            args.wta_anneal_until
+        ));
     }
     if args.wta_relax > 0.0 {
         let by_t = if args.wta_relax_by_t { " (1 - t)" } else { "" };
@@ -1048,6 +1115,43 @@ mod tests {
             "{ade:?}"
         );
         Ok(())
+    }
+
+    #[test]
+    fn annealed_wta_is_the_relaxed_loss_when_cold_and_the_mean_when_hot() -> candle_core::Result<()>
+    {
+        let dev = candle_core::Device::Cpu;
+        let err = candle_core::Var::from_vec(vec![1f32, 5., 9., 4., 2., 6.], (2, 3), &dev)?;
+        let eps = [0.1f32, 0.3];
+        let cold = annealed_wta_per_item(err.as_tensor(), 1e-3, &eps)?.to_scalar::<f32>()?;
+        let relaxed = relaxed_wta_per_item(err.as_tensor(), &eps)?.to_scalar::<f32>()?;
+        assert!((cold - relaxed).abs() < 1e-5, "{cold} vs {relaxed}");
+        // hot, without relaxation: every mode weighted 1/3; (15/3 + 12/3) / 2 = 4.5
+        let hot = annealed_wta_per_item(err.as_tensor(), 1e6, &[0.0, 0.0])?;
+        assert!((hot.to_scalar::<f32>()? - 4.5).abs() < 1e-4);
+        // in between, item 0 at T = 2 with eps 0: q ∝ (e^-0.5, e^-2.5, e^-4.5); the weights are
+        // held constant, so the gradient of each error is its weight / 2 (the batch mean)
+        let l = annealed_wta_per_item(err.as_tensor(), 2.0, &[0.0, 0.0])?;
+        let g = l.backward()?;
+        let g = g.get(&err).unwrap().to_vec2::<f32>()?;
+        let z: f32 = [-0.5f32, -2.5, -4.5].iter().map(|x| x.exp()).sum();
+        for (j, x) in [-0.5f32, -2.5, -4.5].iter().enumerate() {
+            assert!((g[0][j] - x.exp() / z / 2.0).abs() < 1e-5, "{g:?}");
+        }
+        let row: f32 = g[1].iter().sum();
+        assert!((row - 0.5).abs() < 1e-5, "{g:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn the_anneal_temperature_falls_a_thousandfold_then_stops() {
+        assert_eq!(anneal_temperature(0.5, 0.5, 0.0), 0.5);
+        // halfway through the anneal: T₀ · 1000^(−1/2)
+        assert!((anneal_temperature(0.5, 0.5, 0.25) - 0.5 * 10f32.powf(-1.5)).abs() < 1e-6);
+        assert!(anneal_temperature(0.5, 0.5, 0.4999) > 0.0005 * 0.99);
+        assert_eq!(anneal_temperature(0.5, 0.5, 0.5), 0.0);
+        assert_eq!(anneal_temperature(0.5, 0.5, 0.9), 0.0);
+        assert_eq!(anneal_temperature(0.5, 0.0, 0.0), 0.0);
     }
 
     #[test]

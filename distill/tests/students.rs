@@ -54,6 +54,8 @@ fn teacher(out: &Path) {
         wta_relax: 0.0,
         wta_relax_by_t: false,
         input_drop: None,
+        wta_anneal: None,
+        wta_anneal_until: 0.5,
         independent_modes: false,
         // the students below then train and export on social-layout (V3) conditions
         features: Features::V3Social,

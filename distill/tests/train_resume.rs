@@ -43,6 +43,9 @@ fn args(out: &Path) -> TeacherArgs {
         // and the relaxed winner-takes-all weighting
         wta_relax: 0.05,
         wta_relax_by_t: true,
+        // and the annealed weighting, whose temperature follows the restored step count
+        wta_anneal: Some(0.05),
+        wta_anneal_until: 0.5,
         input_drop: Some(0.5),
         independent_modes: true,
         features: Default::default(),
