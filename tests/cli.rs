@@ -256,37 +256,40 @@ fn forecast_and_eval_on_a_scene_and_their_errors() {
 }
 
 /// `fewstep eval` reproduces the test metrics that `fewstep-distill eval --write-metrics` stored
-/// in the shipped models' cards (same windows, seed 0): the teacher at 10 and 100 Euler steps,
-/// the default student at 1 and 2.
+/// in the shipped models' cards (same windows, seed 0): the teacher at 10 and 100 Euler steps
+/// and at its card's own sampler (the step count chosen on val), the default student at 1 and 2.
 #[test]
 fn eval_reproduces_the_metrics_in_the_shipped_cards() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (file, steps) in [
-        ("models/eth/teacher.onnx", "10"),
-        ("models/eth/teacher.onnx", "100"),
-        ("models/eth/reflow.onnx", "1"),
-        ("models/eth/reflow.onnx", "2"),
+        ("models/eth/teacher.onnx", Some("10")),
+        ("models/eth/teacher.onnx", Some("100")),
+        ("models/eth/teacher.onnx", None),
+        ("models/eth/reflow.onnx", Some("1")),
+        ("models/eth/reflow.onnx", Some("2")),
     ] {
         let model = root.join(file);
-        let card = fewstep::Model::load(&model)
-            .unwrap()
-            .card()
-            .unwrap()
-            .metrics
-            .clone();
-        let o = fewstep(&[
+        let loaded = fewstep::Model::load(&model).unwrap();
+        let card = loaded.card().unwrap().metrics.clone();
+        let scene = root.join("data/eth_ucy/biwi_eth.txt");
+        let mut args = vec![
             "eval",
             "--model",
             s(&model),
             "--scene",
-            s(&root.join("data/eth_ucy/biwi_eth.txt")),
+            s(&scene),
             "--sgan-filter",
-            "--steps",
-            steps,
             "--seed",
             "0",
             "--json",
-        ]);
+        ];
+        if let Some(n) = steps {
+            args.extend(["--steps", n]);
+        }
+        // without --steps: the card's uniform sampler
+        let sampler_steps = loaded.card().unwrap().sampler.as_ref().unwrap().times.len() - 1;
+        let steps = steps.map_or(sampler_steps.to_string(), str::to_string);
+        let o = fewstep(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(j["total"]["windows"], 181);

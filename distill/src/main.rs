@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 
 use fewstep_distill::data::{SCENES, Split};
 use fewstep_distill::eval::{
-    Row, evaluate_on, load, power_grid, print_table, split_sets, write_metrics,
+    Row, evaluate_on, load, power_grid, print_table, set_sampler, split_sets, write_metrics,
 };
 use fewstep_distill::import::teacher_folder;
 use fewstep_distill::students::{StudentArgs, train_student};
@@ -84,6 +84,16 @@ enum Cmd {
         steps: usize,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Set the sampler in an exported velocity model's card to N uniform Euler steps (the
+    /// step count `fewstep` samples it with by default, e.g. one chosen on the val split).
+    /// Rewrites the file in place; the graph and its weights are untouched.
+    SetSampler {
+        #[arg(long)]
+        model: PathBuf,
+        /// Uniform Euler steps from 0 to 1.
+        #[arg(long)]
+        steps: usize,
     },
     /// Rebuild a teacher's training folder from its exported file (e.g. a shipped
     /// models/<scene>/teacher.onnx), bit for bit, so that `train student --teacher OUT`
@@ -355,6 +365,12 @@ fn main() -> ExitCode {
             steps,
             out,
         } => export_checkpoint(&ckpt, &tag, steps, &out).map(|()| println!("{}", out.display())),
+        Cmd::SetSampler { model, steps } => set_sampler(&model, steps).map(|()| {
+            println!(
+                "{}: sampler set to {steps} uniform Euler steps",
+                model.display()
+            )
+        }),
         Cmd::Import { model, out } => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
             teacher_folder(&model, &out, &command).map(|()| println!("{}", out.display()))

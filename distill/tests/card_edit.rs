@@ -1,0 +1,74 @@
+//! `set-sampler` and `--write-metrics` rewrite only the card of an exported file: the graph and
+//! its weights stay byte for byte, and a refused edit leaves the file as it was.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use fewstep::Model;
+use fewstep::card::{Method, SamplerSpec};
+use fewstep_distill::eval::{set_sampler, write_metrics};
+use fewstep_distill::export::{ExportInfo, to_onnx};
+use fewstep_distill::model::NetKind;
+
+mod common;
+use common::random_net_with;
+
+fn exported(kind: NetKind, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fewstep-card-edit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let info = ExportInfo {
+        steps: 10,
+        future_scale: 5.0,
+        ..Default::default()
+    };
+    std::fs::write(
+        &path,
+        to_onnx(&random_net_with(kind, false, 3), &info).unwrap(),
+    )
+    .unwrap();
+    path
+}
+
+fn graph_bytes(path: &PathBuf) -> Vec<u8> {
+    let proto = fewstep::onnx::decode(&std::fs::read(path).unwrap()).unwrap();
+    fewstep::onnx::write::encode(&fewstep::onnx::pb::ModelProto {
+        graph: proto.graph,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn set_sampler_changes_the_card_and_nothing_else() {
+    let path = exported(NetKind::Velocity, "velocity.onnx");
+    let mut m = BTreeMap::new();
+    m.insert("test_minADE20_euler10".to_string(), 0.25);
+    write_metrics(&path, &m).unwrap();
+    let before = Model::load(&path).unwrap().card().unwrap().clone();
+    assert_eq!(
+        before.sampler,
+        Some(SamplerSpec::uniform(Method::Euler, 10))
+    );
+    let graph = graph_bytes(&path);
+
+    set_sampler(&path, 3).unwrap();
+    let after = Model::load(&path).unwrap().card().unwrap().clone();
+    assert_eq!(after.sampler, Some(SamplerSpec::uniform(Method::Euler, 3)));
+    assert_eq!(after.metrics, before.metrics);
+    assert_eq!(after.provenance, before.provenance);
+    assert_eq!(graph_bytes(&path), graph);
+
+    let bytes = std::fs::read(&path).unwrap();
+    let err = set_sampler(&path, 0).unwrap_err();
+    assert!(err.contains("at least one step"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn a_generator_has_no_sampler_to_set() {
+    let path = exported(NetKind::Generator, "generator.onnx");
+    let bytes = std::fs::read(&path).unwrap();
+    let err = set_sampler(&path, 2).unwrap_err();
+    assert!(err.contains("no sampler"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
