@@ -33,6 +33,12 @@
 #        TEACHER_SEED     the teacher's --seed (default 0; the shipped ZARA2 teacher uses 2,
 #                         session 13); the students keep seed 0
 #
+# The teacher's card samples 100 uniform Euler steps as exported. The shipped teachers' cards were
+# then set to the step count chosen on the fold's val split (models/README.md, sessions 14-15):
+#   fewstep-distill eval --split val --seed 0 --steps 1 --steps 2 --steps 3 --steps 4 --steps 5 \
+#     --steps 10 --steps 20 --model models/SCENE/teacher.onnx      (and --seed 1; the lowest
+#   minADE + minFDE over both seeds), then fewstep-distill set-sampler --model ... --steps N.
+#
 # Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
 # ~33 min (36 epochs of ~55 s), teacher samples ~1 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
 set -euo pipefail

@@ -178,58 +178,6 @@ pub fn power_grid(steps: usize, power: f32) -> Result<Vec<f32>, String> {
         .collect())
 }
 
-/// Adds `metrics` to the card stored in the ONNX file at `path` (rewrites the file).
-pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(), String> {
-    edit_card(path, |card| {
-        card.metrics
-            .extend(metrics.iter().map(|(k, v)| (k.clone(), *v)));
-        Ok(())
-    })
-}
-
-/// Sets the sampler in the card of the velocity model at `path` to `steps` uniform Euler steps
-/// (rewrites the file; the graph and its weights are untouched).
-pub fn set_sampler(path: &Path, steps: usize) -> Result<(), String> {
-    if steps == 0 {
-        return Err("the sampler needs at least one step".into());
-    }
-    edit_card(path, |card| {
-        if card.kind != fewstep::card::Kind::Velocity {
-            return Err(format!(
-                "{}: a {:?} model has no sampler (one network pass)",
-                path.display(),
-                card.kind
-            ));
-        }
-        card.sampler = Some(fewstep::card::SamplerSpec::uniform(
-            fewstep::card::Method::Euler,
-            steps,
-        ));
-        Ok(())
-    })
-}
-
-/// Rewrites the card stored in the ONNX file at `path` with `edit`; the edited card must
-/// validate, and nothing is written if `edit` or the validation fails.
-fn edit_card(
-    path: &Path,
-    edit: impl FnOnce(&mut fewstep::Card) -> Result<(), String>,
-) -> Result<(), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut proto = fewstep::onnx::decode(&bytes).map_err(|e| e.to_string())?;
-    let entry = proto
-        .metadata_props
-        .iter_mut()
-        .find(|e| e.key == fewstep::card::METADATA_KEY)
-        .ok_or_else(|| format!("{}: no card", path.display()))?;
-    let mut card = fewstep::Card::from_json(&entry.value).map_err(|e| e.to_string())?;
-    edit(&mut card)?;
-    card.validate().map_err(|e| e.to_string())?;
-    entry.value = card.to_json();
-    std::fs::write(path, fewstep::onnx::write::encode(&proto))
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod export;
 pub mod fit;
 pub mod import;
 pub mod model;
+pub mod model_file;
 pub mod optim;
 pub mod ot;
 pub mod samples;

@@ -19,10 +19,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use fewstep_distill::data::{SCENES, Split};
-use fewstep_distill::eval::{
-    Row, evaluate_on, load, power_grid, print_table, set_sampler, split_sets, write_metrics,
-};
+use fewstep_distill::eval::{Row, evaluate_on, load, power_grid, print_table, split_sets};
 use fewstep_distill::import::teacher_folder;
+use fewstep_distill::model_file::{prune_unused_initializers, set_sampler, write_metrics};
 use fewstep_distill::students::{StudentArgs, train_student};
 use fewstep_distill::toy::{ToyOptions, run as run_toy};
 use fewstep_distill::train::{TeacherArgs, export_checkpoint, train_teacher};
@@ -94,6 +93,13 @@ enum Cmd {
         /// Uniform Euler steps from 0 to 1.
         #[arg(long)]
         steps: usize,
+    },
+    /// Remove the initializers no node reads from an exported model (weights left behind by
+    /// older exports; onnxruntime warns about each). Rewrites the file in place if there are
+    /// any; what the model computes is unchanged.
+    Prune {
+        #[arg(long)]
+        model: PathBuf,
     },
     /// Rebuild a teacher's training folder from its exported file (e.g. a shipped
     /// models/<scene>/teacher.onnx), bit for bit, so that `train student --teacher OUT`
@@ -370,6 +376,13 @@ fn main() -> ExitCode {
                 "{}: sampler set to {steps} uniform Euler steps",
                 model.display()
             )
+        }),
+        Cmd::Prune { model } => prune_unused_initializers(&model).map(|names| {
+            if names.is_empty() {
+                println!("{}: nothing to remove", model.display());
+            } else {
+                println!("{}: removed {}", model.display(), names.join(", "));
+            }
         }),
         Cmd::Import { model, out } => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");

@@ -1,14 +1,15 @@
 //! `set-sampler` and `--write-metrics` rewrite only the card of an exported file: the graph and
-//! its weights stay byte for byte, and a refused edit leaves the file as it was.
+//! its weights stay byte for byte, and a refused edit leaves the file as it was. `prune` removes
+//! exactly the initializers no node reads.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use fewstep::Model;
 use fewstep::card::{Method, SamplerSpec};
-use fewstep_distill::eval::{set_sampler, write_metrics};
 use fewstep_distill::export::{ExportInfo, to_onnx};
 use fewstep_distill::model::NetKind;
+use fewstep_distill::model_file::{prune_unused_initializers, set_sampler, write_metrics};
 
 mod common;
 use common::random_net_with;
@@ -71,4 +72,22 @@ fn a_generator_has_no_sampler_to_set() {
     let err = set_sampler(&path, 2).unwrap_err();
     assert!(err.contains("no sampler"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn prune_removes_exactly_the_initializers_no_node_reads() {
+    let path = exported(NetKind::Velocity, "prune.onnx");
+    let clean = std::fs::read(&path).unwrap();
+    // a clean export has nothing to remove and is not rewritten
+    assert!(prune_unused_initializers(&path).unwrap().is_empty());
+    assert_eq!(std::fs::read(&path).unwrap(), clean);
+
+    let mut proto = fewstep::onnx::decode(&clean).unwrap();
+    let g = proto.graph.as_mut().unwrap();
+    let mut stray = g.initializer[0].clone();
+    stray.name = "left_behind".into();
+    g.initializer.insert(1, stray);
+    std::fs::write(&path, fewstep::onnx::write::encode(&proto)).unwrap();
+    assert_eq!(prune_unused_initializers(&path).unwrap(), ["left_behind"]);
+    assert_eq!(std::fs::read(&path).unwrap(), clean);
 }

@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use fewstep_distill::data::{Split, fold_windows};
-use fewstep_distill::eval::{evaluate, load, write_metrics};
+use fewstep_distill::eval::{evaluate, load};
 use fewstep_distill::fit::CheckpointMeta;
 use fewstep_distill::model::TrajNet;
+use fewstep_distill::model_file::write_metrics;
 use fewstep_distill::train::{Features, ModeError, TeacherArgs, train_teacher};
 
 fn args(out: &Path) -> TeacherArgs {

@@ -1,0 +1,108 @@
+//! Edits to an exported model file that leave what it computes unchanged: the card's metrics
+//! and sampler, and initializers that no node reads. Each reads the file, edits the decoded
+//! model and writes it back through fewstep's ONNX writer; a refused edit writes nothing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use fewstep::onnx::pb;
+
+/// Adds `metrics` to the card stored in the ONNX file at `path` (rewrites the file).
+pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(), String> {
+    edit_card(path, |card| {
+        card.metrics
+            .extend(metrics.iter().map(|(k, v)| (k.clone(), *v)));
+        Ok(())
+    })
+}
+
+/// Sets the sampler in the card of the velocity model at `path` to `steps` uniform Euler steps
+/// (rewrites the file; the graph and its weights are untouched).
+pub fn set_sampler(path: &Path, steps: usize) -> Result<(), String> {
+    if steps == 0 {
+        return Err("the sampler needs at least one step".into());
+    }
+    edit_card(path, |card| {
+        if card.kind != fewstep::card::Kind::Velocity {
+            return Err(format!(
+                "{}: a {:?} model has no sampler (one network pass)",
+                path.display(),
+                card.kind
+            ));
+        }
+        card.sampler = Some(fewstep::card::SamplerSpec::uniform(
+            fewstep::card::Method::Euler,
+            steps,
+        ));
+        Ok(())
+    })
+}
+
+/// Rewrites the card stored in the ONNX file at `path` with `edit`; the edited card must
+/// validate, and nothing is written if `edit` or the validation fails.
+fn edit_card(
+    path: &Path,
+    edit: impl FnOnce(&mut fewstep::Card) -> Result<(), String>,
+) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut proto = fewstep::onnx::decode(&bytes).map_err(|e| e.to_string())?;
+    let entry = proto
+        .metadata_props
+        .iter_mut()
+        .find(|e| e.key == fewstep::card::METADATA_KEY)
+        .ok_or_else(|| format!("{}: no card", path.display()))?;
+    let mut card = fewstep::Card::from_json(&entry.value).map_err(|e| e.to_string())?;
+    edit(&mut card)?;
+    card.validate().map_err(|e| e.to_string())?;
+    entry.value = card.to_json();
+    std::fs::write(path, fewstep::onnx::write::encode(&proto))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Removes the initializers that no node of the graph reads and that are not graph inputs or
+/// outputs (weights left behind by older exports), rewriting the file only if there are any.
+/// Returns their names. Graphs with subgraphs (If, Loop) are refused: their nodes may read
+/// the outer graph's initializers.
+pub fn prune_unused_initializers(path: &Path) -> Result<Vec<String>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut proto = fewstep::onnx::decode(&bytes).map_err(|e| e.to_string())?;
+    let graph = proto
+        .graph
+        .as_mut()
+        .ok_or_else(|| format!("{}: no graph", path.display()))?;
+    if graph.node.iter().any(|n| {
+        n.attribute
+            .iter()
+            .any(|a| a.g.is_some() || !a.graphs.is_empty())
+    }) {
+        return Err(format!(
+            "{}: the graph has subgraphs, which this does not handle",
+            path.display()
+        ));
+    }
+    let read: HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter())
+        .chain(graph.input.iter().map(|v| &v.name))
+        .chain(graph.output.iter().map(|v| &v.name))
+        .map(String::as_str)
+        .collect();
+    let unused: Vec<String> = graph
+        .initializer
+        .iter()
+        .filter(|t| !read.contains(t.name.as_str()))
+        .map(|t| t.name.clone())
+        .collect();
+    if unused.is_empty() {
+        return Ok(unused);
+    }
+    let keep: Vec<pb::TensorProto> = std::mem::take(&mut graph.initializer)
+        .into_iter()
+        .filter(|t| !unused.contains(&t.name))
+        .collect();
+    graph.initializer = keep;
+    std::fs::write(path, fewstep::onnx::write::encode(&proto))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(unused)
+}
