@@ -748,6 +748,15 @@ impl TeacherArgs {
 /// Trains a teacher; returns the path of the exported `teacher.onnx` (or of `last.json` when
 /// stopped early by `stop_after`).
 pub fn train_teacher(args: &TeacherArgs, command: &str) -> Result<PathBuf, String> {
+    if let Some(t0) = args.wta_anneal {
+        let until = args.wta_anneal_until;
+        if !(t0.is_finite() && t0 > 0.0 && until > 0.0 && until <= 1.0) {
+            return Err(format!(
+                "--wta-anneal {t0} --wta-anneal-until {until}: the temperature must be positive \
+                 and finite, and the fraction of the steps in (0, 1]"
+            ));
+        }
+    }
     let out = args
         .out
         .clone()

@@ -105,6 +105,25 @@ fn reversal_is_refused_for_the_social_layout() {
     assert!(!out.exists());
 }
 
+#[test]
+fn bad_anneal_settings_are_refused() {
+    for (t0, until) in [
+        (0.0, 0.5),
+        (-1.0, 0.5),
+        (f32::NAN, 0.5),
+        (0.3, 0.0),
+        (0.3, 1.5),
+    ] {
+        let out = tmp("anneal-bad");
+        let mut a = args(&out);
+        a.wta_anneal = Some(t0);
+        a.wta_anneal_until = until;
+        let err = train_teacher(&a, "test").unwrap_err();
+        assert!(err.contains("--wta-anneal"), "{err}");
+        assert!(!out.exists());
+    }
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("fewstep-distill-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
