@@ -44,19 +44,33 @@ fn edit_card(
     path: &Path,
     edit: impl FnOnce(&mut fewstep::Card) -> Result<(), String>,
 ) -> Result<(), String> {
+    edit_model(path, |proto| {
+        let entry = proto
+            .metadata_props
+            .iter_mut()
+            .find(|e| e.key == fewstep::card::METADATA_KEY)
+            .ok_or_else(|| format!("{}: no card", path.display()))?;
+        let mut card = fewstep::Card::from_json(&entry.value).map_err(|e| e.to_string())?;
+        edit(&mut card)?;
+        card.validate().map_err(|e| e.to_string())?;
+        entry.value = card.to_json();
+        Ok(true)
+    })
+}
+
+/// Decodes the ONNX file at `path`, applies `edit` and writes the model back if `edit`
+/// returns `Ok(true)`; an error or `Ok(false)` leaves the file untouched.
+fn edit_model(
+    path: &Path,
+    edit: impl FnOnce(&mut pb::ModelProto) -> Result<bool, String>,
+) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut proto = fewstep::onnx::decode(&bytes).map_err(|e| e.to_string())?;
-    let entry = proto
-        .metadata_props
-        .iter_mut()
-        .find(|e| e.key == fewstep::card::METADATA_KEY)
-        .ok_or_else(|| format!("{}: no card", path.display()))?;
-    let mut card = fewstep::Card::from_json(&entry.value).map_err(|e| e.to_string())?;
-    edit(&mut card)?;
-    card.validate().map_err(|e| e.to_string())?;
-    entry.value = card.to_json();
-    std::fs::write(path, fewstep::onnx::write::encode(&proto))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    if edit(&mut proto)? {
+        std::fs::write(path, fewstep::onnx::write::encode(&proto))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Removes the initializers that no node of the graph reads and that are not graph inputs or
@@ -64,45 +78,38 @@ fn edit_card(
 /// Returns their names. Graphs with subgraphs (If, Loop) are refused: their nodes may read
 /// the outer graph's initializers.
 pub fn prune_unused_initializers(path: &Path) -> Result<Vec<String>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut proto = fewstep::onnx::decode(&bytes).map_err(|e| e.to_string())?;
-    let graph = proto
-        .graph
-        .as_mut()
-        .ok_or_else(|| format!("{}: no graph", path.display()))?;
-    if graph.node.iter().any(|n| {
-        n.attribute
+    let mut unused = Vec::new();
+    edit_model(path, |proto| {
+        let graph = proto
+            .graph
+            .as_mut()
+            .ok_or_else(|| format!("{}: no graph", path.display()))?;
+        if graph.node.iter().any(|n| {
+            n.attribute
+                .iter()
+                .any(|a| a.g.is_some() || !a.graphs.is_empty())
+        }) {
+            return Err(format!(
+                "{}: the graph has subgraphs, which this does not handle",
+                path.display()
+            ));
+        }
+        let read: HashSet<&str> = graph
+            .node
             .iter()
-            .any(|a| a.g.is_some() || !a.graphs.is_empty())
-    }) {
-        return Err(format!(
-            "{}: the graph has subgraphs, which this does not handle",
-            path.display()
-        ));
-    }
-    let read: HashSet<&str> = graph
-        .node
-        .iter()
-        .flat_map(|n| n.input.iter())
-        .chain(graph.input.iter().map(|v| &v.name))
-        .chain(graph.output.iter().map(|v| &v.name))
-        .map(String::as_str)
-        .collect();
-    let unused: Vec<String> = graph
-        .initializer
-        .iter()
-        .filter(|t| !read.contains(t.name.as_str()))
-        .map(|t| t.name.clone())
-        .collect();
-    if unused.is_empty() {
-        return Ok(unused);
-    }
-    let keep: Vec<pb::TensorProto> = std::mem::take(&mut graph.initializer)
-        .into_iter()
-        .filter(|t| !unused.contains(&t.name))
-        .collect();
-    graph.initializer = keep;
-    std::fs::write(path, fewstep::onnx::write::encode(&proto))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+            .flat_map(|n| n.input.iter())
+            .chain(graph.input.iter().map(|v| &v.name))
+            .chain(graph.output.iter().map(|v| &v.name))
+            .map(String::as_str)
+            .collect();
+        graph.initializer.retain(|t| {
+            let keep = read.contains(t.name.as_str());
+            if !keep {
+                unused.push(t.name.clone());
+            }
+            keep
+        });
+        Ok(!unused.is_empty())
+    })?;
     Ok(unused)
 }

@@ -59,19 +59,21 @@ fn set_sampler_changes_the_card_and_nothing_else() {
     assert_eq!(after.provenance, before.provenance);
     assert_eq!(graph_bytes(&path), graph);
 
-    let bytes = std::fs::read(&path).unwrap();
-    let err = set_sampler(&path, 0).unwrap_err();
-    assert!(err.contains("at least one step"), "{err}");
-    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    refused_unchanged(&path, |p| set_sampler(p, 0), "at least one step");
 }
 
 #[test]
 fn a_generator_has_no_sampler_to_set() {
     let path = exported(NetKind::Generator, "generator.onnx");
-    let bytes = std::fs::read(&path).unwrap();
-    let err = set_sampler(&path, 2).unwrap_err();
-    assert!(err.contains("no sampler"), "{err}");
-    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    refused_unchanged(&path, |p| set_sampler(p, 2), "no sampler");
+}
+
+/// `edit` fails with an error naming `why`, and the file is byte for byte what it was.
+fn refused_unchanged(path: &PathBuf, edit: impl FnOnce(&PathBuf) -> Result<(), String>, why: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let err = edit(path).unwrap_err();
+    assert!(err.contains(why), "{err}");
+    assert_eq!(std::fs::read(path).unwrap(), bytes);
 }
 
 #[test]
