@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use fewstep::card::Kind;
+use fewstep::card::{Kind, Method};
 use fewstep::forecast::eval::EvalOptions;
 use fewstep::forecast::features::Normalization;
 use fewstep::forecast::forecaster::trajectory_shape;
@@ -73,30 +73,71 @@ pub fn evaluate(
     seed: u64,
     chunk: usize,
 ) -> Result<(f64, f64, f64), String> {
-    evaluate_on(m, ws, steps, None, 1.0, seed, chunk)
+    let sampling = Sampling {
+        steps,
+        seed,
+        chunk,
+        ..Sampling::default()
+    };
+    evaluate_on(m, ws, &sampling)
 }
 
-/// [`evaluate`] with the card's grid replaced by `times` (when given; it wins over `steps`)
-/// and the starting noise scaled by `noise_scale` (1 = as trained).
+/// The method's name as tables print it (`Euler`, `Heun`, `midpoint`).
+pub fn method_label(m: Method) -> &'static str {
+    match m {
+        Method::Euler => "Euler",
+        Method::Heun => "Heun",
+        Method::Midpoint => "midpoint",
+    }
+}
+
+/// How an evaluation samples: the card's sampler unless a field overrides it.
+#[derive(Debug, Clone)]
+pub struct Sampling {
+    /// Uniform steps over the card's interval instead of the card's grid.
+    pub steps: Option<usize>,
+    /// This time grid instead of the card's (wins over `steps`).
+    pub times: Option<Vec<f32>>,
+    /// This integration method instead of the card's.
+    pub method: Option<Method>,
+    /// Scale of the starting noise (1 = as trained).
+    pub noise_scale: f32,
+    /// Seed of the sampling noise.
+    pub seed: u64,
+    /// Agents per runtime batch.
+    pub chunk: usize,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            steps: None,
+            times: None,
+            method: None,
+            noise_scale: 1.0,
+            seed: 0,
+            chunk: 256,
+        }
+    }
+}
+
+/// [`evaluate`] with every sampling setting of [`Sampling`].
 pub fn evaluate_on(
     m: &Loaded,
     ws: &[Window],
-    steps: Option<usize>,
-    times: Option<Vec<f32>>,
-    noise_scale: f32,
-    seed: u64,
-    chunk: usize,
+    sampling: &Sampling,
 ) -> Result<(f64, f64, f64), String> {
     let (k, _) = trajectory_shape(&m.model).map_err(|e| format!("{}: {e}", m.path.display()))?;
     let opts = EvalOptions {
         k,
         backend: Backend::Native,
         precision: Precision::F32,
-        seed,
-        batch: chunk,
-        steps,
-        times,
-        noise_scale,
+        seed: sampling.seed,
+        batch: sampling.chunk,
+        steps: sampling.steps,
+        times: sampling.times.clone(),
+        method: sampling.method,
+        noise_scale: sampling.noise_scale,
     };
     let r = fewstep::forecast::eval::evaluate(&m.model, ws, &opts).map_err(|e| e.to_string())?;
     Ok((

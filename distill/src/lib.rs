@@ -1,6 +1,7 @@
 //! fewstep-distill as a library: data pipeline, the trajectory network (candle), its ONNX
 //! export, and teacher training, so that the binary, tests and examples share them.
 
+pub mod choose;
 pub mod data;
 pub mod eval;
 pub mod export;

@@ -9,6 +9,8 @@
 //! - `train student --method reflow|mdt|imle --scene eth --teacher runs/eth/teacher ...`: a
 //!   1–2 step student (see `fewstep_distill::students`), exported to `<out>/student.onnx`;
 //! - `toy`: the toy 2-D suite (every method in seconds, sliced Wasserstein scores);
+//! - `choose-sampler --model F.onnx [--write]`: a velocity model's sampler chosen on its fold's
+//!   val split;
 //! - `eval [--model F.onnx ...] [--steps N ...]`: minADE20/minFDE20 on the test scenes of the
 //!   constant-velocity baseline and of each model, sampled through the fewstep runtime.
 
@@ -18,8 +20,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use fewstep::card::Method;
+use fewstep_distill::choose::{best, candidates, score_candidates};
 use fewstep_distill::data::{SCENES, Split};
-use fewstep_distill::eval::{Row, evaluate_on, load, power_grid, print_table, split_sets};
+use fewstep_distill::eval::{
+    Row, Sampling, evaluate_on, load, method_label, power_grid, print_table, split_sets,
+};
 use fewstep_distill::import::teacher_folder;
 use fewstep_distill::model_file::{prune_unused_initializers, set_sampler, write_metrics};
 use fewstep_distill::students::{StudentArgs, train_student};
@@ -84,16 +90,24 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Set the sampler in an exported velocity model's card to N uniform Euler steps (the
-    /// step count `fewstep` samples it with by default, e.g. one chosen on the val split).
+    /// Set the sampler in an exported velocity model's card to N uniform steps of a method
+    /// (what `fewstep` samples it with by default, e.g. one chosen on the val split).
     /// Rewrites the file in place; the graph and its weights are untouched.
     SetSampler {
         #[arg(long)]
         model: PathBuf,
-        /// Uniform Euler steps from 0 to 1.
+        /// Uniform steps from 0 to 1.
         #[arg(long)]
         steps: usize,
+        /// Integration method (Heun and midpoint take two network passes a step).
+        #[arg(long, value_enum, default_value_t = MethodArg::Euler)]
+        method: MethodArg,
     },
+    /// Choose each velocity model's sampler on its fold's val split (the scene its card names):
+    /// the candidate with the lowest minADE + minFDE, averaged over the noise seeds, wins
+    /// (ties: fewer network passes, then Euler). Prints every candidate's figures; `--write`
+    /// stores the winner in the card (as `set-sampler` would). Test windows are never read.
+    ChooseSampler(ChooseArgs),
     /// Remove the initializers no node reads from an exported model (weights left behind by
     /// older exports; onnxruntime warns about each). Rewrites the file in place if there are
     /// any; what the model computes is unchanged.
@@ -114,6 +128,36 @@ enum Cmd {
     },
 }
 
+/// Options of `fewstep-distill choose-sampler`.
+#[derive(clap::Args)]
+struct ChooseArgs {
+    /// A velocity model whose card names its fold (`provenance.data = eth_ucy/<scene>`);
+    /// repeatable.
+    #[arg(long = "model", required = true)]
+    models: Vec<PathBuf>,
+    /// Euler step counts to try (comma-separated; the flag alone: none).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1,2,3,4,5,10,20")]
+    euler: Vec<usize>,
+    /// Heun step counts to try (two network passes a step).
+    #[arg(long, value_delimiter = ',')]
+    heun: Vec<usize>,
+    /// Midpoint step counts to try (two network passes a step).
+    #[arg(long, value_delimiter = ',')]
+    midpoint: Vec<usize>,
+    /// Noise seeds; each candidate's figures are their mean.
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "0,1")]
+    seeds: Vec<u64>,
+    /// Store the winner in each model's card (rewrites the file; the graph is untouched).
+    #[arg(long)]
+    write: bool,
+    /// The folder holding the 22 ETH-UCY files.
+    #[arg(long, default_value = "data/eth_ucy")]
+    data: PathBuf,
+    /// Agents per runtime batch.
+    #[arg(long, default_value_t = 256)]
+    chunk: usize,
+}
+
 /// Options of `fewstep-distill eval`.
 #[derive(clap::Args)]
 struct EvalArgs {
@@ -131,9 +175,12 @@ struct EvalArgs {
     /// the same file name share a row.
     #[arg(long = "model")]
     models: Vec<PathBuf>,
-    /// Uniform Euler steps instead of the card's grid (repeatable: one row each).
+    /// Uniform steps instead of the card's grid (repeatable: one row each).
     #[arg(long = "steps")]
     steps: Vec<usize>,
+    /// Integration method with `--steps` (Heun and midpoint take two network passes a step).
+    #[arg(long, value_enum, default_value_t = MethodArg::Euler)]
+    method: MethodArg,
     /// With `--steps N`: the grid t_i = (i/N)^P instead of the uniform one (P > 1 is denser
     /// near the noise end, P < 1 near the data end).
     #[arg(long)]
@@ -157,6 +204,24 @@ struct EvalArgs {
     /// `test_minADE20_euler<N>[_pow<P>]` (test split only).
     #[arg(long)]
     write_metrics: bool,
+}
+
+/// A sampler's integration method, as a command-line value.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MethodArg {
+    Euler,
+    Heun,
+    Midpoint,
+}
+
+impl MethodArg {
+    fn method(self) -> Method {
+        match self {
+            MethodArg::Euler => Method::Euler,
+            MethodArg::Heun => Method::Heun,
+            MethodArg::Midpoint => Method::Midpoint,
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -196,6 +261,10 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
     if a.grid_power.is_some() && a.steps.is_empty() {
         return Err("--grid-power needs --steps N".into());
     }
+    if a.method != MethodArg::Euler && a.steps.is_empty() {
+        return Err("--method needs --steps N".into());
+    }
+    let method_name = method_label(a.method.method());
     let sets = split_sets(&a.data, &wanted, split, min_agents)?;
     let mut rows = Vec::new();
     let mut cv = BTreeMap::new();
@@ -248,8 +317,8 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                 steps_label = match (m.kind, st, card_steps) {
                     (fewstep::card::Kind::Generator, _, _) => "1 (generator)".into(),
                     (_, Some(s), _) => match a.grid_power {
-                        Some(p) => format!("{s} Euler, (i/{s})^{p}"),
-                        None => format!("{s} Euler"),
+                        Some(p) => format!("{s} {method_name}, (i/{s})^{p}"),
+                        None => format!("{s} {method_name}"),
                     },
                     (_, None, Some(s)) => format!("{s} (card)"),
                     _ => "?".into(),
@@ -267,8 +336,15 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                         }
                         _ => None,
                     };
-                    let (ade, fde, secs) =
-                        evaluate_on(m, ws, *st, times, a.noise_scale, a.seed, a.chunk)?;
+                    let sampling = Sampling {
+                        steps: *st,
+                        times,
+                        method: st.map(|_| a.method.method()),
+                        noise_scale: a.noise_scale,
+                        seed: a.seed,
+                        chunk: a.chunk,
+                    };
+                    let (ade, fde, secs) = evaluate_on(m, ws, &sampling)?;
                     eprintln!(
                         "{} on {scene} {split_name} ({steps_label}): {ade:.4}/{fde:.4} m, {} windows sampled in {secs:.2} s",
                         m.path.display(),
@@ -276,9 +352,10 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                     );
                     cells.insert(scene.clone(), (ade, fde));
                     if a.write_metrics {
+                        let lower = method_name.to_lowercase();
                         let mut tag = match (st, a.grid_power) {
-                            (Some(s), None) => format!("euler{s}"),
-                            (Some(s), Some(p)) => format!("euler{s}_pow{p}"),
+                            (Some(s), None) => format!("{lower}{s}"),
+                            (Some(s), Some(p)) => format!("{lower}{s}_pow{p}"),
                             (None, _) => "card".into(),
                         };
                         if a.noise_scale != 1.0 {
@@ -304,6 +381,61 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
         }
     }
     print_table(&rows);
+    Ok(())
+}
+
+fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
+    let cands = candidates(&a.euler, &a.heun, &a.midpoint)?;
+    for path in &a.models {
+        let m = load(path)?;
+        let scene = m.scene.clone().ok_or_else(|| {
+            format!(
+                "{}: the card names no fold (provenance.data = eth_ucy/<scene>), so there is no val split to choose on",
+                path.display()
+            )
+        })?;
+        let sets = split_sets(&a.data, std::slice::from_ref(&scene), Split::Val, 2)?;
+        let ws = &sets[&scene];
+        eprintln!(
+            "{}: {} candidates on {} {scene} val windows, noise seeds {:?}",
+            path.display(),
+            cands.len(),
+            ws.len(),
+            a.seeds
+        );
+        let scored = score_candidates(&m, ws, &cands, &a.seeds, a.chunk, |s| {
+            eprintln!(
+                "{} on {scene} val ({}): {:.4}/{:.4} m",
+                path.display(),
+                s.candidate.label(),
+                s.min_ade,
+                s.min_fde
+            )
+        })?;
+        let win = best(&scored).expect("at least one candidate").candidate;
+        println!("{} ({scene}, val):", path.display());
+        println!("| sampler | passes | minADE | minFDE | sum |");
+        println!("|---|---|---|---|---|");
+        for s in &scored {
+            let mark = if s.candidate == win {
+                " **chosen**"
+            } else {
+                ""
+            };
+            println!(
+                "| {}{mark} | {} | {:.4} | {:.4} | {:.4} |",
+                s.candidate.label(),
+                s.candidate.passes(),
+                s.min_ade,
+                s.min_fde,
+                s.score()
+            );
+        }
+        if a.write {
+            set_sampler(path, win.method, win.steps)?;
+            println!("{}: sampler set to {}", path.display(), win.label());
+        }
+    }
     Ok(())
 }
 
@@ -371,12 +503,18 @@ fn main() -> ExitCode {
             steps,
             out,
         } => export_checkpoint(&ckpt, &tag, steps, &out).map(|()| println!("{}", out.display())),
-        Cmd::SetSampler { model, steps } => set_sampler(&model, steps).map(|()| {
+        Cmd::SetSampler {
+            model,
+            steps,
+            method,
+        } => set_sampler(&model, method.method(), steps).map(|()| {
             println!(
-                "{}: sampler set to {steps} uniform Euler steps",
-                model.display()
+                "{}: sampler set to {steps} uniform {} steps",
+                model.display(),
+                method_label(method.method())
             )
         }),
+        Cmd::ChooseSampler(a) => choose_sampler(&a),
         Cmd::Prune { model } => prune_unused_initializers(&model).map(|names| {
             if names.is_empty() {
                 println!("{}: nothing to remove", model.display());

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+use fewstep::card::Method;
 use fewstep::onnx::pb;
 
 /// Adds `metrics` to the card stored in the ONNX file at `path` (rewrites the file).
@@ -16,9 +17,9 @@ pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(),
     })
 }
 
-/// Sets the sampler in the card of the velocity model at `path` to `steps` uniform Euler steps
-/// (rewrites the file; the graph and its weights are untouched).
-pub fn set_sampler(path: &Path, steps: usize) -> Result<(), String> {
+/// Sets the sampler in the card of the velocity model at `path` to `steps` uniform steps of
+/// `method` (rewrites the file; the graph and its weights are untouched).
+pub fn set_sampler(path: &Path, method: Method, steps: usize) -> Result<(), String> {
     if steps == 0 {
         return Err("the sampler needs at least one step".into());
     }
@@ -30,10 +31,7 @@ pub fn set_sampler(path: &Path, steps: usize) -> Result<(), String> {
                 card.kind
             ));
         }
-        card.sampler = Some(fewstep::card::SamplerSpec::uniform(
-            fewstep::card::Method::Euler,
-            steps,
-        ));
+        card.sampler = Some(fewstep::card::SamplerSpec::uniform(method, steps));
         Ok(())
     })
 }

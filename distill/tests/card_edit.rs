@@ -52,20 +52,24 @@ fn set_sampler_changes_the_card_and_nothing_else() {
     );
     let graph = graph_bytes(&path);
 
-    set_sampler(&path, 3).unwrap();
+    set_sampler(&path, Method::Heun, 3).unwrap();
     let after = Model::load(&path).unwrap().card().unwrap().clone();
-    assert_eq!(after.sampler, Some(SamplerSpec::uniform(Method::Euler, 3)));
+    assert_eq!(after.sampler, Some(SamplerSpec::uniform(Method::Heun, 3)));
     assert_eq!(after.metrics, before.metrics);
     assert_eq!(after.provenance, before.provenance);
     assert_eq!(graph_bytes(&path), graph);
 
-    refused_unchanged(&path, |p| set_sampler(p, 0), "at least one step");
+    refused_unchanged(
+        &path,
+        |p| set_sampler(p, Method::Euler, 0),
+        "at least one step",
+    );
 }
 
 #[test]
 fn a_generator_has_no_sampler_to_set() {
     let path = exported(NetKind::Generator, "generator.onnx");
-    refused_unchanged(&path, |p| set_sampler(p, 2), "no sampler");
+    refused_unchanged(&path, |p| set_sampler(p, Method::Euler, 2), "no sampler");
 }
 
 /// `edit` fails with an error naming `why`, and the file is byte for byte what it was.

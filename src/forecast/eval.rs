@@ -9,6 +9,7 @@ use super::forecaster::trajectory_shape;
 use super::metrics::{min_ade_fde, min_ade_fde_mode};
 use super::windows::Window;
 use super::{PRED, Point};
+use crate::card::Method;
 use crate::error::Error;
 use crate::model::Model;
 use crate::rng::Rng;
@@ -28,6 +29,8 @@ pub struct EvalOptions {
     pub steps: Option<usize>,
     /// Replace the card's time grid by this one (strictly increasing; wins over `steps`).
     pub times: Option<Vec<f32>>,
+    /// Replace the card's integration method (the grid is kept or replaced as above).
+    pub method: Option<Method>,
     /// Standard deviation of the starting noise (1 = the distribution the model was trained
     /// from; below 1 concentrates the samples, above 1 spreads them). Finite and ≥ 0.
     pub noise_scale: f32,
@@ -43,6 +46,7 @@ impl Default for EvalOptions {
             batch: 256,
             steps: None,
             times: None,
+            method: None,
             noise_scale: 1.0,
         }
     }
@@ -127,6 +131,10 @@ pub fn evaluate(
         (Some(t), _) => s.set_times(t)?,
         (None, Some(n)) => s.set_uniform_steps(n.max(1))?,
         (None, None) => {}
+    }
+    if let Some(m) = opts.method {
+        let grid = s.times().to_vec();
+        s.set_sampler(m, &grid)?;
     }
     let mut rng = Rng::new(opts.seed);
     let mut cond = vec![0f32; s.cond_len()];
