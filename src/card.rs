@@ -24,6 +24,12 @@ pub enum Kind {
 }
 
 /// ODE integration method of the sampler.
+///
+/// Heun evaluates the network at the end of each step, so at the grid's last time too. A net
+/// that predicts the data and returns `(x̂1 − x) / max(1 − t, ε)` (as fewstep-distill's velocity
+/// models do, ε = 1e-3) is ill-conditioned there, since the difference is divided by ε: its
+/// shipped teachers sample metres off with Heun on a grid that ends at 1 (models/README.md,
+/// session 16). Euler and midpoint never evaluate at the last time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {

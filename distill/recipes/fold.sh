@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Trains one ETH-UCY fold end to end with the shipped settings (fixed seeds): the teacher, then
-# the reflow, MDT-dist and IMLE students, and copies the exported models to models/<scene>/.
+# Trains one ETH-UCY fold end to end with the shipped settings (fixed seeds): the teacher, its
+# sampler chosen on the fold's val split, then the reflow, MDT-dist and IMLE students, and copies
+# the exported models to models/<scene>/.
 # Every stage checkpoints each epoch and resumes: after an interruption, rerun the same command.
 #
 # usage: distill/recipes/fold.sh SCENE [THREADS]      (SCENE: eth, hotel, univ, zara1, zara2)
@@ -8,7 +9,7 @@
 # --out runs/SCENE/teacher` first; the teacher stage then sees teacher.onnx and is skipped.
 # env:   FEWSTEP_DISTILL  the binary (default: target/release/fewstep-distill; build it first with
 #                         `cargo build --release -p fewstep-distill`)
-#        STAGES           which stages to run (default: "teacher reflow imle mdt")
+#        STAGES           which stages to run (default: "teacher sampler reflow imle mdt")
 #        RUN              the training folder (default: runs/SCENE)
 #        SCALE_AUG        speed augmentation factor of the teacher and its students (default: 1,
 #                         off; the shipped ETH fold uses 2: see models/README.md)
@@ -33,11 +34,10 @@
 #        TEACHER_SEED     the teacher's --seed (default 0; the shipped ZARA2 teacher uses 2,
 #                         session 13); the students keep seed 0
 #
-# The teacher's card samples 100 uniform Euler steps as exported. The shipped teachers' cards were
-# then set to the step count chosen on the fold's val split (models/README.md, sessions 14-15):
-#   fewstep-distill eval --split val --seed 0 --steps 1 --steps 2 --steps 3 --steps 4 --steps 5 \
-#     --steps 10 --steps 20 --model models/SCENE/teacher.onnx      (and --seed 1; the lowest
-#   minADE + minFDE over both seeds), then fewstep-distill set-sampler --model ... --steps N.
+# The teacher's card samples 100 uniform Euler steps as exported; the sampler stage then sets it
+# to the Euler step count in {1, 2, 3, 4, 5, 10, 20} with the lowest whole-val minADE + minFDE
+# over noise seeds 0 and 1 (`fewstep-distill choose-sampler --write`; models/README.md, sessions
+# 14-16). The students distil the teacher at 10 steps whatever its card says (--teacher-steps).
 #
 # Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
 # ~33 min (36 epochs of ~55 s), teacher samples ~1 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
@@ -46,7 +46,7 @@ cd "$(dirname "$0")/../.."
 scene=${1:?usage: distill/recipes/fold.sh SCENE [THREADS]}
 threads=${2:-2}
 bin=${FEWSTEP_DISTILL:-target/release/fewstep-distill}
-stages=${STAGES:-teacher reflow imle mdt}
+stages=${STAGES:-teacher sampler reflow imle mdt}
 run=${RUN:-runs/$scene}
 aug=(--scale-aug "${SCALE_AUG:-1}")
 by_t=(); [ "${WTA_RELAX_BY_T:-1}" = 1 ] && by_t=(--wta-relax-by-t)
@@ -65,6 +65,8 @@ for stage in $stages; do
         --max-val-windows 1000 --val-steps 10 --export-steps 100 --wta-relax "${WTA_RELAX:-0.05}" "${by_t[@]}" \
         ${INPUT_DROP:+--input-drop "$INPUT_DROP"} "${indep[@]}" "${features[@]}" "${reverse[@]}" \
         ${TEACHER_PATIENCE:+--patience "$TEACHER_PATIENCE"} ;;
+    sampler)
+      "$bin" choose-sampler --model "$run/teacher/teacher.onnx" --write ;;
     reflow)
       [ -f "$run/reflow/student.onnx" ] || "$bin" "${student[@]}" --method reflow --out "$run/reflow" \
         --epochs 8 --batch 64 --lr 3e-4 ;;
@@ -87,6 +89,7 @@ done
 if [ -f "models/$scene/teacher.onnx" ]; then
   "$bin" eval --scenes "$scene" --model "models/$scene/teacher.onnx" \
     --steps 1 --steps 2 --steps 10 --steps 100 --write-metrics
+  "$bin" eval --scenes "$scene" --model "models/$scene/teacher.onnx" --write-metrics   # its card's sampler
 fi
 for m in reflow mdt; do
   if [ -f "models/$scene/$m.onnx" ]; then

@@ -5,7 +5,7 @@
 use fewstep::card::Method;
 use fewstep::forecast::windows::Window;
 
-use crate::eval::{Loaded, Sampling, evaluate_on, method_label};
+use crate::eval::{Loaded, Sampling, evaluate_groups, method_label};
 
 /// A sampler to try: `steps` uniform steps of `method` over the card's interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,11 +73,11 @@ pub fn candidates(
     Ok(out)
 }
 
-/// Scores every candidate on `ws`, averaging over `seeds` (at least one). `progress` is
-/// called after each candidate with its figures.
+/// Scores every candidate on the sampling groups `groups` ([`evaluate_groups`]), averaging
+/// over `seeds` (at least one). `progress` is called after each candidate with its figures.
 pub fn score_candidates(
     m: &Loaded,
-    ws: &[Window],
+    groups: &[Vec<Window>],
     cands: &[Candidate],
     seeds: &[u64],
     chunk: usize,
@@ -104,7 +104,7 @@ pub fn score_candidates(
                 chunk,
                 ..Sampling::default()
             };
-            let (a, f, _) = evaluate_on(m, ws, &sampling)?;
+            let (a, f, _) = evaluate_groups(m, groups, &sampling)?;
             ade += a;
             fde += f;
         }

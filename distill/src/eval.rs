@@ -11,7 +11,10 @@ use fewstep::forecast::forecaster::trajectory_shape;
 use fewstep::forecast::windows::Window;
 use fewstep::{Backend, Model, Precision};
 
-use crate::data::{SCENES, Split, fold_windows};
+use fewstep::forecast::scene;
+use fewstep::forecast::windows::windows;
+
+use crate::data::{SCENES, Split, fold_files, fold_windows};
 use crate::export::read_config;
 
 /// A loaded model file and what its card says.
@@ -192,18 +195,52 @@ pub fn print_table(rows: &[Row]) {
 }
 
 /// The `split` windows of each scene's fold (test: the scene itself; val: the val files of
-/// the other four scenes, where checkpoints and settings are chosen).
+/// the other four scenes, where checkpoints and settings are chosen), in sampling groups: test
+/// has one group per file, sampled on its own as `fewstep eval --scene FILE` samples it (so
+/// both report the same figures on a scene of several files, such as UNIV); val is one group,
+/// as every val figure since session 9 was sampled.
 pub fn split_sets(
     data: &Path,
     scenes: &[String],
     split: Split,
     min_agents: usize,
-) -> Result<BTreeMap<String, Vec<Window>>, String> {
+) -> Result<BTreeMap<String, Vec<Vec<Window>>>, String> {
     let mut m = BTreeMap::new();
     for s in scenes {
-        m.insert(s.clone(), fold_windows(data, s, split, min_agents)?);
+        let groups = match split {
+            Split::Test => fold_files(data, s, split)?
+                .iter()
+                .map(|f| {
+                    let scene = scene::load(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                    Ok(windows(&scene, min_agents))
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+            _ => vec![fold_windows(data, s, split, min_agents)?],
+        };
+        m.insert(s.clone(), groups);
     }
     Ok(m)
+}
+
+/// [`evaluate_on`] over sampling groups: each group is sampled on its own from `sampling.seed`,
+/// and the figures are the window-weighted means (seconds: the sum).
+pub fn evaluate_groups(
+    m: &Loaded,
+    groups: &[Vec<Window>],
+    sampling: &Sampling,
+) -> Result<(f64, f64, f64), String> {
+    let (mut ade, mut fde, mut secs, mut n) = (0.0, 0.0, 0.0, 0usize);
+    for ws in groups.iter().filter(|ws| !ws.is_empty()) {
+        let (a, f, t) = evaluate_on(m, ws, sampling)?;
+        ade += a * ws.len() as f64;
+        fde += f * ws.len() as f64;
+        secs += t;
+        n += ws.len();
+    }
+    if n == 0 {
+        return Err(format!("{}: no window to evaluate on", m.path.display()));
+    }
+    Ok((ade / n as f64, fde / n as f64, secs))
 }
 
 /// A time grid of `steps` Euler steps from 0 to 1 with `t_i = (i / steps)^power`: 1 is the
