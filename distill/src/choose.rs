@@ -2,27 +2,67 @@
 //! step count) is scored by minADE + minFDE averaged over a few noise seeds, and the lowest
 //! score wins; ties go to fewer network passes, then to Euler. Test windows never enter.
 
-use fewstep::card::Method;
+use fewstep::card::{Method, SamplerSpec};
 use fewstep::forecast::windows::Window;
 
 use crate::eval::{Loaded, Sampling, evaluate_groups, method_label};
 
-/// A sampler to try: `steps` uniform steps of `method` over the card's interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A sampler to try: `method` over the time grid `times` (from 0 to 1).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub method: Method,
-    pub steps: usize,
+    pub times: Vec<f32>,
 }
 
 impl Candidate {
-    /// Network passes per sample.
-    pub fn passes(&self) -> usize {
-        self.steps * self.method.evals_per_step()
+    /// `steps` uniform steps of `method`.
+    pub fn uniform(method: Method, steps: usize) -> Self {
+        Candidate {
+            method,
+            times: SamplerSpec::uniform(method, steps).times,
+        }
     }
 
-    /// E.g. `2 Euler`, `3 Heun`.
+    /// Two Euler steps over the grid (0, `t1`, 1).
+    pub fn two_step(t1: f32) -> Self {
+        Candidate {
+            method: Method::Euler,
+            times: vec![0.0, t1, 1.0],
+        }
+    }
+
+    /// Steps of the grid.
+    pub fn steps(&self) -> usize {
+        self.times.len() - 1
+    }
+
+    /// Network passes per sample.
+    pub fn passes(&self) -> usize {
+        self.steps() * self.method.evals_per_step()
+    }
+
+    /// Whether the grid is the uniform one of its step count.
+    pub fn is_uniform(&self) -> bool {
+        self.times == SamplerSpec::uniform(self.method, self.steps()).times
+    }
+
+    /// E.g. `2 Euler`, `3 Heun`, `2 Euler (0, 0.1, 1)`.
     pub fn label(&self) -> String {
-        format!("{} {}", self.steps, method_label(self.method))
+        let name = format!("{} {}", self.steps(), method_label(self.method));
+        if self.is_uniform() {
+            name
+        } else {
+            let t: Vec<String> = self.times.iter().map(|t| t.to_string()).collect();
+            format!("{name} ({})", t.join(", "))
+        }
+    }
+
+    /// The card's sampler for this candidate.
+    pub fn spec(&self) -> SamplerSpec {
+        SamplerSpec {
+            method: self.method,
+            times: self.times.clone(),
+        }
     }
 }
 
@@ -41,14 +81,21 @@ impl Scored {
     }
 }
 
-/// The candidates `steps` of each method, in the order given (Euler, Heun, midpoint).
-/// Every step count must be at least 1 and at least one candidate must be given.
+/// The candidates: uniform grids of `euler`, `heun` and `midpoint` steps, then two-step Euler
+/// grids (0, t1, 1) for each `two_step` t1, in that order. Every step count must be at least 1,
+/// every t1 strictly between 0 and 1, and at least one candidate must be given.
 pub fn candidates(
     euler: &[usize],
     heun: &[usize],
     midpoint: &[usize],
+    two_step: &[f32],
 ) -> Result<Vec<Candidate>, String> {
-    let mut out = Vec::new();
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut push = |c: Candidate| {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    };
     for (method, steps) in [
         (Method::Euler, euler),
         (Method::Heun, heun),
@@ -61,11 +108,16 @@ pub fn candidates(
                     method_label(method)
                 ));
             }
-            let c = Candidate { method, steps: s };
-            if !out.contains(&c) {
-                out.push(c);
-            }
+            push(Candidate::uniform(method, s));
         }
+    }
+    for &t1 in two_step {
+        if !(t1 > 0.0 && t1 < 1.0) {
+            return Err(format!(
+                "a two-step grid (0, t1, 1) needs 0 < t1 < 1 (got {t1})"
+            ));
+        }
+        push(Candidate::two_step(t1));
     }
     if out.is_empty() {
         return Err("no candidate sampler to choose from".into());
@@ -98,7 +150,7 @@ pub fn score_candidates(
         let (mut ade, mut fde) = (0.0, 0.0);
         for &seed in seeds {
             let sampling = Sampling {
-                steps: Some(c.steps),
+                times: Some(c.times.clone()),
                 method: Some(c.method),
                 seed,
                 chunk,
@@ -110,7 +162,7 @@ pub fn score_candidates(
         }
         let n = seeds.len() as f64;
         let s = Scored {
-            candidate: *c,
+            candidate: c.clone(),
             min_ade: ade / n,
             min_fde: fde / n,
         };
@@ -120,7 +172,8 @@ pub fn score_candidates(
     Ok(out)
 }
 
-/// The lowest score; ties go to fewer network passes, then to Euler, then Heun.
+/// The lowest score; ties go to fewer network passes, then to a uniform grid, then to Euler,
+/// then Heun.
 pub fn best(scored: &[Scored]) -> Option<&Scored> {
     let rank = |m: Method| match m {
         Method::Euler => 0,
@@ -128,10 +181,12 @@ pub fn best(scored: &[Scored]) -> Option<&Scored> {
         Method::Midpoint => 2,
     };
     scored.iter().min_by(|a, b| {
+        let (ca, cb) = (&a.candidate, &b.candidate);
         a.score()
             .total_cmp(&b.score())
-            .then(a.candidate.passes().cmp(&b.candidate.passes()))
-            .then(rank(a.candidate.method).cmp(&rank(b.candidate.method)))
+            .then(ca.passes().cmp(&cb.passes()))
+            .then(cb.is_uniform().cmp(&ca.is_uniform()))
+            .then(rank(ca.method).cmp(&rank(cb.method)))
     })
 }
 
@@ -141,7 +196,7 @@ mod tests {
 
     fn scored(method: Method, steps: usize, ade: f64, fde: f64) -> Scored {
         Scored {
-            candidate: Candidate { method, steps },
+            candidate: Candidate::uniform(method, steps),
             min_ade: ade,
             min_fde: fde,
         }
@@ -154,37 +209,59 @@ mod tests {
             scored(Method::Euler, 2, 0.185, 0.330),
             scored(Method::Heun, 1, 0.179, 0.345),
         ];
-        assert_eq!(best(&s).unwrap().candidate.steps, 2);
+        assert_eq!(best(&s).unwrap().candidate.steps(), 2);
     }
 
     #[test]
-    fn ties_go_to_fewer_passes_then_to_euler() {
-        let s = [
+    fn ties_go_to_fewer_passes_then_to_uniform_grids_then_to_euler() {
+        let mut s = vec![
             scored(Method::Euler, 4, 0.2, 0.3),
             scored(Method::Midpoint, 1, 0.2, 0.3),
             scored(Method::Heun, 1, 0.2, 0.3),
-            scored(Method::Euler, 2, 0.2, 0.3),
         ];
-        let b = best(&s).unwrap().candidate;
-        assert_eq!((b.method, b.steps), (Method::Euler, 2));
-        let b = best(&s[..3]).unwrap().candidate;
-        assert_eq!((b.method, b.steps), (Method::Heun, 1));
+        assert_eq!(
+            best(&s).unwrap().candidate,
+            Candidate::uniform(Method::Heun, 1)
+        );
+        s.push(Scored {
+            candidate: Candidate::two_step(0.1),
+            ..s[0].clone()
+        });
+        // as many passes as Heun's one step, but not a uniform grid
+        assert_eq!(
+            best(&s).unwrap().candidate,
+            Candidate::uniform(Method::Heun, 1)
+        );
+        s.push(scored(Method::Euler, 2, 0.2, 0.3));
+        assert_eq!(
+            best(&s).unwrap().candidate,
+            Candidate::uniform(Method::Euler, 2)
+        );
         assert!(best(&[]).is_none());
     }
 
     #[test]
     fn candidates_are_checked_and_deduplicated() {
-        let c = candidates(&[1, 2, 2], &[1], &[]).unwrap();
-        assert_eq!(c.len(), 3);
-        assert_eq!(c[2].passes(), 2);
-        assert_eq!(c[2].label(), "1 Heun");
+        let c = candidates(&[1, 2, 2], &[1], &[], &[0.5, 0.25]).unwrap();
+        // (0, 0.5, 1) is the uniform 2-step grid already listed
+        assert_eq!(c.len(), 4);
+        assert_eq!((c[2].passes(), c[2].label()), (2, "1 Heun".to_string()));
+        assert_eq!(c[3].label(), "2 Euler (0, 0.25, 1)");
+        assert!(c[1].is_uniform() && !c[3].is_uniform());
         assert!(
-            candidates(&[1, 0], &[], &[])
+            candidates(&[1, 0], &[], &[], &[])
                 .unwrap_err()
                 .contains("0 steps")
         );
+        for bad in [0.0, 1.0, f32::NAN] {
+            assert!(
+                candidates(&[], &[], &[], &[bad])
+                    .unwrap_err()
+                    .contains("0 < t1 < 1")
+            );
+        }
         assert!(
-            candidates(&[], &[], &[])
+            candidates(&[], &[], &[], &[])
                 .unwrap_err()
                 .contains("no candidate")
         );

@@ -20,8 +20,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use fewstep::card::Method;
-use fewstep_distill::choose::{best, candidates, score_candidates};
+use fewstep::card::{Method, SamplerSpec};
+use fewstep_distill::choose::{Candidate, best, candidates, score_candidates};
 use fewstep_distill::data::{SCENES, Split};
 use fewstep_distill::eval::{
     Row, Sampling, evaluate_groups, load, method_label, power_grid, print_table, split_sets,
@@ -97,8 +97,11 @@ enum Cmd {
         #[arg(long)]
         model: PathBuf,
         /// Uniform steps from 0 to 1.
-        #[arg(long)]
-        steps: usize,
+        #[arg(long, required_unless_present = "times", conflicts_with = "times")]
+        steps: Option<usize>,
+        /// This time grid instead (comma-separated, strictly increasing, e.g. `0,0.1,1`).
+        #[arg(long, value_delimiter = ',', num_args = 1..)]
+        times: Option<Vec<f32>>,
         /// Integration method (Heun and midpoint take two network passes a step; Heun
         /// evaluates at t = 1, where this crate's data-predicting nets divide by 1e-3: it does
         /// not suit them).
@@ -146,6 +149,9 @@ struct ChooseArgs {
     /// Midpoint step counts to try (two network passes a step).
     #[arg(long, value_delimiter = ',')]
     midpoint: Vec<usize>,
+    /// Two-step Euler grids (0, t1, 1) to try, one per t1 (0 < t1 < 1).
+    #[arg(long, value_delimiter = ',')]
+    two_step_at: Vec<f32>,
     /// Noise seeds; each candidate's figures are their mean.
     #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "0,1")]
     seeds: Vec<u64>,
@@ -387,8 +393,22 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `set-sampler`'s grid: `steps` uniform steps (at least one) or the grid `times`.
+fn sampler_spec(
+    method: Method,
+    steps: Option<usize>,
+    times: Option<Vec<f32>>,
+) -> Result<SamplerSpec, String> {
+    match (steps, times) {
+        (Some(0), _) => Err("the sampler needs at least one step".into()),
+        (Some(n), None) => Ok(SamplerSpec::uniform(method, n)),
+        (None, Some(times)) => Ok(SamplerSpec { method, times }),
+        _ => Err("give either --steps N or --times T0,T1,...".into()),
+    }
+}
+
 fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
-    let cands = candidates(&a.euler, &a.heun, &a.midpoint)?;
+    let cands = candidates(&a.euler, &a.heun, &a.midpoint, &a.two_step_at)?;
     for path in &a.models {
         let m = load(path)?;
         let scene = m.scene.clone().ok_or_else(|| {
@@ -415,12 +435,12 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
                 s.min_fde
             )
         })?;
-        let win = best(&scored).expect("at least one candidate").candidate;
+        let win = &best(&scored).expect("at least one candidate").candidate;
         println!("{} ({scene}, val):", path.display());
         println!("| sampler | passes | minADE | minFDE | sum |");
         println!("|---|---|---|---|---|");
         for s in &scored {
-            let mark = if s.candidate == win {
+            let mark = if s.candidate == *win {
                 " **chosen**"
             } else {
                 ""
@@ -435,7 +455,7 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
             );
         }
         if a.write {
-            set_sampler(path, win.method, win.steps)?;
+            set_sampler(path, win.spec())?;
             println!("{}: sampler set to {}", path.display(), win.label());
         }
     }
@@ -509,13 +529,15 @@ fn main() -> ExitCode {
         Cmd::SetSampler {
             model,
             steps,
+            times,
             method,
-        } => set_sampler(&model, method.method(), steps).map(|()| {
-            println!(
-                "{}: sampler set to {steps} uniform {} steps",
-                model.display(),
-                method_label(method.method())
-            )
+        } => sampler_spec(method.method(), steps, times).and_then(|spec| {
+            let c = Candidate {
+                method: spec.method,
+                times: spec.times.clone(),
+            };
+            set_sampler(&model, spec)
+                .map(|()| println!("{}: sampler set to {}", model.display(), c.label()))
         }),
         Cmd::ChooseSampler(a) => choose_sampler(&a),
         Cmd::Prune { model } => prune_unused_initializers(&model).map(|names| {

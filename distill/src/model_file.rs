@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use fewstep::card::Method;
+use fewstep::card::SamplerSpec;
 use fewstep::onnx::pb;
 
 /// Adds `metrics` to the card stored in the ONNX file at `path` (rewrites the file).
@@ -17,12 +17,10 @@ pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(),
     })
 }
 
-/// Sets the sampler in the card of the velocity model at `path` to `steps` uniform steps of
-/// `method` (rewrites the file; the graph and its weights are untouched).
-pub fn set_sampler(path: &Path, method: Method, steps: usize) -> Result<(), String> {
-    if steps == 0 {
-        return Err("the sampler needs at least one step".into());
-    }
+/// Sets the sampler in the card of the velocity model at `path` to `sampler` (rewrites the
+/// file; the graph and its weights are untouched). The card's own validation applies: at least
+/// two finite, strictly increasing times.
+pub fn set_sampler(path: &Path, sampler: SamplerSpec) -> Result<(), String> {
     edit_card(path, |card| {
         if card.kind != fewstep::card::Kind::Velocity {
             return Err(format!(
@@ -31,7 +29,7 @@ pub fn set_sampler(path: &Path, method: Method, steps: usize) -> Result<(), Stri
                 card.kind
             ));
         }
-        card.sampler = Some(fewstep::card::SamplerSpec::uniform(method, steps));
+        card.sampler = Some(sampler);
         Ok(())
     })
 }

@@ -52,7 +52,7 @@ fn set_sampler_changes_the_card_and_nothing_else() {
     );
     let graph = graph_bytes(&path);
 
-    set_sampler(&path, Method::Heun, 3).unwrap();
+    set_sampler(&path, SamplerSpec::uniform(Method::Heun, 3)).unwrap();
     let after = Model::load(&path).unwrap().card().unwrap().clone();
     assert_eq!(after.sampler, Some(SamplerSpec::uniform(Method::Heun, 3)));
     assert_eq!(after.metrics, before.metrics);
@@ -61,15 +61,28 @@ fn set_sampler_changes_the_card_and_nothing_else() {
 
     refused_unchanged(
         &path,
-        |p| set_sampler(p, Method::Euler, 0),
-        "at least one step",
+        |p| {
+            let times = vec![0.0, 0.5, 0.5];
+            set_sampler(
+                p,
+                SamplerSpec {
+                    method: Method::Euler,
+                    times,
+                },
+            )
+        },
+        "strictly increasing",
     );
 }
 
 #[test]
 fn a_generator_has_no_sampler_to_set() {
     let path = exported(NetKind::Generator, "generator.onnx");
-    refused_unchanged(&path, |p| set_sampler(p, Method::Euler, 2), "no sampler");
+    refused_unchanged(
+        &path,
+        |p| set_sampler(p, SamplerSpec::uniform(Method::Euler, 2)),
+        "no sampler",
+    );
 }
 
 /// `edit` fails with an error naming `why`, and the file is byte for byte what it was.

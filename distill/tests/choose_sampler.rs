@@ -58,7 +58,8 @@ fn reproduces_session_14s_choice_for_the_hotel_teacher() {
     );
 
     // the shipped card samples 2 steps already: start from another grid to see the write
-    fewstep_distill::model_file::set_sampler(&path, Method::Midpoint, 7).unwrap();
+    fewstep_distill::model_file::set_sampler(&path, SamplerSpec::uniform(Method::Midpoint, 7))
+        .unwrap();
     let out = choose(&["--model", p, "--euler", "1,2,3", "--write"]);
     assert!(
         out.status.success(),
@@ -118,4 +119,50 @@ fn what_it_cannot_choose_for_is_refused_and_left_alone() {
     .unwrap();
     let u = unnamed.to_str().unwrap();
     refused(&["--model", u, "--write"], &unnamed, "names no fold");
+}
+
+/// `set-sampler` takes a step count or an explicit grid, and refuses a zero step count or a
+/// grid that is not strictly increasing, leaving the file as it was.
+#[test]
+fn set_sampler_takes_a_step_count_or_a_grid() {
+    let path = scratch("set-sampler.onnx");
+    std::fs::copy(root().join("models/hotel/teacher.onnx"), &path).unwrap();
+    let p = path.to_str().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fewstep-distill"))
+            .args(["set-sampler", "--model", p])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let sampler = || Model::load(&path).unwrap().card().unwrap().sampler.clone();
+
+    assert!(run(&["--times", "0,0.1,1"]).status.success());
+    let grid = SamplerSpec {
+        method: Method::Euler,
+        times: vec![0.0, 0.1, 1.0],
+    };
+    assert_eq!(sampler(), Some(grid));
+    assert!(
+        run(&["--steps", "3", "--method", "midpoint"])
+            .status
+            .success()
+    );
+    assert_eq!(sampler(), Some(SamplerSpec::uniform(Method::Midpoint, 3)));
+
+    let bytes = std::fs::read(&path).unwrap();
+    for (args, why) in [
+        (&["--steps", "0"][..], "at least one step"),
+        (&["--times", "0,0.6,0.6,1"][..], "strictly increasing"),
+        (
+            &["--steps", "2", "--times", "0,1"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{args:?}: {err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{args:?}");
+    }
 }
