@@ -29,7 +29,8 @@ pub enum Kind {
 /// that predicts the data and returns `(x̂1 − x) / max(1 − t, ε)` (as fewstep-distill's velocity
 /// models do, ε = 1e-3) is ill-conditioned there, since the difference is divided by ε: its
 /// shipped teachers sample metres off with Heun on a grid that ends at 1 (models/README.md,
-/// session 16). Euler and midpoint never evaluate at the last time.
+/// session 16), and `fewstep-distill set-sampler` refuses that setting for them. Euler and
+/// midpoint never evaluate at the last time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {

@@ -102,9 +102,9 @@ enum Cmd {
         /// This time grid instead (comma-separated, strictly increasing, e.g. `0,0.1,1`).
         #[arg(long, value_delimiter = ',', num_args = 1..)]
         times: Option<Vec<f32>>,
-        /// Integration method (Heun and midpoint take two network passes a step; Heun
-        /// evaluates at t = 1, where this crate's data-predicting nets divide by 1e-3: it does
-        /// not suit them).
+        /// Integration method (Heun and midpoint take two network passes a step). Heun on a
+        /// grid ending at 1 is refused for this crate's nets: it evaluates them at t = 1,
+        /// where their velocity is divided by 1e-3.
         #[arg(long, value_enum, default_value_t = MethodArg::Euler)]
         method: MethodArg,
     },
@@ -643,6 +643,7 @@ mod tests {
             no_sgan_filter: false,
             models: vec![],
             steps: vec![],
+            method: super::MethodArg::Euler,
             grid_power: None,
             noise_scale: 1.0,
             split,
@@ -653,7 +654,7 @@ mod tests {
     }
 
     /// Cards hold test figures only: `--write-metrics` is refused with val windows, and
-    /// `--grid-power` needs `--steps`.
+    /// `--grid-power` and `--method` need `--steps`.
     #[test]
     fn eval_refuses_inconsistent_flags() {
         let mut a = eval_args(super::EvalSplit::Val);
@@ -662,6 +663,9 @@ mod tests {
         let mut a = eval_args(super::EvalSplit::Test);
         a.grid_power = Some(2.0);
         assert!(super::eval(&a).unwrap_err().contains("--steps"));
+        let mut a = eval_args(super::EvalSplit::Test);
+        a.method = super::MethodArg::Midpoint;
+        assert!(super::eval(&a).unwrap_err().contains("--method needs --steps"));
         for bad in [-0.5, f32::NAN, f32::INFINITY] {
             let mut a = eval_args(super::EvalSplit::Test);
             a.noise_scale = bad;

@@ -5,8 +5,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use fewstep::card::SamplerSpec;
+use fewstep::card::{Method, SamplerSpec};
 use fewstep::onnx::pb;
+
+use crate::export::read_config;
+use crate::model::ONE_MINUS_T_MIN;
 
 /// Adds `metrics` to the card stored in the ONNX file at `path` (rewrites the file).
 pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(), String> {
@@ -19,8 +22,23 @@ pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(),
 
 /// Sets the sampler in the card of the velocity model at `path` to `sampler` (rewrites the
 /// file; the graph and its weights are untouched). The card's own validation applies: at least
-/// two finite, strictly increasing times.
+/// two finite, strictly increasing times. Heun on a grid that ends at 1 is refused for the
+/// nets this crate exports: they predict the data, so their velocity at t = 1 is the
+/// prediction's error divided by [`ONE_MINUS_T_MIN`] (see `fewstep::card::Method`).
 pub fn set_sampler(path: &Path, sampler: SamplerSpec) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ends_at_data = sampler
+        .times
+        .last()
+        .is_some_and(|&t| 1.0 - t < ONE_MINUS_T_MIN);
+    if sampler.method == Method::Heun && ends_at_data && read_config(&bytes).is_some() {
+        return Err(format!(
+            "{}: Heun evaluates the net at the grid's last time, and this net predicts the data, \
+             so its velocity there is divided by {ONE_MINUS_T_MIN}: it samples metres off \
+             (models/README.md, session 16). Use euler or midpoint",
+            path.display()
+        ));
+    }
     edit_card(path, |card| {
         if card.kind != fewstep::card::Kind::Velocity {
             return Err(format!(

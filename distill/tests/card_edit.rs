@@ -52,9 +52,12 @@ fn set_sampler_changes_the_card_and_nothing_else() {
     );
     let graph = graph_bytes(&path);
 
-    set_sampler(&path, SamplerSpec::uniform(Method::Heun, 3)).unwrap();
+    set_sampler(&path, SamplerSpec::uniform(Method::Midpoint, 3)).unwrap();
     let after = Model::load(&path).unwrap().card().unwrap().clone();
-    assert_eq!(after.sampler, Some(SamplerSpec::uniform(Method::Heun, 3)));
+    assert_eq!(
+        after.sampler,
+        Some(SamplerSpec::uniform(Method::Midpoint, 3))
+    );
     assert_eq!(after.metrics, before.metrics);
     assert_eq!(after.provenance, before.provenance);
     assert_eq!(graph_bytes(&path), graph);
@@ -73,6 +76,34 @@ fn set_sampler_changes_the_card_and_nothing_else() {
         },
         "strictly increasing",
     );
+}
+
+/// The exported nets predict the data, so Heun's evaluation at t = 1 divides by 1e-3: refused.
+/// A grid that stops short of 1 is allowed, and so is Heun on a model fewstep-distill did not
+/// export (the toy velocity model of models/, whose velocity is the net's output).
+#[test]
+fn heun_ending_at_data_is_refused_for_data_predicting_nets() {
+    let path = exported(NetKind::Velocity, "heun.onnx");
+    refused_unchanged(
+        &path,
+        |p| set_sampler(p, SamplerSpec::uniform(Method::Heun, 2)),
+        "Heun evaluates the net at the grid's last time",
+    );
+    let short = SamplerSpec {
+        method: Method::Heun,
+        times: vec![0.0, 0.5, 0.9],
+    };
+    set_sampler(&path, short.clone()).unwrap();
+    let card = Model::load(&path).unwrap().card().unwrap().clone();
+    assert_eq!(card.sampler, Some(short));
+
+    let toy = path.with_file_name("toy-velocity.onnx");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/toy-velocity.onnx"),
+        &toy,
+    )
+    .unwrap();
+    set_sampler(&toy, SamplerSpec::uniform(Method::Heun, 2)).unwrap();
 }
 
 #[test]
