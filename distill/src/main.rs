@@ -665,7 +665,11 @@ mod tests {
         assert!(super::eval(&a).unwrap_err().contains("--steps"));
         let mut a = eval_args(super::EvalSplit::Test);
         a.method = super::MethodArg::Midpoint;
-        assert!(super::eval(&a).unwrap_err().contains("--method needs --steps"));
+        assert!(
+            super::eval(&a)
+                .unwrap_err()
+                .contains("--method needs --steps")
+        );
         for bad in [-0.5, f32::NAN, f32::INFINITY] {
             let mut a = eval_args(super::EvalSplit::Test);
             a.noise_scale = bad;
