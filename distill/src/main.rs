@@ -90,10 +90,11 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Set the sampler in an exported velocity model's card to N uniform steps of a method
-    /// (what `fewstep` samples it with by default, e.g. one chosen on the val split).
+    /// Set the sampler in an exported velocity model's card to N uniform steps or a given grid
+    /// of a method (what `fewstep` samples it with by default, e.g. one chosen on the val split).
     /// Rewrites the file in place; the graph and its weights are untouched.
     SetSampler {
+        /// The exported velocity model (rewritten in place).
         #[arg(long)]
         model: PathBuf,
         /// Uniform steps from 0 to 1.
@@ -110,7 +111,7 @@ enum Cmd {
     },
     /// Choose each velocity model's sampler on its fold's val split (the scene its card names):
     /// the candidate with the lowest minADE + minFDE, averaged over the noise seeds, wins
-    /// (ties: fewer network passes, then Euler). Prints every candidate's figures; `--write`
+    /// (ties: fewer network passes, then a uniform grid, then Euler). Prints every candidate's figures; `--write`
     /// stores the winner in the card (as `set-sampler` would). Test windows are never read.
     ChooseSampler(ChooseArgs),
     /// Remove the initializers no node reads from an exported model (weights left behind by
