@@ -7,27 +7,17 @@ use std::path::PathBuf;
 
 use fewstep::Model;
 use fewstep::card::{Method, SamplerSpec};
-use fewstep_distill::export::{ExportInfo, to_onnx};
 use fewstep_distill::model::NetKind;
 use fewstep_distill::model_file::{prune_unused_initializers, set_sampler, write_metrics};
 
 mod common;
-use common::random_net_with;
+use common::write_exported;
 
 fn exported(kind: NetKind, name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("fewstep-card-edit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    let info = ExportInfo {
-        steps: 10,
-        future_scale: 5.0,
-        ..Default::default()
-    };
-    std::fs::write(
-        &path,
-        to_onnx(&random_net_with(kind, false, 3), &info).unwrap(),
-    )
-    .unwrap();
+    write_exported(kind, &path);
     path
 }
 

@@ -8,11 +8,10 @@ use std::process::Command;
 
 use fewstep::Model;
 use fewstep::card::{Method, SamplerSpec};
-use fewstep_distill::export::{ExportInfo, to_onnx};
 use fewstep_distill::model::NetKind;
 
 mod common;
-use common::random_net_with;
+use common::write_exported;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -107,16 +106,7 @@ fn what_it_cannot_choose_for_is_refused_and_left_alone() {
 
     // a velocity model whose card names no fold has no val split
     let unnamed = scratch("no-fold.onnx");
-    let info = ExportInfo {
-        steps: 10,
-        future_scale: 5.0,
-        ..Default::default()
-    };
-    std::fs::write(
-        &unnamed,
-        to_onnx(&random_net_with(NetKind::Velocity, false, 3), &info).unwrap(),
-    )
-    .unwrap();
+    write_exported(NetKind::Velocity, &unnamed);
     let u = unnamed.to_str().unwrap();
     refused(&["--model", u, "--write"], &unnamed, "names no fold");
 }

@@ -1,8 +1,27 @@
 //! Helpers shared by the integration tests.
 
+use std::path::Path;
+
 use candle_core::Tensor;
 use fewstep::rng::Rng;
+use fewstep_distill::export::{ExportInfo, to_onnx};
 use fewstep_distill::model::{NetKind, TrajConfig, TrajNet};
+
+/// Writes a small random net of `kind` to `path` through the exporter (future scale 5, a
+/// 10-step sampler for a velocity net); its card names no fold.
+#[allow(dead_code)] // not every test binary writes model files
+pub fn write_exported(kind: NetKind, path: &Path) {
+    let info = ExportInfo {
+        steps: 10,
+        future_scale: 5.0,
+        ..Default::default()
+    };
+    std::fs::write(
+        path,
+        to_onnx(&random_net_with(kind, false, 3), &info).unwrap(),
+    )
+    .unwrap();
+}
 
 /// A small net (d = 32, 4 heads, 2 blocks) with random weights everywhere (LayerNorm gains
 /// and biases too, so every parameter is exercised).
