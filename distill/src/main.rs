@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use fewstep::card::{Method, SamplerSpec};
 use fewstep_distill::choose::{Candidate, best, candidates, score_candidates};
@@ -427,15 +428,28 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
             groups.iter().map(Vec::len).sum::<usize>(),
             a.seeds
         );
-        let scored = score_candidates(&m, groups, &cands, &a.seeds, a.chunk, |s| {
-            eprintln!(
-                "{} on {scene} val ({}): {:.4}/{:.4} m",
-                path.display(),
-                s.candidate.label(),
-                s.min_ade,
-                s.min_fde
+        // the bar advances by network passes, so its ETA holds across 1- and 20-step candidates
+        let pb = ProgressBar::new(cands.iter().map(Candidate::passes).sum::<usize>() as u64);
+        pb.set_style(
+            ProgressStyle::with_template(
+                "choose-sampler [{bar:30}] {pos}/{len} passes ({elapsed} < {eta}) {msg}",
             )
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+        );
+        let scored = score_candidates(&m, groups, &cands, &a.seeds, a.chunk, |s| {
+            pb.suspend(|| {
+                eprintln!(
+                    "{} on {scene} val ({}): {:.4}/{:.4} m",
+                    path.display(),
+                    s.candidate.label(),
+                    s.min_ade,
+                    s.min_fde
+                )
+            });
+            pb.inc(s.candidate.passes() as u64);
         })?;
+        pb.finish_and_clear();
         let win = &best(&scored).expect("at least one candidate").candidate;
         println!("{} ({scene}, val):", path.display());
         println!("| sampler | passes | minADE | minFDE | sum |");
