@@ -8,11 +8,9 @@ use fewstep::card::{Kind, Method};
 use fewstep::forecast::eval::EvalOptions;
 use fewstep::forecast::features::Normalization;
 use fewstep::forecast::forecaster::trajectory_shape;
-use fewstep::forecast::windows::Window;
-use fewstep::{Backend, Model, Precision};
-
 use fewstep::forecast::scene;
-use fewstep::forecast::windows::windows;
+use fewstep::forecast::windows::{Window, windows};
+use fewstep::{Backend, Model, Precision};
 
 use crate::data::{SCENES, Split, fold_files, fold_windows};
 use crate::export::read_config;

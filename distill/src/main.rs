@@ -350,7 +350,9 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                     let sampling = Sampling {
                         steps: *st,
                         times,
-                        method: st.map(|_| a.method.method()),
+                        method: st
+                            .filter(|_| m.kind != fewstep::card::Kind::Generator)
+                            .map(|_| a.method.method()),
                         noise_scale: a.noise_scale,
                         seed: a.seed,
                         chunk: a.chunk,
@@ -432,7 +434,7 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
         let pb = ProgressBar::new(cands.iter().map(Candidate::passes).sum::<usize>() as u64);
         pb.set_style(
             ProgressStyle::with_template(
-                "choose-sampler [{bar:30}] {pos}/{len} passes ({elapsed} < {eta}) {msg}",
+                "choose-sampler [{bar:30}] {pos}/{len} passes ({elapsed} < {eta})",
             )
             .map_err(|e| e.to_string())?
             .progress_chars("=> "),
