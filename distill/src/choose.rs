@@ -1,6 +1,7 @@
-//! Choosing a velocity model's sampler on the val split: each candidate (method and uniform
-//! step count) is scored by minADE + minFDE averaged over a few noise seeds, and the lowest
-//! score wins; ties go to fewer network passes, then to Euler. Test windows never enter.
+//! Choosing a velocity model's sampler on the val split: each candidate (method and time
+//! grid) is scored by minADE + minFDE averaged over a few noise seeds, and the lowest score
+//! wins; ties go to fewer network passes, then to a uniform grid, then to Euler. Test windows
+//! never enter.
 
 use fewstep::card::{Method, SamplerSpec};
 use fewstep::forecast::windows::Window;
