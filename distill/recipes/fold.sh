@@ -33,11 +33,13 @@
 #                         see models/README.md); default 0, off
 #        TEACHER_SEED     the teacher's --seed (default 0; the shipped ZARA2 teacher uses 2,
 #                         session 13); the students keep seed 0
+#        TEACHER_STEPS    Euler steps of the teacher samples the students distil (default 10,
+#                         as shipped; session 15 measured reflow from the val-chosen N, e.g. 2)
 #
 # The teacher's card samples 100 uniform Euler steps as exported; the sampler stage then sets it
 # to the Euler step count in {1, 2, 3, 4, 5, 10, 20} with the lowest whole-val minADE + minFDE
 # over noise seeds 0 and 1 (`fewstep-distill choose-sampler --write`; models/README.md, sessions
-# 14-16). The students distil the teacher at 10 steps whatever its card says (--teacher-steps).
+# 14-16). The students distil the teacher at 10 steps whatever its card says (TEACHER_STEPS).
 #
 # Budget on the 2-core development machine (eth fold, about 30,000 training windows): teacher
 # ~33 min (36 epochs of ~55 s), teacher samples ~1 min, reflow ~8 min, IMLE ~9 min, MDT-dist ~3 min.
@@ -54,7 +56,7 @@ indep=(); [ "${INDEPENDENT_MODES:-1}" = 1 ] && indep=(--independent-modes)
 features=(--features "${FEATURES:-v1}")
 reverse=(); [ "${REVERSE_AUG:-0}" = 1 ] && reverse=(--reverse-aug)
 common=(--scene "$scene" --threads "$threads" --resume "${aug[@]}")
-student=(train student "${common[@]}" --seed 0 --teacher "$run/teacher" --teacher-steps 10
+student=(train student "${common[@]}" --seed 0 --teacher "$run/teacher" --teacher-steps "${TEACHER_STEPS:-10}"
          --max-val-windows 1000 --steps 1)
 
 for stage in $stages; do
