@@ -8,12 +8,12 @@ use std::path::Path;
 use fewstep::card::{Method, SamplerSpec};
 use fewstep::onnx::pb;
 
-use crate::export::read_config;
-use crate::model::ONE_MINUS_T_MIN;
+use crate::export::config_of;
+use crate::model::{ONE_MINUS_T_MIN, TrajConfig};
 
 /// Adds `metrics` to the card stored in the ONNX file at `path` (rewrites the file).
 pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(), String> {
-    edit_card(path, |card| {
+    edit_card(path, |card, _| {
         card.metrics
             .extend(metrics.iter().map(|(k, v)| (k.clone(), *v)));
         Ok(())
@@ -26,20 +26,7 @@ pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(),
 /// nets this crate exports: they predict the data, so their velocity at t = 1 is the
 /// prediction's error divided by [`ONE_MINUS_T_MIN`] (see `fewstep::card::Method`).
 pub fn set_sampler(path: &Path, sampler: SamplerSpec) -> Result<(), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let ends_at_data = sampler
-        .times
-        .last()
-        .is_some_and(|&t| 1.0 - t < ONE_MINUS_T_MIN);
-    if sampler.method == Method::Heun && ends_at_data && read_config(&bytes).is_some() {
-        return Err(format!(
-            "{}: Heun evaluates the net at the grid's last time, and this net predicts the data, \
-             so its velocity there is divided by {ONE_MINUS_T_MIN}: it samples metres off \
-             (models/README.md, session 16). Use euler or midpoint",
-            path.display()
-        ));
-    }
-    edit_card(path, |card| {
+    edit_card(path, |card, config| {
         if card.kind != fewstep::card::Kind::Velocity {
             return Err(format!(
                 "{}: a {:?} model has no sampler (one network pass)",
@@ -47,25 +34,39 @@ pub fn set_sampler(path: &Path, sampler: SamplerSpec) -> Result<(), String> {
                 card.kind
             ));
         }
+        let ends_at_data = sampler
+            .times
+            .last()
+            .is_some_and(|&t| 1.0 - t < ONE_MINUS_T_MIN);
+        if sampler.method == Method::Heun && ends_at_data && config.is_some() {
+            return Err(format!(
+                "{}: Heun evaluates the net at the grid's last time, and this net predicts the \
+                 data, so its velocity there is divided by {ONE_MINUS_T_MIN}: it samples metres \
+                 off (models/README.md, session 16). Use euler or midpoint",
+                path.display()
+            ));
+        }
         card.sampler = Some(sampler);
         Ok(())
     })
 }
 
-/// Rewrites the card stored in the ONNX file at `path` with `edit`; the edited card must
-/// validate, and nothing is written if `edit` or the validation fails.
+/// Rewrites the card stored in the ONNX file at `path` with `edit`, which also sees the net
+/// config stored by this crate's exporter (`None` in files it did not export); the edited card
+/// must validate, and nothing is written if `edit` or the validation fails.
 fn edit_card(
     path: &Path,
-    edit: impl FnOnce(&mut fewstep::Card) -> Result<(), String>,
+    edit: impl FnOnce(&mut fewstep::Card, Option<&TrajConfig>) -> Result<(), String>,
 ) -> Result<(), String> {
     edit_model(path, |proto| {
+        let config = config_of(proto);
         let entry = proto
             .metadata_props
             .iter_mut()
             .find(|e| e.key == fewstep::card::METADATA_KEY)
             .ok_or_else(|| format!("{}: no card", path.display()))?;
         let mut card = fewstep::Card::from_json(&entry.value).map_err(|e| e.to_string())?;
-        edit(&mut card)?;
+        edit(&mut card, config.as_ref())?;
         card.validate().map_err(|e| e.to_string())?;
         entry.value = card.to_json();
         Ok(true)
