@@ -114,6 +114,20 @@ pub fn fold_windows(
     windows_of(&fold_files(data_dir, scene, split)?, min_agents)
 }
 
+/// The windows of a fold split, one list per file ([`fold_files`]' order): what
+/// [`fold_windows`] concatenates.
+pub fn fold_file_windows(
+    data_dir: &Path,
+    scene: &str,
+    split: Split,
+    min_agents: usize,
+) -> Result<Vec<Vec<Window>>, String> {
+    fold_files(data_dir, scene, split)?
+        .iter()
+        .map(|f| file_windows(f, min_agents))
+        .collect()
+}
+
 /// All windows of a fold split with a training scene held out ([`holdout_files`]).
 pub fn holdout_windows(
     data_dir: &Path,
@@ -128,10 +142,14 @@ pub fn holdout_windows(
 fn windows_of(files: &[PathBuf], min_agents: usize) -> Result<Vec<Window>, String> {
     let mut out = Vec::new();
     for f in files {
-        let s = scene::load(f).map_err(|e| e.to_string())?;
-        out.extend(windows(&s, min_agents));
+        out.extend(file_windows(f, min_agents)?);
     }
     Ok(out)
+}
+
+fn file_windows(file: &Path, min_agents: usize) -> Result<Vec<Window>, String> {
+    let s = scene::load(file).map_err(|e| e.to_string())?;
+    Ok(windows(&s, min_agents))
 }
 
 /// `w` played backwards: the last 8 of its 20 positions, latest first, become the observed

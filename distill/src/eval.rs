@@ -8,11 +8,10 @@ use fewstep::card::{Kind, Method};
 use fewstep::forecast::eval::EvalOptions;
 use fewstep::forecast::features::Normalization;
 use fewstep::forecast::forecaster::trajectory_shape;
-use fewstep::forecast::scene;
-use fewstep::forecast::windows::{Window, windows};
+use fewstep::forecast::windows::Window;
 use fewstep::{Backend, Model, Precision};
 
-use crate::data::{SCENES, Split, fold_files, fold_windows};
+use crate::data::{SCENES, Split, fold_file_windows, fold_windows};
 use crate::export::read_config;
 
 /// A loaded model file and what its card says.
@@ -206,13 +205,7 @@ pub fn split_sets(
     let mut m = BTreeMap::new();
     for s in scenes {
         let groups = match split {
-            Split::Test => fold_files(data, s, split)?
-                .iter()
-                .map(|f| {
-                    let scene = scene::load(f).map_err(|e| format!("{}: {e}", f.display()))?;
-                    Ok(windows(&scene, min_agents))
-                })
-                .collect::<Result<Vec<_>, String>>()?,
+            Split::Test => fold_file_windows(data, s, split, min_agents)?,
             _ => vec![fold_windows(data, s, split, min_agents)?],
         };
         m.insert(s.clone(), groups);
