@@ -47,15 +47,9 @@ impl Candidate {
         self.times == SamplerSpec::uniform(self.method, self.steps()).times
     }
 
-    /// E.g. `2 Euler`, `3 Heun`, `2 Euler (0, 0.1, 1)`.
+    /// E.g. `2 Euler`, `3 Heun`, `2 Euler (0, 0.1, 1)` ([`sampler_label`]).
     pub fn label(&self) -> String {
-        let name = format!("{} {}", self.steps(), method_label(self.method));
-        if self.is_uniform() {
-            name
-        } else {
-            let t: Vec<String> = self.times.iter().map(|t| t.to_string()).collect();
-            format!("{name} ({})", t.join(", "))
-        }
+        sampler_label(self.method, &self.times)
     }
 
     /// The card's sampler for this candidate.
@@ -64,6 +58,19 @@ impl Candidate {
             method: self.method,
             times: self.times.clone(),
         }
+    }
+}
+
+/// A sampler as tables print it: `2 Euler`, `3 Heun`, and the times when the grid is not the
+/// uniform one, `2 Euler (0, 0.1, 1)`.
+pub fn sampler_label(method: Method, times: &[f32]) -> String {
+    let steps = times.len().saturating_sub(1);
+    let name = format!("{steps} {}", method_label(method));
+    if times == SamplerSpec::uniform(method, steps).times {
+        name
+    } else {
+        let t: Vec<String> = times.iter().map(|t| t.to_string()).collect();
+        format!("{name} ({})", t.join(", "))
     }
 }
 

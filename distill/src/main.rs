@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use fewstep::card::{Method, SamplerSpec};
-use fewstep_distill::choose::{Candidate, best, candidates, score_candidates};
+use fewstep_distill::choose::{Candidate, best, candidates, sampler_label, score_candidates};
 use fewstep_distill::data::{SCENES, Split};
 use fewstep_distill::eval::{
     Row, Sampling, evaluate_groups, load, method_label, power_grid, print_table, split_sets,
@@ -549,12 +549,9 @@ fn main() -> ExitCode {
             times,
             method,
         } => sampler_spec(method.method(), steps, times).and_then(|spec| {
-            let c = Candidate {
-                method: spec.method,
-                times: spec.times.clone(),
-            };
+            let label = sampler_label(spec.method, &spec.times);
             set_sampler(&model, spec)
-                .map(|()| println!("{}: sampler set to {}", model.display(), c.label()))
+                .map(|()| println!("{}: sampler set to {label}", model.display()))
         }),
         Cmd::ChooseSampler(a) => choose_sampler(&a),
         Cmd::Prune { model } => prune_unused_initializers(&model).map(|names| {

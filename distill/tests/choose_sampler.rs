@@ -144,6 +144,7 @@ fn set_sampler_takes_a_step_count_or_a_grid() {
     for (args, why) in [
         (&["--steps", "0"][..], "at least one step"),
         (&["--times", "0,0.6,0.6,1"][..], "strictly increasing"),
+        (&["--times", "0"][..], "at least two entries"),
         (
             &["--steps", "2", "--times", "0,1"][..],
             "cannot be used with",
