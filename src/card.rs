@@ -25,12 +25,9 @@ pub enum Kind {
 
 /// ODE integration method of the sampler.
 ///
-/// Heun evaluates the network at the end of each step, so at the grid's last time too. A net
-/// that predicts the data and returns `(x̂1 − x) / max(1 − t, ε)` (as fewstep-distill's velocity
-/// models do, ε = 1e-3) is ill-conditioned there, since the difference is divided by ε: its
-/// shipped teachers sample metres off with Heun on a grid that ends at 1 (models/README.md,
-/// session 16), and `fewstep-distill set-sampler` refuses that setting for them. Euler and
-/// midpoint never evaluate at the last time.
+/// Heun evaluates the network at the end of each step, so at the grid's last time too; Euler
+/// and midpoint never evaluate at the last time. That matters for a net whose card says
+/// [`Prediction::Data`]: see [`sampler_refusal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
@@ -47,6 +44,58 @@ impl Method {
             Method::Heun | Method::Midpoint => 2,
         }
     }
+}
+
+impl std::str::FromStr for Method {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "euler" => Ok(Method::Euler),
+            "heun" => Ok(Method::Heun),
+            "midpoint" => Ok(Method::Midpoint),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown sampler method {s:?} (euler, heun, midpoint)"
+            ))),
+        }
+    }
+}
+
+/// What a velocity network's graph computes its output from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prediction {
+    /// The graph predicts the velocity itself.
+    Velocity,
+    /// The graph predicts the clean sample `x̂1` and returns the velocity
+    /// `(x̂1 − x) / max(1 − t, ε)`, as fewstep-distill's nets do (ε = [`DATA_SINGULAR_GAP`]).
+    /// Near t = 1 the prediction's error is divided by ε, so the net must not be evaluated
+    /// there ([`sampler_refusal`]).
+    Data,
+}
+
+/// How close to t = 1 a [`Prediction::Data`] net may not be evaluated: its ε.
+pub const DATA_SINGULAR_GAP: f32 = 1e-3;
+
+/// Why sampling a net that predicts `prediction` with `method` over `times` is refused, or
+/// `None` if it is not: Heun evaluates the net at the grid's last time, so on a grid that ends
+/// within [`DATA_SINGULAR_GAP`] of 1 it divides a data-predicting net's error by ε (measured:
+/// fewstep-distill's teachers sample metres off; models/README.md, session 16). Nets whose card
+/// does not say what they predict are not restricted.
+pub fn sampler_refusal(
+    prediction: Option<Prediction>,
+    method: Method,
+    times: &[f32],
+) -> Option<String> {
+    let ends_at_data = times.last().is_some_and(|&t| 1.0 - t < DATA_SINGULAR_GAP);
+    (prediction == Some(Prediction::Data) && method == Method::Heun && ends_at_data).then(|| {
+        format!(
+            "Heun evaluates the net at the grid's last time ({}), and this net predicts the \
+             data, so its velocity there is its error divided by {DATA_SINGULAR_GAP}: it would \
+             sample metres off. Use euler or midpoint, or a grid that ends before {}",
+            times[times.len() - 1],
+            1.0 - DATA_SINGULAR_GAP
+        )
+    })
 }
 
 /// A dimension in a card shape: a number or a symbol such as `"N"`.
@@ -120,6 +169,10 @@ pub struct Card {
     /// Required for `velocity`; ignored for `generator`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampler: Option<SamplerSpec>,
+    /// What a velocity net predicts; absent in cards written before it existed (and in nets
+    /// that do not say), which puts no restriction on the sampler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
     /// Data normalization the features need (free-form; the forecasting module defines it).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub normalization: serde_json::Value,
@@ -192,6 +245,9 @@ impl Card {
                     return Err(Error::BadCard(
                         "sampler.times must be finite and strictly increasing".into(),
                     ));
+                }
+                if let Some(why) = sampler_refusal(self.prediction, s.method, &s.times) {
+                    return Err(Error::BadCard(format!("sampler: {why}")));
                 }
             }
             Kind::Generator => {}

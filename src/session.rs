@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::card::{Kind, Method};
+use crate::card::{Kind, Method, Prediction, sampler_refusal};
 use crate::cpu::Isa;
 use crate::error::Error;
 use crate::ir;
@@ -192,6 +192,8 @@ pub struct Session {
     roles: Option<Roles>,
     method: Method,
     times: Vec<f32>,
+    /// The card's `prediction`, which can rule samplers out.
+    prediction: Option<Prediction>,
     state: Vec<f32>,
     scratch: Vec<f32>,
     batch_rows: usize,
@@ -209,6 +211,27 @@ struct BatchBuffers {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").field("info", &self.info).finish()
+    }
+}
+
+/// Checks a sampler a session is asked to use: a time grid of ≥ 2 finite, strictly increasing
+/// entries, and nothing [`sampler_refusal`] refuses for the card's `prediction`.
+fn check_sampler(
+    prediction: Option<Prediction>,
+    method: Method,
+    times: &[f32],
+) -> Result<(), Error> {
+    if times.len() < 2
+        || times.iter().any(|t| !t.is_finite())
+        || times.windows(2).any(|w| w[1] <= w[0])
+    {
+        return Err(Error::InvalidArgument(
+            "a time grid needs ≥ 2 finite, strictly increasing entries".into(),
+        ));
+    }
+    match sampler_refusal(prediction, method, times) {
+        Some(why) => Err(Error::InvalidArgument(why)),
+        None => Ok(()),
     }
 }
 
@@ -304,6 +327,7 @@ impl Session {
             roles,
             method,
             times,
+            prediction: model.card().and_then(|c| c.prediction),
             state: vec![0.0; state_len],
             scratch: vec![0.0; state_len],
             batch_rows,
@@ -521,10 +545,13 @@ impl Session {
         self.method
     }
 
-    /// Replaces the sampler (method and time grid) of the card.
+    /// Replaces the sampler (method and time grid) of the card. Refused, and the sampler left
+    /// as it was, for a grid that is not ≥ 2 finite, strictly increasing entries, and for a
+    /// sampler that would evaluate a data-predicting net at t = 1 ([`sampler_refusal`]).
     pub fn set_sampler(&mut self, method: Method, times: &[f32]) -> Result<(), Error> {
-        self.set_times(times)?;
+        check_sampler(self.prediction, method, times)?;
         self.method = method;
+        self.times = times.to_vec();
         Ok(())
     }
 
@@ -542,18 +569,10 @@ impl Session {
         self.set_times(&grid)
     }
 
-    /// Replaces the time grid (e.g. `--steps`): strictly increasing, at least two entries.
+    /// Replaces the time grid (e.g. `--steps`) and keeps the method; refused as
+    /// [`Session::set_sampler`] refuses.
     pub fn set_times(&mut self, times: &[f32]) -> Result<(), Error> {
-        if times.len() < 2
-            || times.iter().any(|t| !t.is_finite())
-            || times.windows(2).any(|w| w[1] <= w[0])
-        {
-            return Err(Error::InvalidArgument(
-                "a time grid needs ≥ 2 finite, strictly increasing entries".into(),
-            ));
-        }
-        self.times = times.to_vec();
-        Ok(())
+        self.set_sampler(self.method, times)
     }
 
     /// One forward pass of the graph (no card needed): `inputs[i]` and `outputs[i]` in graph

@@ -91,6 +91,7 @@ pub fn mlp_velocity(seed: u64, s: MlpShape, steps: usize) -> ModelProto {
         ],
         outputs: vec![spec("v", &[n_sym(), CardDim::Fixed(s.state)])],
         sampler: Some(SamplerSpec::uniform(Method::Euler, steps)),
+        prediction: None,
         normalization: serde_json::Value::Null,
         provenance: Provenance {
             method: Some("random weights (fixture, not trained)".into()),
@@ -223,6 +224,7 @@ pub fn transformer_velocity(seed: u64, s: BlockShape, steps: usize) -> ModelProt
             &[n_sym(), CardDim::Fixed(t_), CardDim::Fixed(w_)],
         )],
         sampler: Some(SamplerSpec::uniform(Method::Euler, steps)),
+        prediction: None,
         normalization: serde_json::Value::Null,
         provenance: Provenance {
             method: Some("random weights (fixture, not trained)".into()),
@@ -265,6 +267,7 @@ pub fn mlp_generator(seed: u64, state: usize, cond: usize, hidden: usize) -> Mod
         ],
         outputs: vec![spec("y", &[n_sym(), CardDim::Fixed(state)])],
         sampler: None,
+        prediction: None,
         normalization: serde_json::Value::Null,
         provenance: Provenance {
             method: Some("random weights (fixture, not trained)".into()),

@@ -315,3 +315,139 @@ fn eval_reproduces_the_metrics_in_the_shipped_cards() {
         }
     }
 }
+
+/// `--method` replaces the card's integration method in `eval`, `forecast`, `bench` and
+/// `sample`: `eval` at 2 midpoint steps gives what the library's evaluator gives with that
+/// sampler, which is not what the card's 2 Euler steps give. Heun on a grid that ends at 1 is
+/// refused for the shipped nets (their cards say they predict the data), either flag for a
+/// generator, and an unknown method, each with a clear error.
+#[test]
+fn method_overrides_the_card_and_bad_methods_are_refused() {
+    use fewstep::card::Method;
+    use fewstep::forecast::eval::{EvalOptions, evaluate};
+    use fewstep::forecast::{scene, windows::windows};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let teacher = root.join("models/hotel/teacher.onnx");
+    let hotel = root.join("data/eth_ucy/biwi_hotel.txt");
+    let eval_json = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--model",
+            s(&teacher),
+            "--scene",
+            s(&hotel),
+            "--sgan-filter",
+            "--json",
+        ];
+        args.extend(extra);
+        let o = fewstep(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let m = |k: &str| j["total"][k].as_f64().unwrap();
+        (m("min_ade"), m("min_fde"))
+    };
+    let midpoint = eval_json(&["--method", "midpoint", "--steps", "2"]);
+    let model = fewstep::Model::load(&teacher).unwrap();
+    let ws = windows(&scene::load(&hotel).unwrap(), 2);
+    let lib = evaluate(
+        &model,
+        &ws,
+        &EvalOptions {
+            steps: Some(2),
+            method: Some(Method::Midpoint),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        (midpoint.0 - lib.min_ade).abs() < 1e-9 && (midpoint.1 - lib.min_fde).abs() < 1e-9,
+        "{midpoint:?} vs {} {}",
+        lib.min_ade,
+        lib.min_fde
+    );
+    let euler = eval_json(&[]);
+    assert!(
+        (euler.0 - midpoint.0).abs() > 1e-4,
+        "{euler:?} {midpoint:?}"
+    );
+    // the card's grid is kept when only --method is given
+    assert_eq!(eval_json(&["--method", "midpoint"]), midpoint);
+
+    let d = tmp("method");
+    let imle = root.join("models/hotel/imle.onnx");
+    let out = d.join("y.npy");
+    let cond = d.join("c.npy");
+    fewstep::npy::write(&cond, &[1, 32], &[0.1; 32]).unwrap();
+    for (args, why) in [
+        (
+            vec![
+                "eval",
+                "--model",
+                s(&teacher),
+                "--scene",
+                s(&hotel),
+                "--method",
+                "heun",
+            ],
+            "predicts the data",
+        ),
+        (
+            vec![
+                "forecast",
+                "--model",
+                s(&teacher),
+                "--scene",
+                s(&hotel),
+                "--method",
+                "heun",
+            ],
+            "predicts the data",
+        ),
+        (
+            vec!["bench", s(&teacher), "--iters", "1", "--method", "heun"],
+            "predicts the data",
+        ),
+        (
+            vec![
+                "eval",
+                "--model",
+                s(&imle),
+                "--scene",
+                s(&hotel),
+                "--method",
+                "euler",
+            ],
+            "a generator runs once",
+        ),
+        (
+            vec![
+                "sample",
+                s(&imle),
+                "--cond",
+                s(&cond),
+                "--out",
+                s(&out),
+                "--steps",
+                "2",
+            ],
+            "a generator runs once",
+        ),
+        (
+            vec![
+                "eval",
+                "--model",
+                s(&teacher),
+                "--scene",
+                s(&hotel),
+                "--method",
+                "rk4",
+            ],
+            "unknown sampler method \"rk4\"",
+        ),
+    ] {
+        let o = fewstep(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(why), "{args:?}: {err}");
+    }
+    assert!(!out.exists());
+}

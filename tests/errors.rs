@@ -1,7 +1,7 @@
 //! Bad input gets a typed error, never a panic: broken files, unknown ops, wrong lengths,
 //! NaN/Inf, cards that disagree with their graph, unbound symbols.
 
-use fewstep::card::{CardDim, Method, SamplerSpec};
+use fewstep::card::{CardDim, Method, Prediction, SamplerSpec};
 use fewstep::onnx::write::encode;
 use fewstep::onnx::{Dim, GraphBuilder};
 use fewstep::rng::Rng;
@@ -234,6 +234,13 @@ fn a_card_that_disagrees_with_the_graph_is_a_bad_card() {
         ),
         ("future format", Box::new(|c| c.format_version = 99)),
         (
+            "Heun to t = 1 on a data-predicting net",
+            Box::new(|c| {
+                c.prediction = Some(Prediction::Data);
+                c.sampler = Some(SamplerSpec::uniform(Method::Heun, 2));
+            }),
+        ),
+        (
             "output not in graph",
             Box::new(|c| {
                 c.roles.output = "w".into();
@@ -253,6 +260,48 @@ fn a_card_that_disagrees_with_the_graph_is_a_bad_card() {
         Model::from_bytes(&encode(&proto)),
         Err(Error::BadCard(_))
     ));
+}
+
+/// A net whose card says it predicts the data must not be evaluated at t = 1, which Heun does
+/// at the end of a grid that ends there: the card and the session refuse that sampler, and a
+/// refused change leaves the session's sampler as it was. Euler and midpoint, Heun on a grid
+/// that stops short of 1, and Heun on nets that predict the velocity or do not say, are fine.
+#[test]
+fn heun_to_t1_is_refused_for_a_data_predicting_net() {
+    let heun_to_1 = SamplerSpec::uniform(Method::Heun, 2);
+    for prediction in [None, Some(Prediction::Velocity)] {
+        let m = with_card(|c| {
+            c.prediction = prediction;
+            c.sampler = Some(heun_to_1.clone());
+        });
+        assert!(m.is_ok(), "{prediction:?}: {m:?}");
+    }
+    let m = with_card(|c| c.prediction = Some(Prediction::Data)).unwrap();
+    let mut s = Session::new(&m, opts(Backend::Native, 1)).unwrap();
+    let card_grid = s.times().to_vec();
+    match s.set_sampler(Method::Heun, &heun_to_1.times) {
+        Err(Error::InvalidArgument(why)) => assert!(why.contains("predicts the data"), "{why}"),
+        r => panic!("expected a refusal, got {r:?}"),
+    }
+    assert_eq!((s.method(), s.times()), (Method::Euler, &card_grid[..]));
+    for (method, times) in [
+        (Method::Euler, vec![0.0, 0.5, 1.0]),
+        (Method::Midpoint, vec![0.0, 0.5, 1.0]),
+        (Method::Heun, vec![0.0, 0.45, 0.9]),
+    ] {
+        s.set_sampler(method, &times).unwrap();
+        let (cond, noise) = (vec![0.5; s.cond_len()], vec![0.1; s.state_len()]);
+        let mut out = vec![0.0; s.state_len()];
+        s.sample(&cond, &noise, &mut out).unwrap();
+    }
+    // Heun is now the method: moving its grid's end to 1 is refused too
+    assert!(matches!(
+        s.set_times(&[0.0, 0.5, 1.0]),
+        Err(Error::InvalidArgument(_))
+    ));
+    // uniform steps stay on the current interval, [0, 0.9]
+    s.set_uniform_steps(4).unwrap();
+    assert_eq!(s.times().last(), Some(&0.9));
 }
 
 /// `Model` is shared across threads; each thread builds its own `Session`.

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use fewstep::card::{
-    Card, CardDim, FORMAT_VERSION, Kind, Method, Provenance, Roles, SamplerSpec, TensorSpec,
+    Card, CardDim, FORMAT_VERSION, Kind, Method, Prediction, Provenance, Roles, SamplerSpec,
+    TensorSpec,
 };
 use fewstep::forecast::features::Normalization;
 use fewstep::onnx::{Attr, Dim, GraphBuilder, pb};
@@ -72,6 +73,7 @@ pub fn card(config: &TrajConfig, info: &ExportInfo) -> Card {
             ],
             outputs: vec![spec("v", &state)],
             sampler: Some(SamplerSpec::uniform(Method::Euler, info.steps.max(1))),
+            prediction: Some(Prediction::Data),
             normalization,
             provenance: info.provenance.clone(),
             metrics,
@@ -88,6 +90,7 @@ pub fn card(config: &TrajConfig, info: &ExportInfo) -> Card {
             inputs: vec![spec("x", &state), cond],
             outputs: vec![spec("y", &state)],
             sampler: None,
+            prediction: None,
             normalization,
             provenance: info.provenance.clone(),
             metrics,

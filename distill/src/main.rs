@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use fewstep::card::{Method, SamplerSpec};
+use fewstep::card::{Method, SamplerSpec, sampler_refusal};
 use fewstep_distill::choose::{Candidate, best, candidates, sampler_label, score_candidates};
 use fewstep_distill::data::{SCENES, Split};
 use fewstep_distill::eval::{
@@ -106,7 +106,8 @@ enum Cmd {
         times: Option<Vec<f32>>,
         /// Integration method (Heun and midpoint take two network passes a step). Heun on a
         /// grid ending at 1 is refused for this crate's nets: it evaluates them at t = 1,
-        /// where their velocity is divided by 1e-3.
+        /// where their velocity is divided by 1e-3. The rewritten card says what the net
+        /// predicts (`prediction: data`), so that the runtime refuses that sampler too.
         #[arg(long, value_enum, default_value_t = MethodArg::Euler)]
         method: MethodArg,
     },
@@ -145,7 +146,9 @@ struct ChooseArgs {
     /// Euler step counts to try (comma-separated; the flag alone: none).
     #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1,2,3,4,5,10,20")]
     euler: Vec<usize>,
-    /// Heun step counts to try (two network passes a step).
+    /// Heun step counts to try (two network passes a step). Refused for a net whose card says
+    /// it predicts the data (`prediction: data`, as this crate exports them): Heun evaluates it
+    /// at t = 1.
     #[arg(long, value_delimiter = ',')]
     heun: Vec<usize>,
     /// Midpoint step counts to try (two network passes a step).
@@ -317,7 +320,7 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
     for (name, idx) in &groups {
         for st in &step_opts {
             let mut cells = BTreeMap::new();
-            let mut steps_label = String::new();
+            let mut labels = Vec::new();
             for &i in idx {
                 let m = &loaded[i];
                 let card_steps = m
@@ -325,7 +328,7 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                     .card()
                     .and_then(|c| c.sampler.as_ref())
                     .map(|s| s.times.len() - 1);
-                steps_label = match (m.kind, st, card_steps) {
+                let mut steps_label = match (m.kind, st, card_steps) {
                     (fewstep::card::Kind::Generator, _, _) => "1 (generator)".into(),
                     (_, Some(s), _) => match a.grid_power {
                         Some(p) => format!("{s} {method_name}, (i/{s})^{p}"),
@@ -336,6 +339,12 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                 };
                 if a.noise_scale != 1.0 {
                     steps_label += &format!(", noise ×{}", a.noise_scale);
+                }
+                if sets
+                    .keys()
+                    .any(|scene| m.scene.as_ref().is_none_or(|s| s == scene))
+                {
+                    labels.push(steps_label.clone());
                 }
                 for (scene, groups) in &sets {
                     if m.scene.as_ref().is_some_and(|s| s != scene) {
@@ -386,7 +395,7 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
             let first = &loaded[idx[0]];
             rows.push(Row {
                 label: name.clone(),
-                steps: steps_label,
+                steps: row_steps_label(&labels),
                 cells,
                 params: Some(first.params),
                 macs: first.macs,
@@ -395,6 +404,23 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
     }
     print_table(&rows);
     Ok(())
+}
+
+/// One row's steps column from its models' labels, in scene order: the label if they agree, else
+/// each model's (`2/2/5/2/3 (card)` for teachers whose cards sample different step counts).
+fn row_steps_label(labels: &[String]) -> String {
+    if labels.windows(2).all(|w| w[0] == w[1]) {
+        return labels.first().cloned().unwrap_or_default();
+    }
+    const CARD: &str = " (card)";
+    match labels
+        .iter()
+        .map(|l| l.strip_suffix(CARD))
+        .collect::<Option<Vec<_>>>()
+    {
+        Some(steps) => format!("{}{CARD}", steps.join("/")),
+        None => labels.join("/"),
+    }
 }
 
 /// `set-sampler`'s grid: `steps` uniform steps (at least one) or the grid `times`.
@@ -421,6 +447,13 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
                 path.display()
             )
         })?;
+        let prediction = m.model.card().and_then(|c| c.prediction);
+        for c in &cands {
+            let spec = c.spec();
+            if let Some(why) = sampler_refusal(prediction, spec.method, &spec.times) {
+                return Err(format!("{} ({}): {why}", path.display(), c.label()));
+            }
+        }
         let sets = split_sets(&a.data, std::slice::from_ref(&scene), Split::Val, 2)?;
         let groups = &sets[&scene];
         eprintln!(
@@ -580,6 +613,18 @@ mod tests {
     use fewstep::forecast::features::FeatureVersion;
     use fewstep_distill::data::*;
     use std::path::Path;
+
+    /// A row's steps column: one label when its models agree, else theirs in scene order.
+    #[test]
+    fn row_steps_labels() {
+        let l = |v: &[&str]| {
+            super::row_steps_label(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(l(&["1 (card)", "1 (card)"]), "1 (card)");
+        assert_eq!(l(&["2 (card)", "5 (card)", "3 (card)"]), "2/5/3 (card)");
+        assert_eq!(l(&["1 (generator)", "2 (card)"]), "1 (generator)/2 (card)");
+        assert_eq!(l(&[]), "");
+    }
 
     fn data_dir() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/eth_ucy")

@@ -28,8 +28,9 @@ use serde::{Deserialize, Serialize};
 
 /// LayerNorm epsilon (candle and ONNX alike).
 pub const LN_EPS: f32 = 1e-5;
-/// Lower bound of `1 − t` in the velocity formula.
-pub const ONE_MINUS_T_MIN: f32 = 1e-3;
+/// Lower bound of `1 − t` in the velocity formula: the ε the runtime's card knows for nets
+/// that predict the data (`fewstep::card::Prediction::Data`).
+pub const ONE_MINUS_T_MIN: f32 = fewstep::card::DATA_SINGULAR_GAP;
 /// Highest frequency of the time features (the lowest is 1).
 pub const TIME_FREQ_MAX: f32 = 1000.0;
 

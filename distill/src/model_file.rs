@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use fewstep::card::{Method, SamplerSpec};
+use fewstep::card::{Prediction, SamplerSpec, sampler_refusal};
 use fewstep::onnx::pb;
 
 use crate::export::config_of;
-use crate::model::{ONE_MINUS_T_MIN, TrajConfig};
+use crate::model::TrajConfig;
 
 /// Adds `metrics` to the card stored in the ONNX file at `path` (rewrites the file).
 pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(), String> {
@@ -22,11 +22,11 @@ pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(),
 
 /// Sets the sampler in the card of the velocity model at `path` to `sampler` (rewrites the
 /// file; the graph and its weights are untouched). The card's own validation applies: at least
-/// two finite, strictly increasing times. Heun on a grid that ends at 1 is refused for the
-/// nets this crate exports: they predict the data, so their velocity at t = 1 is the
-/// prediction's error divided by [`ONE_MINUS_T_MIN`] (see `fewstep::card::Method`).
+/// two finite, strictly increasing times, and no sampler that evaluates a data-predicting net
+/// at t = 1 (`fewstep::card::sampler_refusal`: Heun on a grid that ends at 1 for the nets this
+/// crate exports).
 pub fn set_sampler(path: &Path, sampler: SamplerSpec) -> Result<(), String> {
-    edit_card(path, |card, config| {
+    edit_card(path, |card, _| {
         if card.kind != fewstep::card::Kind::Velocity {
             return Err(format!(
                 "{}: a {:?} model has no sampler (one network pass)",
@@ -34,17 +34,8 @@ pub fn set_sampler(path: &Path, sampler: SamplerSpec) -> Result<(), String> {
                 card.kind
             ));
         }
-        let ends_at_data = sampler
-            .times
-            .last()
-            .is_some_and(|&t| 1.0 - t < ONE_MINUS_T_MIN);
-        if sampler.method == Method::Heun && ends_at_data && config.is_some() {
-            return Err(format!(
-                "{}: Heun evaluates the net at the grid's last time, and this net predicts the \
-                 data, so its velocity there is divided by {ONE_MINUS_T_MIN}: it samples metres \
-                 off (models/README.md, session 16). Use euler or midpoint",
-                path.display()
-            ));
+        if let Some(why) = sampler_refusal(card.prediction, sampler.method, &sampler.times) {
+            return Err(format!("{}: {why}", path.display()));
         }
         card.sampler = Some(sampler);
         Ok(())
@@ -53,7 +44,9 @@ pub fn set_sampler(path: &Path, sampler: SamplerSpec) -> Result<(), String> {
 
 /// Rewrites the card stored in the ONNX file at `path` with `edit`, which also sees the net
 /// config stored by this crate's exporter (`None` in files it did not export); the edited card
-/// must validate, and nothing is written if `edit` or the validation fails.
+/// must validate, and nothing is written if `edit` or the validation fails. A velocity net this
+/// crate exported before cards had `prediction` gets `prediction: data` on any edit, so that the
+/// runtime refuses samplers that evaluate it at t = 1.
 fn edit_card(
     path: &Path,
     edit: impl FnOnce(&mut fewstep::Card, Option<&TrajConfig>) -> Result<(), String>,
@@ -66,6 +59,11 @@ fn edit_card(
             .find(|e| e.key == fewstep::card::METADATA_KEY)
             .ok_or_else(|| format!("{}: no card", path.display()))?;
         let mut card = fewstep::Card::from_json(&entry.value).map_err(|e| e.to_string())?;
+        if card.kind == fewstep::card::Kind::Velocity && config.is_some() {
+            // cards exported before `prediction` existed: every velocity net this crate
+            // exports predicts the data
+            card.prediction.get_or_insert(Prediction::Data);
+        }
         edit(&mut card, config.as_ref())?;
         card.validate().map_err(|e| e.to_string())?;
         entry.value = card.to_json();

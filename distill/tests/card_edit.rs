@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use fewstep::Model;
-use fewstep::card::{Method, SamplerSpec};
+use fewstep::card::{Method, Prediction, SamplerSpec};
 use fewstep_distill::model::NetKind;
 use fewstep_distill::model_file::{prune_unused_initializers, set_sampler, write_metrics};
 
@@ -69,11 +69,36 @@ fn set_sampler_changes_the_card_and_nothing_else() {
 }
 
 /// The exported nets predict the data, so Heun's evaluation at t = 1 divides by 1e-3: refused.
-/// A grid that stops short of 1 is allowed, and so is Heun on a model fewstep-distill did not
-/// export (the toy velocity model of models/, whose velocity is the net's output).
+/// Their cards say so (`prediction: data`, which the runtime refuses such samplers by), and a
+/// card exported before that field existed gets it on its next edit. A grid that stops short of
+/// 1 is allowed, and so is Heun on a model fewstep-distill did not export (the toy velocity
+/// model of models/, whose velocity is the net's output).
 #[test]
 fn heun_ending_at_data_is_refused_for_data_predicting_nets() {
     let path = exported(NetKind::Velocity, "heun.onnx");
+    let card = |p: &PathBuf| Model::load(p).unwrap().card().unwrap().clone();
+    assert_eq!(card(&path).prediction, Some(Prediction::Data));
+    let generator = exported(NetKind::Generator, "heun-generator.onnx");
+    assert_eq!(card(&generator).prediction, None);
+
+    // an older export: the same file without the field
+    let old = path.with_file_name("heun-old.onnx");
+    let mut proto = fewstep::onnx::decode(&std::fs::read(&path).unwrap()).unwrap();
+    let entry = proto
+        .metadata_props
+        .iter_mut()
+        .find(|e| e.key == fewstep::card::METADATA_KEY)
+        .unwrap();
+    let mut c = fewstep::Card::from_json(&entry.value).unwrap();
+    c.prediction = None;
+    entry.value = c.to_json();
+    std::fs::write(&old, fewstep::onnx::write::encode(&proto)).unwrap();
+    assert_eq!(card(&old).prediction, None);
+    let graph = graph_bytes(&old);
+    write_metrics(&old, &BTreeMap::from([("x".to_string(), 1.0)])).unwrap();
+    assert_eq!(card(&old).prediction, Some(Prediction::Data));
+    assert_eq!(graph_bytes(&old), graph);
+
     refused_unchanged(
         &path,
         |p| set_sampler(p, SamplerSpec::uniform(Method::Heun, 2)),

@@ -103,6 +103,12 @@ fn what_it_cannot_choose_for_is_refused_and_left_alone() {
         &teacher,
         "noise seed",
     );
+    // its card says it predicts the data: Heun would evaluate it at t = 1
+    refused(
+        &["--model", t, "--heun", "2", "--write"],
+        &teacher,
+        "predicts the data",
+    );
 
     // a velocity model whose card names no fold has no val split
     let unnamed = scratch("no-fold.onnx");

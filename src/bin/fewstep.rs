@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use fewstep::card::{CardDim, Kind};
+use fewstep::card::{CardDim, Kind, Method};
 use fewstep::rng::Rng;
 use fewstep::{Backend, Error, Model, Precision, Session, SessionOptions, npy};
 use serde_json::json;
@@ -70,6 +70,9 @@ enum Cmd {
         /// Override the card's time grid with N uniform steps over the same interval.
         #[arg(long)]
         steps: Option<usize>,
+        /// Override the card's integration method (keeps the grid, or the --steps grid).
+        #[arg(long, value_name = "euler|heun|midpoint")]
+        method: Option<String>,
         #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
         backend: String,
         #[arg(long, default_value = "f32", value_name = "f32|f16")]
@@ -102,6 +105,9 @@ enum Cmd {
         /// Override the card's time grid with N uniform steps.
         #[arg(long)]
         steps: Option<usize>,
+        /// Override the card's integration method (keeps the grid, or the --steps grid).
+        #[arg(long, value_name = "euler|heun|midpoint")]
+        method: Option<String>,
     },
     /// Evaluate a trajectory model on a scene file or a folder of them: standard windows
     /// (8 observed + 12 future, stride 1), minADE_K / minFDE_K in the file's units.
@@ -127,6 +133,9 @@ enum Cmd {
         /// Override the card's time grid with N uniform steps.
         #[arg(long)]
         steps: Option<usize>,
+        /// Override the card's integration method (keeps the grid, or the --steps grid).
+        #[arg(long, value_name = "euler|heun|midpoint")]
+        method: Option<String>,
     },
     /// Time the model on random inputs: median, p99, p99.9 and max µs per call, allocations
     /// per call, weight bytes and resident memory before and after the timed calls, per backend
@@ -152,6 +161,9 @@ enum Cmd {
         /// Sample with this many uniform steps instead of the card's grid.
         #[arg(long)]
         steps: Option<usize>,
+        /// Sample with this integration method instead of the card's.
+        #[arg(long, value_name = "euler|heun|midpoint")]
+        method: Option<String>,
         /// Comma-separated f16 paths for `gpu`/`f16`: auto (SHADER_F16 when the adapter has
         /// it), shader (f16 weights and activations), packed (f16 weights packed in u32, f32
         /// activations).
@@ -414,6 +426,70 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
+/// `--steps` and `--method`: the sampler a command uses instead of the card's.
+#[derive(Debug, Clone, Copy, Default)]
+struct SamplerFlags {
+    steps: Option<usize>,
+    method: Option<Method>,
+}
+
+impl SamplerFlags {
+    fn parse(steps: Option<usize>, method: Option<&str>) -> Result<Self, Error> {
+        if steps == Some(0) {
+            return Err(Error::InvalidArgument("--steps must be at least 1".into()));
+        }
+        Ok(SamplerFlags {
+            steps,
+            method: method.map(str::parse).transpose()?,
+        })
+    }
+
+    /// The sampler these flags make of the card's (`method` over `times`), or `None` when no
+    /// flag is given: `--steps N` spreads N uniform steps over the card's interval, and
+    /// `--method` replaces the method. A generator has no sampler to change, so either flag is
+    /// refused for it.
+    fn resolve(
+        &self,
+        kind: Option<Kind>,
+        method: Method,
+        times: &[f32],
+    ) -> Result<Option<(Method, Vec<f32>)>, Error> {
+        if self.steps.is_none() && self.method.is_none() {
+            return Ok(None);
+        }
+        self.refuse_generator(kind)?;
+        let grid = match self.steps {
+            Some(n) => {
+                let (t0, t1) = (times[0], times[times.len() - 1]);
+                (0..=n)
+                    .map(|i| t0 + (t1 - t0) * i as f32 / n as f32)
+                    .collect()
+            }
+            None => times.to_vec(),
+        };
+        Ok(Some((self.method.unwrap_or(method), grid)))
+    }
+
+    /// A generator has no sampler: either flag is an error for it.
+    fn refuse_generator(&self, kind: Option<Kind>) -> Result<(), Error> {
+        if kind == Some(Kind::Generator) && (self.steps.is_some() || self.method.is_some()) {
+            return Err(Error::InvalidArgument(
+                "--steps/--method: a generator runs once; it has no sampler".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies the flags to a session of `model` (see [`SamplerFlags::resolve`]).
+    fn apply(&self, model: &Model, s: &mut Session) -> Result<(), Error> {
+        let kind = model.card().map(|c| c.kind);
+        if let Some((m, grid)) = self.resolve(kind, s.method(), s.times())? {
+            s.set_sampler(m, &grid)?;
+        }
+        Ok(())
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn sample(
     model_path: &Path,
@@ -421,7 +497,7 @@ fn sample(
     noise: Option<&Path>,
     seed: u64,
     out: &Path,
-    steps: Option<usize>,
+    flags: SamplerFlags,
     backend: &str,
     precision: &str,
     dims: &[String],
@@ -466,17 +542,7 @@ fn sample(
     };
     let dims = with_default_dims(&model, dims);
     let mut s = Session::new(&model, options(backend, precision, dims.clone())?)?;
-    if let Some(n) = steps {
-        if card.kind == Kind::Generator {
-            return Err(Error::InvalidArgument(
-                "--steps: a generator runs once; it has no time grid".into(),
-            ));
-        }
-        if n == 0 {
-            return Err(Error::InvalidArgument("--steps must be at least 1".into()));
-        }
-        s.set_uniform_steps(n)?;
-    }
+    flags.apply(&model, &mut s)?;
     let noise = match noise_arr {
         Some(a) => a.data,
         None => {
@@ -497,7 +563,7 @@ fn sample(
         out.display(),
         shape,
         s.times().len() - 1,
-        card.sampler.as_ref().map(|x| x.method),
+        card.sampler.as_ref().map(|_| s.method()),
         s.info().backend,
         s.info().precision,
         us
@@ -539,13 +605,23 @@ fn bench_configs<'a>(
     configs
 }
 
+/// What one timed call of a sampling session is: `sampler run (2 steps)` for Euler, and the
+/// method's name otherwise (`sampler run (2 midpoint steps)`).
+fn sampler_unit(method: Method, steps: usize) -> String {
+    match method {
+        Method::Euler => format!("sampler run ({steps} steps)"),
+        Method::Heun => format!("sampler run ({steps} Heun steps)"),
+        Method::Midpoint => format!("sampler run ({steps} midpoint steps)"),
+    }
+}
+
 fn bench(
     path: &Path,
     configs: &[(&str, &str, &str)],
     iters: usize,
     dims: &[String],
     as_json: bool,
-    steps: Option<usize>,
+    flags: SamplerFlags,
 ) -> Result<(), Error> {
     let model = Model::load(path)?;
     let dims = with_default_dims(&model, parse_dims(dims)?);
@@ -564,9 +640,7 @@ fn bench(
             }
         };
         let build_ms = t0.elapsed().as_secs_f64() * 1e3;
-        if let Some(n) = steps {
-            s.set_uniform_steps(n)?;
-        }
+        flags.apply(&model, &mut s)?;
         let mut rng = Rng::new(1);
         let sampling = model.card().is_some();
         let ins: Vec<Vec<f32>> = s
@@ -639,7 +713,7 @@ fn bench(
                 "backend": format!("{:?}", info.backend).to_lowercase(),
                 "precision": format!("{:?}", info.precision).to_lowercase(),
                 "isa": info.isa,
-                "unit": if sampling { format!("sampler run ({} steps)", s.times().len() - 1) } else { "forward pass".to_string() },
+                "unit": if sampling { sampler_unit(s.method(), s.times().len() - 1) } else { "forward pass".to_string() },
                 "batch_rows": s.batch_rows(),
                 "median_us_per_row": percentile(&times, 0.5) / s.batch_rows() as f64,
                 "median_us": percentile(&times, 0.5),
@@ -744,14 +818,14 @@ fn demo() -> Result<(), Error> {
     };
     let model = root(DEFAULT_MODEL);
     let scene = root("data/eth_ucy/biwi_eth.txt");
-    let steps = None;
+    let flags = SamplerFlags::default();
     println!(
         "fewstep {}: {} (one-step student) on {} (held out from its training)",
         fewstep::VERSION,
         model.display(),
         scene.display()
     );
-    eval(&model, &scene, 20, true, false, "auto", "f32", 0, steps)?;
+    eval(&model, &scene, 20, true, false, "auto", "f32", 0, flags)?;
     forecast(
         &model,
         &scene,
@@ -761,7 +835,7 @@ fn demo() -> Result<(), Error> {
         None,
         Some(Path::new("forecast.png")),
         None,
-        steps,
+        flags,
     )?;
     println!("(other commands: fewstep --help)");
     Ok(())
@@ -786,7 +860,7 @@ fn forecast(
     json_out: Option<&Path>,
     png_out: Option<&Path>,
     pick: Option<f64>,
-    steps: Option<usize>,
+    flags: SamplerFlags,
 ) -> Result<(), Error> {
     use fewstep::forecast::draw::{Canvas, palette};
     use fewstep::forecast::{Forecaster, ForecasterOptions, OBS, scene as scene_file};
@@ -801,8 +875,9 @@ fn forecast(
         seed,
     };
     let mut f = Forecaster::new(&model, opts)?;
-    if let Some(n) = steps {
-        f.set_steps(n)?;
+    let kind = model.card().map(|c| c.kind);
+    if let Some((m, grid)) = flags.resolve(kind, f.session().method(), f.session().times())? {
+        f.set_sampler(m, &grid)?;
     }
     let mut out = f.new_output();
     let mut history: std::collections::HashMap<u64, Vec<[f32; 2]>> = Default::default();
@@ -943,11 +1018,12 @@ fn eval(
     backend: &str,
     precision: &str,
     seed: u64,
-    steps: Option<usize>,
+    flags: SamplerFlags,
 ) -> Result<(), Error> {
     use fewstep::forecast::eval::{EvalOptions, evaluate, modes_won};
     use fewstep::forecast::{scene as scene_file, windows::windows};
     let model = Model::load(model)?;
+    flags.refuse_generator(model.card().map(|c| c.kind))?;
     let files: Vec<PathBuf> = if scene.is_dir() {
         let mut v: Vec<PathBuf> = std::fs::read_dir(scene)
             .map_err(|source| Error::Io {
@@ -973,7 +1049,8 @@ fn eval(
         backend: backend.parse()?,
         precision: precision.parse()?,
         seed,
-        steps,
+        steps: flags.steps,
+        method: flags.method,
         ..Default::default()
     };
     let mut rows = Vec::new();
@@ -1044,7 +1121,18 @@ fn main() -> ExitCode {
             }
         };
     };
-    let r = match cmd {
+    match dispatch(cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand.
+fn dispatch(cmd: &Cmd) -> Result<(), Error> {
+    match cmd {
         Cmd::Info { model, dims } => info(model, dims),
         Cmd::Run {
             model,
@@ -1061,6 +1149,7 @@ fn main() -> ExitCode {
             seed,
             out,
             steps,
+            method,
             backend,
             precision,
             dims,
@@ -1070,7 +1159,7 @@ fn main() -> ExitCode {
             noise.as_deref(),
             *seed,
             out,
-            *steps,
+            SamplerFlags::parse(*steps, method.as_deref())?,
             backend,
             precision,
             dims,
@@ -1085,6 +1174,7 @@ fn main() -> ExitCode {
             png,
             frame,
             steps,
+            method,
         } => forecast(
             model,
             scene,
@@ -1094,7 +1184,7 @@ fn main() -> ExitCode {
             json.as_deref(),
             png.as_deref(),
             *frame,
-            *steps,
+            SamplerFlags::parse(*steps, method.as_deref())?,
         ),
         Cmd::Eval {
             model,
@@ -1106,6 +1196,7 @@ fn main() -> ExitCode {
             precision,
             seed,
             steps,
+            method,
         } => eval(
             model,
             scene,
@@ -1115,7 +1206,7 @@ fn main() -> ExitCode {
             backend,
             precision,
             *seed,
-            *steps,
+            SamplerFlags::parse(*steps, method.as_deref())?,
         ),
         Cmd::Bench {
             model,
@@ -1125,6 +1216,7 @@ fn main() -> ExitCode {
             dims,
             json,
             steps,
+            method,
             gpu_f16,
         } => bench(
             model,
@@ -1132,14 +1224,7 @@ fn main() -> ExitCode {
             *iters,
             dims,
             *json,
-            *steps,
+            SamplerFlags::parse(*steps, method.as_deref())?,
         ),
-    };
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
     }
 }

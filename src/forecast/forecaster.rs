@@ -14,7 +14,7 @@
 
 use super::features::{FUTURE_VALUES, Frame, Neighbour, Normalization, future_world};
 use super::{OBS, PRED, Point};
-use crate::card::{CardDim, Kind};
+use crate::card::{CardDim, Kind, Method};
 use crate::error::Error;
 use crate::model::Model;
 use crate::rng::Rng;
@@ -240,6 +240,11 @@ impl Forecaster {
     /// Replaces the sampler's time grid by `steps` uniform steps over the card's interval.
     pub fn set_steps(&mut self, steps: usize) -> Result<(), Error> {
         self.session.set_uniform_steps(steps)
+    }
+
+    /// Replaces the sampler: method and time grid, refused as [`Session::set_sampler`] refuses.
+    pub fn set_sampler(&mut self, method: Method, times: &[f32]) -> Result<(), Error> {
+        self.session.set_sampler(method, times)
     }
 
     /// Records one frame's observations `(agent, x, y)`. Never allocates.
