@@ -260,6 +260,14 @@ fn a_card_that_disagrees_with_the_graph_is_a_bad_card() {
         Model::from_bytes(&encode(&proto)),
         Err(Error::BadCard(_))
     ));
+    // a prediction the card format does not know
+    let mut proto = testing::mlp_velocity(1, Default::default(), 2);
+    let json = &mut proto.metadata_props[0].value;
+    *json = json.replacen('{', r#"{"prediction":"noise","#, 1);
+    match Model::from_bytes(&encode(&proto)) {
+        Err(Error::BadCard(why)) => assert!(why.contains("noise"), "{why}"),
+        r => panic!("unknown prediction: expected BadCard, got {r:?}"),
+    }
 }
 
 /// A net whose card says it predicts the data must not be evaluated at t = 1, which Heun does
