@@ -378,49 +378,38 @@ fn method_overrides_the_card_and_bad_methods_are_refused() {
     let out = d.join("y.npy");
     let cond = d.join("c.npy");
     fewstep::npy::write(&cond, &[1, 32], &[0.1; 32]).unwrap();
+    let on_hotel = |cmd: &str, model: &Path, method: &str| {
+        [
+            cmd,
+            "--model",
+            s(model),
+            "--scene",
+            s(&hotel),
+            "--method",
+            method,
+        ]
+        .map(String::from)
+    };
+    let words = |w: &[&str]| w.iter().map(|w| w.to_string()).collect::<Vec<_>>();
     for (args, why) in [
         (
-            vec![
-                "eval",
-                "--model",
-                s(&teacher),
-                "--scene",
-                s(&hotel),
-                "--method",
-                "heun",
-            ],
+            on_hotel("eval", &teacher, "heun").to_vec(),
             "predicts the data",
         ),
         (
-            vec![
-                "forecast",
-                "--model",
-                s(&teacher),
-                "--scene",
-                s(&hotel),
-                "--method",
-                "heun",
-            ],
+            on_hotel("forecast", &teacher, "heun").to_vec(),
             "predicts the data",
         ),
         (
-            vec!["bench", s(&teacher), "--iters", "1", "--method", "heun"],
+            words(&["bench", s(&teacher), "--iters", "1", "--method", "heun"]),
             "predicts the data",
         ),
         (
-            vec![
-                "eval",
-                "--model",
-                s(&imle),
-                "--scene",
-                s(&hotel),
-                "--method",
-                "euler",
-            ],
+            on_hotel("eval", &imle, "euler").to_vec(),
             "a generator runs once",
         ),
         (
-            vec![
+            words(&[
                 "sample",
                 s(&imle),
                 "--cond",
@@ -429,22 +418,15 @@ fn method_overrides_the_card_and_bad_methods_are_refused() {
                 s(&out),
                 "--steps",
                 "2",
-            ],
+            ]),
             "a generator runs once",
         ),
         (
-            vec![
-                "eval",
-                "--model",
-                s(&teacher),
-                "--scene",
-                s(&hotel),
-                "--method",
-                "rk4",
-            ],
+            on_hotel("eval", &teacher, "rk4").to_vec(),
             "unknown sampler method \"rk4\"",
         ),
     ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = fewstep(&args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(why), "{args:?}: {err}");
