@@ -136,11 +136,20 @@ pub struct SamplerSpec {
 }
 
 impl SamplerSpec {
-    /// Euler over `steps` uniform steps from 0 to 1.
+    /// `method` over `steps` uniform steps from 0 to 1.
     pub fn uniform(method: Method, steps: usize) -> Self {
-        let times = (0..=steps).map(|i| i as f32 / steps as f32).collect();
-        SamplerSpec { method, times }
+        SamplerSpec {
+            method,
+            times: uniform_grid(0.0, 1.0, steps),
+        }
     }
+}
+
+/// `steps` uniform steps from `t0` to `t1`: `steps + 1` times (`steps` ≥ 1).
+pub fn uniform_grid(t0: f32, t1: f32, steps: usize) -> Vec<f32> {
+    (0..=steps)
+        .map(|i| t0 + (t1 - t0) * i as f32 / steps as f32)
+        .collect()
 }
 
 /// Where the model came from.

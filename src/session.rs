@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::card::{Kind, Method, Prediction, sampler_refusal};
+use crate::card::{Kind, Method, Prediction, sampler_refusal, uniform_grid};
 use crate::cpu::Isa;
 use crate::error::Error;
 use crate::ir;
@@ -563,10 +563,7 @@ impl Session {
             ));
         }
         let (t0, t1) = (self.times[0], self.times[self.times.len() - 1]);
-        let grid: Vec<f32> = (0..=steps)
-            .map(|i| t0 + (t1 - t0) * i as f32 / steps as f32)
-            .collect();
-        self.set_times(&grid)
+        self.set_times(&uniform_grid(t0, t1, steps))
     }
 
     /// Replaces the time grid (e.g. `--steps`) and keeps the method; refused as

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use fewstep::card::{CardDim, Kind, Method};
+use fewstep::card::{CardDim, Kind, Method, uniform_grid};
 use fewstep::rng::Rng;
 use fewstep::{Backend, Error, Model, Precision, Session, SessionOptions, npy};
 use serde_json::json;
@@ -459,12 +459,7 @@ impl SamplerFlags {
         }
         self.refuse_generator(kind)?;
         let grid = match self.steps {
-            Some(n) => {
-                let (t0, t1) = (times[0], times[times.len() - 1]);
-                (0..=n)
-                    .map(|i| t0 + (t1 - t0) * i as f32 / n as f32)
-                    .collect()
-            }
+            Some(n) => uniform_grid(times[0], times[times.len() - 1], n),
             None => times.to_vec(),
         };
         Ok(Some((self.method.unwrap_or(method), grid)))
