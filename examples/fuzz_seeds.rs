@@ -97,5 +97,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     p.extend([7, 3]);
     write(dir, "c_abi", "forecast", &p)?;
     write(dir, "c_abi", "nulls", &[9, 8, 0, 9, 2, 7, 0])?;
+    // the sample program with the session's sampler set to one Euler step first: method 0, a
+    // grid of 2 times (u8 0 and 255: 0 and 1), no defect, times not NULL, on the session
+    write(
+        dir,
+        "c_abi",
+        "sampler",
+        &[0, 0, 2, 1, 0, 3, 11, 0, 2, 0, 255, 3, 1, 0, 3, 0, 0, 0],
+    )?;
     Ok(())
 }

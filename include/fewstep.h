@@ -47,11 +47,13 @@ typedef enum FewstepPrecision {
 } FewstepPrecision;
 
 /**
- * Activation fused into a matmul epilogue or applied elementwise.
- *
- * The exact definitions are those of [`unary::act_scalar`].
+ * Integration method of a velocity model's sampler (`fewstep_session_set_sampler`).
  */
-typedef struct Act Act;
+typedef enum FewstepMethod {
+  FEWSTEP_METHOD_EULER = 0,
+  FEWSTEP_METHOD_HEUN = 1,
+  FEWSTEP_METHOD_MIDPOINT = 2,
+} FewstepMethod;
 
 /**
  * A streaming trajectory forecaster (opaque).
@@ -203,6 +205,23 @@ enum FewstepStatus fewstep_session_run(struct FewstepSession *s,
                                        size_t n_outputs);
 
 /**
+ * Replaces the session's sampler (the card's, at first): `method` (a `FewstepMethod` value)
+ * over the time grid `times[0..n_times]`, at least two finite, strictly increasing times, the
+ * first the noise end and the last the data end (e.g. `{0, 0.5, 1}` for two uniform steps).
+ * Refused with `FEWSTEP_STATUS_INVALID_ARGUMENT`, the sampler left as it was, for a bad grid or
+ * method code, for a generator, and for Heun on a grid that ends at 1 with a net whose card
+ * says it predicts the data (Heun would evaluate it at t = 1, where it divides by 0.001); a
+ * model without a card gives `FEWSTEP_STATUS_NO_CARD`. Allocates: call it between samples.
+ *
+ * # Safety
+ * `s` must be NULL or a live session; `times` must hold `n_times` values.
+ */
+enum FewstepStatus fewstep_session_set_sampler(struct FewstepSession *s,
+                                               uint32_t method,
+                                               const float *times,
+                                               size_t n_times);
+
+/**
  * Releases a session (NULL is ignored).
  *
  * # Safety
@@ -223,6 +242,18 @@ enum FewstepStatus fewstep_forecaster_new(const struct FewstepModel *m,
                                           uint32_t precision,
                                           uint64_t seed,
                                           struct FewstepForecaster **out);
+
+/**
+ * Replaces the forecaster's sampler, as `fewstep_session_set_sampler` does for a session
+ * (same arguments, checks and refusals).
+ *
+ * # Safety
+ * `f` must be NULL or a live forecaster; `times` must hold `n_times` values.
+ */
+enum FewstepStatus fewstep_forecaster_set_sampler(struct FewstepForecaster *f,
+                                                  uint32_t method,
+                                                  const float *times,
+                                                  size_t n_times);
 
 /**
  * Futures per agent (K); 0 for a NULL handle.

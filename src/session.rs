@@ -535,6 +535,11 @@ impl Session {
         result
     }
 
+    /// What the model's card says it is (`None`: no card, so nothing to sample).
+    pub fn kind(&self) -> Option<Kind> {
+        self.roles.map(|r| r.kind)
+    }
+
     /// The sampler's time grid.
     pub fn times(&self) -> &[f32] {
         &self.times

@@ -120,7 +120,12 @@ fn c_program_exercises_every_function() {
             cc.success(),
             "compiling tests/c/abi_test.c with {package} failed"
         );
-        let out = Command::new(&exe).arg(&model).output().unwrap();
+        let out = Command::new(&exe)
+            .arg(&model)
+            .arg(root().join("models/eth/reflow.onnx"))
+            .arg(root().join("models/eth/imle.onnx"))
+            .output()
+            .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         eprintln!(
             "{package}: {}{stdout}",

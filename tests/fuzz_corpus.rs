@@ -98,6 +98,12 @@ fn seeds_are_valid_inputs() {
         2,
         "the forecast program no longer forecasts"
     );
+    let sampler = abi("sampler");
+    assert_eq!(
+        (sampler.sampler_changes, sampler.samples),
+        (1, 1),
+        "the sampler program no longer sets a sampler and samples"
+    );
 }
 
 /// One random mutation of `data` (libFuzzer's simplest mutators, driven by a seeded `Rng`).

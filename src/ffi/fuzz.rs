@@ -79,11 +79,12 @@ fn last_error() -> String {
 /// Most model loads and session or forecaster builds per program.
 const MAX_BUILDS: usize = 4;
 
-/// What a C program reached: successful samples and forecast agents.
+/// What a C program reached: successful samples, forecast agents and sampler changes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct AbiRun {
     pub samples: usize,
     pub forecasts: usize,
+    pub sampler_changes: usize,
 }
 
 /// One sample through the C ABI with buffers drawn from `b`: `fewstep_session_sample` for the
@@ -141,6 +142,25 @@ fn sample_call(b: &mut Bytes, session: *mut FewstepSession, partial: bool) -> us
     1
 }
 
+/// A time grid for `*_set_sampler`: 0 to 5 times in [0, 1], increasing unless the input asks
+/// for a defect (a repeated time, a NaN or an infinity). Its range stays that of a flow's time:
+/// a finite grid far outside it is accepted and may overflow the sample, which is arithmetic,
+/// not a fault of the ABI.
+fn sampler_grid(b: &mut Bytes) -> Vec<f32> {
+    let n = b.u8() as usize % 6;
+    let mut t: Vec<f32> = (0..n).map(|_| b.u8() as f32 / 255.0).collect();
+    t.sort_by(f32::total_cmp);
+    if n > 0 {
+        match b.u8() % 8 {
+            0 => t[n - 1] = f32::NAN,
+            1 => t[0] = f32::NEG_INFINITY,
+            2 if n > 1 => t[1] = t[0],
+            _ => {}
+        }
+    }
+    t
+}
+
 /// The C ABI: the input is a program of calls, with random lengths, NULLs, out-of-range enum
 /// codes, non-finite values and truncated model bytes. Buffers always hold the length passed
 /// (the ABI's contract on the caller); everything else is fair game. No call may panic, a failed
@@ -158,7 +178,7 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
             break;
         }
         // Handles are always NULL or live: each is freed at most once and then set to NULL.
-        let op = b.u8() % 11;
+        let op = b.u8() % 12;
         // loading a model and building a session dominate the time of a program: a few per
         // program keep the fuzzer fast
         if matches!(op, 0 | 2 | 5) {
@@ -305,6 +325,24 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                 }
             }
             10 => run.samples += sample_call(&mut b, session, true),
+            11 => {
+                let (method, times) = (b.u8() as u32 % 5, sampler_grid(&mut b));
+                let null_times = b.u8() % 16 == 0;
+                let t = if null_times {
+                    ptr::null()
+                } else {
+                    times.as_ptr()
+                };
+                // SAFETY: handles NULL or live; each buffer holds the length passed with it.
+                let s = check_status(unsafe {
+                    if b.u8() % 2 == 0 {
+                        fewstep_session_set_sampler(session, method, t, times.len())
+                    } else {
+                        fewstep_forecaster_set_sampler(forecaster, method, t, times.len())
+                    }
+                });
+                run.sampler_changes += usize::from(s == FewstepStatus::Ok);
+            }
             8 => match b.u8() % 3 {
                 0 => {
                     // SAFETY: handles NULL or live; each buffer holds the length passed with it.

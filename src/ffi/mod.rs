@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::card::{Kind, Method};
 use crate::error::Error;
 use crate::forecast::{Forecaster, ForecasterOptions, Forecasts, PRED};
 use crate::model::Model;
@@ -53,6 +54,15 @@ pub enum FewstepBackend {
 pub enum FewstepPrecision {
     F32 = 0,
     F16 = 1,
+}
+
+/// Integration method of a velocity model's sampler (`fewstep_session_set_sampler`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FewstepMethod {
+    Euler = 0,
+    Heun = 1,
+    Midpoint = 2,
 }
 
 /// A loaded model (opaque).
@@ -139,6 +149,33 @@ fn precision_of(code: u32) -> Result<Precision, (FewstepStatus, String)> {
             FewstepStatus::InvalidArgument,
             format!("precision {c} is not a FewstepPrecision (0 f32, 1 f16)"),
         )),
+    }
+}
+
+/// A `FewstepMethod` code from C (see [`backend_of`]).
+fn method_of(code: u32) -> Result<Method, (FewstepStatus, String)> {
+    match code {
+        c if c == FewstepMethod::Euler as u32 => Ok(Method::Euler),
+        c if c == FewstepMethod::Heun as u32 => Ok(Method::Heun),
+        c if c == FewstepMethod::Midpoint as u32 => Ok(Method::Midpoint),
+        c => Err((
+            FewstepStatus::InvalidArgument,
+            format!("method {c} is not a FewstepMethod (0 euler, 1 heun, 2 midpoint)"),
+        )),
+    }
+}
+
+/// The checks of a sampler change from C: the session samples a velocity model, and `method` is
+/// a `FewstepMethod` code. The grid and the card's `prediction` are checked by
+/// [`Session::set_sampler`].
+fn sampler_change(session: &Session, method: u32) -> Result<Method, (FewstepStatus, String)> {
+    match session.kind() {
+        None => Err(fail(Error::NoCard)),
+        Some(Kind::Generator) => Err((
+            FewstepStatus::InvalidArgument,
+            "a generator runs once: it has no sampler to set".into(),
+        )),
+        Some(Kind::Velocity) => method_of(method),
     }
 }
 
@@ -450,6 +487,33 @@ pub unsafe extern "C" fn fewstep_session_run(
     })
 }
 
+/// Replaces the session's sampler (the card's, at first): `method` (a `FewstepMethod` value)
+/// over the time grid `times[0..n_times]`, at least two finite, strictly increasing times, the
+/// first the noise end and the last the data end (e.g. `{0, 0.5, 1}` for two uniform steps).
+/// Refused with `FEWSTEP_STATUS_INVALID_ARGUMENT`, the sampler left as it was, for a bad grid or
+/// method code, for a generator, and for Heun on a grid that ends at 1 with a net whose card
+/// says it predicts the data (Heun would evaluate it at t = 1, where it divides by 0.001); a
+/// model without a card gives `FEWSTEP_STATUS_NO_CARD`. Allocates: call it between samples.
+///
+/// # Safety
+/// `s` must be NULL or a live session; `times` must hold `n_times` values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_set_sampler(
+    s: *mut FewstepSession,
+    method: u32,
+    times: *const f32,
+    n_times: usize,
+) -> FewstepStatus {
+    guard(|| {
+        // SAFETY: a live handle per the contract.
+        let s = unsafe { s.as_mut() }.ok_or_else(|| null("session"))?;
+        // SAFETY: `n_times` values per the contract.
+        let times = unsafe { slice(times, n_times, "times")? };
+        let method = sampler_change(&s.0, method)?;
+        s.0.set_sampler(method, times).map_err(fail)
+    })
+}
+
 /// Releases a session (NULL is ignored).
 ///
 /// # Safety
@@ -498,6 +562,28 @@ pub unsafe extern "C" fn fewstep_forecaster_new(
         // SAFETY: `out` is non-null and writable per the contract.
         unsafe { *out = Box::into_raw(Box::new(h)) };
         Ok(())
+    })
+}
+
+/// Replaces the forecaster's sampler, as `fewstep_session_set_sampler` does for a session
+/// (same arguments, checks and refusals).
+///
+/// # Safety
+/// `f` must be NULL or a live forecaster; `times` must hold `n_times` values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_forecaster_set_sampler(
+    f: *mut FewstepForecaster,
+    method: u32,
+    times: *const f32,
+    n_times: usize,
+) -> FewstepStatus {
+    guard(|| {
+        // SAFETY: a live handle per the contract.
+        let f = unsafe { f.as_mut() }.ok_or_else(|| null("forecaster"))?;
+        // SAFETY: `n_times` values per the contract.
+        let times = unsafe { slice(times, n_times, "times")? };
+        let method = sampler_change(f.f.session(), method)?;
+        f.f.set_sampler(method, times).map_err(fail)
     })
 }
 

@@ -1,5 +1,6 @@
 /* Exercises every function of include/fewstep.h, including misuse, from plain C99.
- * usage: abi_test TRAJECTORY_MODEL.onnx   (prints "N passed, N failed") */
+ * usage: abi_test TRAJECTORY_MODEL.onnx DATA_PREDICTING_NET.onnx GENERATOR.onnx
+ *        (prints "N passed, N failed") */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,8 @@ int main(int argc, char **argv) {
     size_t len = 0, sl, cl, i, count = 99;
     float *cond, *noise, *out, *out16;
     int frame, ok;
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s MODEL.onnx\n", argv[0]);
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s MODEL.onnx DATA_PREDICTING_NET.onnx GENERATOR.onnx\n", argv[0]);
         return 2;
     }
     CHECK(strlen(fewstep_version()) > 0, "version string");
@@ -111,6 +112,49 @@ int main(int argc, char **argv) {
     CHECK(fewstep_session_sample_batch(NULL, 1, cond, cl / 2, noise, sl / 2, out, sl / 2) == FEWSTEP_STATUS_NULL_POINTER, "batch of NULL session");
     CHECK(fewstep_session_sample_batch(s, 1, cond, cl / 2, NULL, sl / 2, out, sl / 2) == FEWSTEP_STATUS_NULL_POINTER, "batch with NULL noise");
     {
+        /* the sampler: the card's is 2 uniform Euler steps; 1 step samples otherwise, and the
+         * card's grid set again reproduces the card's sample exactly */
+        const float one[2] = {0.0f, 1.0f}, two[3] = {0.0f, 0.5f, 1.0f}, flat[3] = {0.0f, 0.5f, 0.5f};
+        CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_OK, "sample at the card's sampler");
+        CHECK(fewstep_session_set_sampler(s, FEWSTEP_METHOD_EULER, one, 2) == FEWSTEP_STATUS_OK, "one Euler step");
+        CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out16, sl) == FEWSTEP_STATUS_OK, "sample at one step");
+        ok = 0;
+        for (i = 0; i < sl; i++) {
+            if (fabs(out[i] - out16[i]) > 1e-4 * (1.0 + fabs(out[i]))) ok = 1;
+        }
+        CHECK(ok, "one step samples otherwise than two");
+        CHECK(fewstep_session_set_sampler(s, FEWSTEP_METHOD_MIDPOINT, two, 3) == FEWSTEP_STATUS_OK, "midpoint");
+        CHECK(fewstep_session_set_sampler(s, 7, one, 2) == FEWSTEP_STATUS_INVALID_ARGUMENT, "unknown method code");
+        CHECK(fewstep_session_set_sampler(s, FEWSTEP_METHOD_EULER, flat, 3) == FEWSTEP_STATUS_INVALID_ARGUMENT, "a grid that does not increase");
+        CHECK(fewstep_session_set_sampler(s, FEWSTEP_METHOD_EULER, one, 1) == FEWSTEP_STATUS_INVALID_ARGUMENT, "a grid of one time");
+        CHECK(fewstep_session_set_sampler(s, FEWSTEP_METHOD_EULER, NULL, 2) == FEWSTEP_STATUS_NULL_POINTER, "NULL times");
+        CHECK(fewstep_session_set_sampler(NULL, FEWSTEP_METHOD_EULER, one, 2) == FEWSTEP_STATUS_NULL_POINTER, "sampler of NULL session");
+        CHECK(fewstep_session_set_sampler(s, FEWSTEP_METHOD_EULER, two, 3) == FEWSTEP_STATUS_OK, "the card's grid again");
+        CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out16, sl) == FEWSTEP_STATUS_OK, "sample at the card's grid");
+        ok = 1;
+        for (i = 0; i < sl; i++) ok &= out[i] == out16[i];
+        CHECK(ok, "the card's grid reproduces the card's sample");
+    }
+    {
+        /* a shipped net predicts the data (its card says so): Heun to t = 1 is refused, a
+         * shorter grid is not; a generator has no sampler */
+        FewstepModel *data_net = NULL, *generator = NULL;
+        FewstepSession *ds = NULL, *gs = NULL;
+        const float two[3] = {0.0f, 0.5f, 1.0f}, short_grid[3] = {0.0f, 0.45f, 0.9f};
+        CHECK(fewstep_model_load(argv[2], &data_net) == FEWSTEP_STATUS_OK, "load the data-predicting net");
+        CHECK(fewstep_session_new(data_net, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 1, &ds) == FEWSTEP_STATUS_OK, "its session");
+        CHECK(fewstep_session_set_sampler(ds, FEWSTEP_METHOD_HEUN, two, 3) == FEWSTEP_STATUS_INVALID_ARGUMENT, "Heun to t = 1");
+        CHECK(strstr(fewstep_last_error(), "predicts the data") != NULL, "the refusal says why");
+        CHECK(fewstep_session_set_sampler(ds, FEWSTEP_METHOD_HEUN, short_grid, 3) == FEWSTEP_STATUS_OK, "Heun to t = 0.9");
+        CHECK(fewstep_model_load(argv[3], &generator) == FEWSTEP_STATUS_OK, "load the generator");
+        CHECK(fewstep_session_new(generator, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 1, &gs) == FEWSTEP_STATUS_OK, "its session");
+        CHECK(fewstep_session_set_sampler(gs, FEWSTEP_METHOD_EULER, two, 3) == FEWSTEP_STATUS_INVALID_ARGUMENT, "a generator has no sampler");
+        fewstep_session_free(ds);
+        fewstep_session_free(gs);
+        fewstep_model_free(data_net);
+        fewstep_model_free(generator);
+    }
+    {
         /* one forward pass: inputs x [2,20,24], t [2,1], cond [2,32]; output v [2,20,24] */
         float t[2] = {0.25f, 0.75f};
         const float *ins[3];
@@ -133,6 +177,12 @@ int main(int argc, char **argv) {
     CHECK(fewstep_forecaster_new(m, 0, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 7, &fc) == FEWSTEP_STATUS_INVALID_ARGUMENT, "zero agents");
     CHECK(fewstep_forecaster_new(m, 4, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 7, &fc) == FEWSTEP_STATUS_OK, "forecaster");
     CHECK(fewstep_forecaster_k(fc) == 20 && fewstep_forecaster_k(NULL) == 0, "K");
+    {
+        const float one[2] = {0.0f, 1.0f};
+        CHECK(fewstep_forecaster_set_sampler(fc, FEWSTEP_METHOD_EULER, one, 2) == FEWSTEP_STATUS_OK, "forecaster at one step");
+        CHECK(fewstep_forecaster_set_sampler(fc, 3, one, 2) == FEWSTEP_STATUS_INVALID_ARGUMENT, "forecaster: unknown method code");
+        CHECK(fewstep_forecaster_set_sampler(NULL, FEWSTEP_METHOD_EULER, one, 2) == FEWSTEP_STATUS_NULL_POINTER, "sampler of NULL forecaster");
+    }
     {
         double ids[5] = {1, 2, 3, 4, 5}, out_ids[4];
         float xs[5], ys[5];
