@@ -551,16 +551,27 @@ impl Session {
     }
 
     /// Replaces the sampler (method and time grid) of the card. Refused, and the sampler left
-    /// as it was, for a grid that is not ≥ 2 finite, strictly increasing entries, and for a
-    /// sampler that would evaluate a data-predicting net at t = 1 ([`sampler_refusal`]).
+    /// as it was, for a model without a card (`Error::NoCard`) or a generator (which runs once),
+    /// for a grid that is not ≥ 2 finite, strictly increasing entries, and for a sampler that
+    /// would evaluate a data-predicting net at t = 1 ([`sampler_refusal`]).
     pub fn set_sampler(&mut self, method: Method, times: &[f32]) -> Result<(), Error> {
+        match self.kind() {
+            None => return Err(Error::NoCard),
+            Some(Kind::Generator) => {
+                return Err(Error::InvalidArgument(
+                    "a generator runs once: it has no sampler to set".into(),
+                ));
+            }
+            Some(Kind::Velocity) => {}
+        }
         check_sampler(self.prediction, method, times)?;
         self.method = method;
         self.times = times.to_vec();
         Ok(())
     }
 
-    /// Replaces the time grid by `steps` uniform steps over the same interval (`--steps`).
+    /// Replaces the time grid by `steps` uniform steps over the same interval (`--steps`);
+    /// refused as [`Session::set_sampler`] refuses.
     pub fn set_uniform_steps(&mut self, steps: usize) -> Result<(), Error> {
         if steps == 0 {
             return Err(Error::InvalidArgument(

@@ -181,6 +181,17 @@ fn unbound_symbol_and_missing_card_are_clear_errors() {
     let plain = Model::from_bytes(&single_op("Relu")).unwrap();
     let mut s = Session::new(&plain, opts(Backend::Native, 1)).unwrap();
     assert!(matches!(s.sample(&[], &[], &mut []), Err(Error::NoCard)));
+    assert!(matches!(
+        s.set_sampler(Method::Euler, &[0.0, 1.0]),
+        Err(Error::NoCard)
+    ));
+    // a generator runs once: no sampler to set
+    let generator = Model::from_bytes(&encode(&testing::mlp_generator(1, 4, 3, 8))).unwrap();
+    let mut g = Session::new(&generator, opts(Backend::Native, 1)).unwrap();
+    match g.set_uniform_steps(2) {
+        Err(Error::InvalidArgument(why)) => assert!(why.contains("generator"), "{why}"),
+        r => panic!("expected a refusal, got {r:?}"),
+    }
 }
 
 /// Rewrites the card of the MLP fixture and expects `BadCard`.

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::card::{Kind, Method};
+use crate::card::Method;
 use crate::error::Error;
 use crate::forecast::{Forecaster, ForecasterOptions, Forecasts, PRED};
 use crate::model::Model;
@@ -162,20 +162,6 @@ fn method_of(code: u32) -> Result<Method, (FewstepStatus, String)> {
             FewstepStatus::InvalidArgument,
             format!("method {c} is not a FewstepMethod (0 euler, 1 heun, 2 midpoint)"),
         )),
-    }
-}
-
-/// The checks of a sampler change from C: the session samples a velocity model, and `method` is
-/// a `FewstepMethod` code. The grid and the card's `prediction` are checked by
-/// [`Session::set_sampler`].
-fn sampler_change(session: &Session, method: u32) -> Result<Method, (FewstepStatus, String)> {
-    match session.kind() {
-        None => Err(fail(Error::NoCard)),
-        Some(Kind::Generator) => Err((
-            FewstepStatus::InvalidArgument,
-            "a generator runs once: it has no sampler to set".into(),
-        )),
-        Some(Kind::Velocity) => method_of(method),
     }
 }
 
@@ -509,8 +495,7 @@ pub unsafe extern "C" fn fewstep_session_set_sampler(
         let s = unsafe { s.as_mut() }.ok_or_else(|| null("session"))?;
         // SAFETY: `n_times` values per the contract.
         let times = unsafe { slice(times, n_times, "times")? };
-        let method = sampler_change(&s.0, method)?;
-        s.0.set_sampler(method, times).map_err(fail)
+        s.0.set_sampler(method_of(method)?, times).map_err(fail)
     })
 }
 
@@ -582,8 +567,7 @@ pub unsafe extern "C" fn fewstep_forecaster_set_sampler(
         let f = unsafe { f.as_mut() }.ok_or_else(|| null("forecaster"))?;
         // SAFETY: `n_times` values per the contract.
         let times = unsafe { slice(times, n_times, "times")? };
-        let method = sampler_change(f.f.session(), method)?;
-        f.f.set_sampler(method, times).map_err(fail)
+        f.f.set_sampler(method_of(method)?, times).map_err(fail)
     })
 }
 

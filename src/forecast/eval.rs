@@ -9,7 +9,7 @@ use super::forecaster::trajectory_shape;
 use super::metrics::{min_ade_fde, min_ade_fde_mode};
 use super::windows::Window;
 use super::{PRED, Point};
-use crate::card::Method;
+use crate::card::{Kind, Method};
 use crate::error::Error;
 use crate::model::Model;
 use crate::rng::Rng;
@@ -25,7 +25,8 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Windows per sampler call.
     pub batch: usize,
-    /// Replace the card's time grid by this many uniform steps.
+    /// Replace the card's time grid by this many uniform steps (velocity models; a generator
+    /// has no sampler, and `steps`, `times` and `method` leave it alone).
     pub steps: Option<usize>,
     /// Replace the card's time grid by this one (strictly increasing; wins over `steps`).
     pub times: Option<Vec<f32>>,
@@ -127,14 +128,17 @@ pub fn evaluate(
     };
     so.dims.insert(sym, batch);
     let mut s = Session::new(model, so)?;
-    match (&opts.times, opts.steps) {
-        (Some(t), _) => s.set_times(t)?,
-        (None, Some(n)) => s.set_uniform_steps(n.max(1))?,
-        (None, None) => {}
-    }
-    if let Some(m) = opts.method {
-        let grid = s.times().to_vec();
-        s.set_sampler(m, &grid)?;
+    // a generator has no sampler: the overrides are for velocity models
+    if s.kind() == Some(Kind::Velocity) {
+        match (&opts.times, opts.steps) {
+            (Some(t), _) => s.set_times(t)?,
+            (None, Some(n)) => s.set_uniform_steps(n.max(1))?,
+            (None, None) => {}
+        }
+        if let Some(m) = opts.method {
+            let grid = s.times().to_vec();
+            s.set_sampler(m, &grid)?;
+        }
     }
     let mut rng = Rng::new(opts.seed);
     let mut cond = vec![0f32; s.cond_len()];
