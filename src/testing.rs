@@ -9,6 +9,25 @@ use crate::rng::Rng;
 use crate::{Backend, GpuF16Mode, Model, Precision, Session, SessionOptions};
 use tract_onnx::pb::ModelProto;
 
+/// The Python of the reference venv (with onnx and onnxruntime) for a test of `what`:
+/// `FEWSTEP_REF_PYTHON`, else `.venv-ref/bin/python` in the crate. Without either the test is
+/// skipped (`None`, with a message), except on CI (`CI` set), where that is a failure.
+pub fn reference_python(what: &str) -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("FEWSTEP_REF_PYTHON") {
+        return Some(p.into());
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-ref/bin/python");
+    if venv.exists() {
+        return Some(venv);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run {what}: .venv-ref is missing"
+    );
+    eprintln!("skipping {what}: no reference venv (.venv-ref) and FEWSTEP_REF_PYTHON unset");
+    None
+}
+
 fn weights(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.normal() * scale).collect()
 }

@@ -2,7 +2,7 @@
 //! provenance and metrics), and its Python snippet, run on a card-less generator, attaches a card
 //! that fewstep loads and samples with, giving what the same graph with fewstep's own card gives.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use fewstep::onnx::write::save;
@@ -37,14 +37,6 @@ fn the_json_example_is_the_default_students_card() {
     assert_eq!(doc.normalization, shipped.normalization);
 }
 
-fn python() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("FEWSTEP_REF_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let venv = root().join(".venv-ref/bin/python");
-    venv.exists().then_some(venv)
-}
-
 fn sample(model: &Model) -> Vec<f32> {
     let mut opts = SessionOptions::default();
     opts.dims.insert("N".into(), 2);
@@ -58,12 +50,7 @@ fn sample(model: &Model) -> Vec<f32> {
 
 #[test]
 fn the_python_example_attaches_a_card_fewstep_samples_with() {
-    let Some(py) = python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the Python example: .venv-ref is missing"
-        );
-        eprintln!("skipping: no reference venv (.venv-ref) and FEWSTEP_REF_PYTHON unset");
+    let Some(py) = testing::reference_python("docs/CARD.md's Python example") else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("fewstep-card-doc-{}", std::process::id()));

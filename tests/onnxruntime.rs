@@ -3,7 +3,7 @@
 //! install onnxruntime onnx numpy`, done by `.ci/run`). Without it the test is skipped locally
 //! and fails in CI (`CI` set), so CI can never pass without running it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use fewstep::onnx::write::{encode, save};
@@ -11,21 +11,8 @@ use fewstep::rng::Rng;
 use fewstep::testing::{self, TOL_F16, TOL_F32, compare};
 use fewstep::{Backend, Model, Precision, Session, SessionOptions, npy};
 
-fn python() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("FEWSTEP_REF_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-ref/bin/python");
-    venv.exists().then_some(venv)
-}
-
 fn check(name: &str, proto: tract_onnx::pb::ModelProto, n: usize) {
-    let Some(py) = python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the onnxruntime reference: .venv-ref is missing"
-        );
-        eprintln!("skipping {name}: no reference venv (.venv-ref) and FEWSTEP_REF_PYTHON unset");
+    let Some(py) = testing::reference_python(&format!("the onnxruntime reference ({name})")) else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("fewstep-ort-{name}-{}", std::process::id()));
