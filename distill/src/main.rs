@@ -318,7 +318,12 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
         }
     }
     for (name, idx) in &groups {
-        for st in &step_opts {
+        // a generator has no sampler: one row, whatever --steps asks of the velocity models
+        let generators = idx
+            .iter()
+            .all(|&i| loaded[i].kind == fewstep::card::Kind::Generator);
+        let rows_of_group = if generators { 1 } else { step_opts.len() };
+        for st in &step_opts[..rows_of_group] {
             let mut cells = BTreeMap::new();
             let mut labels = Vec::new();
             for &i in idx {
@@ -375,7 +380,9 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                     cells.insert(scene.clone(), (ade, fde));
                     if a.write_metrics {
                         let lower = method_name.to_lowercase();
+                        let generator = m.kind == fewstep::card::Kind::Generator;
                         let mut tag = match (st, a.grid_power) {
+                            _ if generator => "card".into(),
                             (Some(s), None) => format!("{lower}{s}"),
                             (Some(s), Some(p)) => format!("{lower}{s}_pow{p}"),
                             (None, _) => "card".into(),
