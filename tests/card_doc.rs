@@ -63,16 +63,11 @@ fn the_python_example_attaches_a_card_fewstep_samples_with() {
     let before = Model::load(dir.join("generator.onnx")).unwrap();
     assert!(before.card().is_none());
 
-    let out = Command::new(py)
-        .arg("-c")
-        .arg(block("python"))
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    testing::output_ok(
+        Command::new(py)
+            .arg("-c")
+            .arg(block("python"))
+            .current_dir(&dir),
     );
     let after = Model::load(dir.join("generator.onnx")).unwrap();
     let card = after.card().expect("the snippet attached a card");

@@ -13,16 +13,11 @@ fn root() -> PathBuf {
 }
 
 fn eval(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_fewstep-distill"))
-        .arg("eval")
-        .args(["--data", root().join("data/eth_ucy").to_str().unwrap()])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = fewstep::testing::output_ok(
+        Command::new(env!("CARGO_BIN_EXE_fewstep-distill"))
+            .arg("eval")
+            .args(["--data", root().join("data/eth_ucy").to_str().unwrap()])
+            .args(args),
     );
     String::from_utf8(out.stdout).unwrap()
 }
