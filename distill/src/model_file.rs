@@ -5,15 +5,14 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use fewstep::card::{Prediction, SamplerSpec, sampler_refusal};
+use fewstep::card::{Prediction, SamplerSpec};
 use fewstep::onnx::pb;
 
 use crate::export::config_of;
-use crate::model::TrajConfig;
 
 /// Adds `metrics` to the card stored in the ONNX file at `path` (rewrites the file).
 pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(), String> {
-    edit_card(path, |card, _| {
+    edit_card(path, |card| {
         card.metrics
             .extend(metrics.iter().map(|(k, v)| (k.clone(), *v)));
         Ok(())
@@ -24,9 +23,9 @@ pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(),
 /// file; the graph and its weights are untouched). The card's own validation applies: at least
 /// two finite, strictly increasing times, and no sampler that evaluates a data-predicting net
 /// at t = 1 (`fewstep::card::sampler_refusal`: Heun on a grid that ends at 1 for the nets this
-/// crate exports).
+/// crate exports, whose cards [`edit_card`] marks as predicting the data).
 pub fn set_sampler(path: &Path, sampler: SamplerSpec) -> Result<(), String> {
-    edit_card(path, |card, _| {
+    edit_card(path, |card| {
         if card.kind != fewstep::card::Kind::Velocity {
             return Err(format!(
                 "{}: a {:?} model has no sampler (one network pass)",
@@ -34,38 +33,36 @@ pub fn set_sampler(path: &Path, sampler: SamplerSpec) -> Result<(), String> {
                 card.kind
             ));
         }
-        if let Some(why) = sampler_refusal(card.prediction, sampler.method, &sampler.times) {
-            return Err(format!("{}: {why}", path.display()));
-        }
         card.sampler = Some(sampler);
         Ok(())
     })
 }
 
-/// Rewrites the card stored in the ONNX file at `path` with `edit`, which also sees the net
-/// config stored by this crate's exporter (`None` in files it did not export); the edited card
-/// must validate, and nothing is written if `edit` or the validation fails. A velocity net this
-/// crate exported before cards had `prediction` gets `prediction: data` on any edit, so that the
-/// runtime refuses samplers that evaluate it at t = 1.
+/// Rewrites the card stored in the ONNX file at `path` with `edit`; the edited card must
+/// validate (its errors name the file), and nothing is written if `edit` or the validation
+/// fails. A velocity net this crate exported (its file holds the net config) from before cards
+/// had `prediction` gets `prediction: data` on any edit, so that the runtime refuses samplers
+/// that evaluate it at t = 1.
 fn edit_card(
     path: &Path,
-    edit: impl FnOnce(&mut fewstep::Card, Option<&TrajConfig>) -> Result<(), String>,
+    edit: impl FnOnce(&mut fewstep::Card) -> Result<(), String>,
 ) -> Result<(), String> {
     edit_model(path, |proto| {
-        let config = config_of(proto);
+        let exported_here = config_of(proto).is_some();
         let entry = proto
             .metadata_props
             .iter_mut()
             .find(|e| e.key == fewstep::card::METADATA_KEY)
             .ok_or_else(|| format!("{}: no card", path.display()))?;
         let mut card = fewstep::Card::from_json(&entry.value).map_err(|e| e.to_string())?;
-        if card.kind == fewstep::card::Kind::Velocity && config.is_some() {
+        if card.kind == fewstep::card::Kind::Velocity && exported_here {
             // cards exported before `prediction` existed: every velocity net this crate
             // exports predicts the data
             card.prediction.get_or_insert(Prediction::Data);
         }
-        edit(&mut card, config.as_ref())?;
-        card.validate().map_err(|e| e.to_string())?;
+        edit(&mut card)?;
+        card.validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         entry.value = card.to_json();
         Ok(true)
     })
