@@ -143,6 +143,21 @@ impl SamplerSpec {
             times: uniform_grid(0.0, 1.0, steps),
         }
     }
+
+    /// Steps of the grid.
+    pub fn steps(&self) -> usize {
+        self.times.len().saturating_sub(1)
+    }
+
+    /// Network passes per sample.
+    pub fn passes(&self) -> usize {
+        self.steps() * self.method.evals_per_step()
+    }
+
+    /// Whether the grid is the uniform one from 0 to 1 of its step count.
+    pub fn is_uniform(&self) -> bool {
+        self.times == uniform_grid(0.0, 1.0, self.steps())
+    }
 }
 
 /// `steps` uniform steps from `t0` to `t1`: `steps + 1` times (`steps` ≥ 1).

@@ -8,68 +8,25 @@ use fewstep::forecast::windows::Window;
 
 use crate::eval::{Loaded, Sampling, evaluate_groups, method_label};
 
-/// A sampler to try: `method` over the time grid `times` (from 0 to 1).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    pub method: Method,
-    pub times: Vec<f32>,
-}
+/// A sampler to try: a method over a time grid from 0 to 1.
+pub type Candidate = SamplerSpec;
 
-impl Candidate {
-    /// `steps` uniform steps of `method`.
-    pub fn uniform(method: Method, steps: usize) -> Self {
-        Candidate {
-            method,
-            times: SamplerSpec::uniform(method, steps).times,
-        }
-    }
-
-    /// Two Euler steps over the grid (0, `t1`, 1).
-    pub fn two_step(t1: f32) -> Self {
-        Candidate {
-            method: Method::Euler,
-            times: vec![0.0, t1, 1.0],
-        }
-    }
-
-    /// Steps of the grid.
-    pub fn steps(&self) -> usize {
-        self.times.len() - 1
-    }
-
-    /// Network passes per sample.
-    pub fn passes(&self) -> usize {
-        self.steps() * self.method.evals_per_step()
-    }
-
-    /// Whether the grid is the uniform one of its step count.
-    pub fn is_uniform(&self) -> bool {
-        self.times == SamplerSpec::uniform(self.method, self.steps()).times
-    }
-
-    /// E.g. `2 Euler`, `3 Heun`, `2 Euler (0, 0.1, 1)` ([`sampler_label`]).
-    pub fn label(&self) -> String {
-        sampler_label(self.method, &self.times)
-    }
-
-    /// The card's sampler for this candidate.
-    pub fn spec(&self) -> SamplerSpec {
-        SamplerSpec {
-            method: self.method,
-            times: self.times.clone(),
-        }
+/// Two Euler steps over the grid (0, `t1`, 1).
+pub fn two_step_grid(t1: f32) -> Candidate {
+    SamplerSpec {
+        method: Method::Euler,
+        times: vec![0.0, t1, 1.0],
     }
 }
 
 /// A sampler as tables print it: `2 Euler`, `3 Heun`, and the times when the grid is not the
 /// uniform one, `2 Euler (0, 0.1, 1)`.
-pub fn sampler_label(method: Method, times: &[f32]) -> String {
-    let steps = times.len().saturating_sub(1);
-    let name = format!("{steps} {}", method_label(method));
-    if times == SamplerSpec::uniform(method, steps).times {
+pub fn sampler_label(s: &SamplerSpec) -> String {
+    let name = format!("{} {}", s.steps(), method_label(s.method));
+    if s.is_uniform() {
         name
     } else {
-        let t: Vec<String> = times.iter().map(|t| t.to_string()).collect();
+        let t: Vec<String> = s.times.iter().map(|t| t.to_string()).collect();
         format!("{name} ({})", t.join(", "))
     }
 }
@@ -125,7 +82,7 @@ pub fn candidates(
                 "a two-step grid (0, t1, 1) needs 0 < t1 < 1 (got {t1})"
             ));
         }
-        push(Candidate::two_step(t1));
+        push(two_step_grid(t1));
     }
     if out.is_empty() {
         return Err("no candidate sampler to choose from".into());
@@ -232,7 +189,7 @@ mod tests {
             Candidate::uniform(Method::Heun, 1)
         );
         s.push(Scored {
-            candidate: Candidate::two_step(0.1),
+            candidate: two_step_grid(0.1),
             ..s[0].clone()
         });
         // as many passes as Heun's one step, but not a uniform grid
@@ -253,8 +210,11 @@ mod tests {
         let c = candidates(&[1, 2, 2], &[1], &[], &[0.5, 0.25]).unwrap();
         // (0, 0.5, 1) is the uniform 2-step grid already listed
         assert_eq!(c.len(), 4);
-        assert_eq!((c[2].passes(), c[2].label()), (2, "1 Heun".to_string()));
-        assert_eq!(c[3].label(), "2 Euler (0, 0.25, 1)");
+        assert_eq!(
+            (c[2].passes(), sampler_label(&c[2])),
+            (2, "1 Heun".to_string())
+        );
+        assert_eq!(sampler_label(&c[3]), "2 Euler (0, 0.25, 1)");
         assert!(c[1].is_uniform() && !c[3].is_uniform());
         assert!(
             candidates(&[1, 0], &[], &[], &[])

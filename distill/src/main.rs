@@ -456,9 +456,8 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
         })?;
         let prediction = m.model.card().and_then(|c| c.prediction);
         for c in &cands {
-            let spec = c.spec();
-            if let Some(why) = sampler_refusal(prediction, spec.method, &spec.times) {
-                return Err(format!("{} ({}): {why}", path.display(), c.label()));
+            if let Some(why) = sampler_refusal(prediction, c.method, &c.times) {
+                return Err(format!("{} ({}): {why}", path.display(), sampler_label(c)));
             }
         }
         let sets = split_sets(&a.data, std::slice::from_ref(&scene), Split::Val, 2)?;
@@ -484,7 +483,7 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
                 eprintln!(
                     "{} on {scene} val ({}): {:.4}/{:.4} m",
                     path.display(),
-                    s.candidate.label(),
+                    sampler_label(&s.candidate),
                     s.min_ade,
                     s.min_fde
                 )
@@ -504,7 +503,7 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
             };
             println!(
                 "| {}{mark} | {} | {:.4} | {:.4} | {:.4} |",
-                s.candidate.label(),
+                sampler_label(&s.candidate),
                 s.candidate.passes(),
                 s.min_ade,
                 s.min_fde,
@@ -512,8 +511,8 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
             );
         }
         if a.write {
-            set_sampler(path, win.spec())?;
-            println!("{}: sampler set to {}", path.display(), win.label());
+            set_sampler(path, win.clone())?;
+            println!("{}: sampler set to {}", path.display(), sampler_label(win));
         }
     }
     Ok(())
@@ -589,7 +588,7 @@ fn main() -> ExitCode {
             times,
             method,
         } => sampler_spec(method.method(), steps, times).and_then(|spec| {
-            let label = sampler_label(spec.method, &spec.times);
+            let label = sampler_label(&spec);
             set_sampler(&model, spec)
                 .map(|()| println!("{}: sampler set to {label}", model.display()))
         }),
