@@ -364,9 +364,8 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                     let sampling = Sampling {
                         steps: *st,
                         times,
-                        method: st
-                            .filter(|_| m.kind != fewstep::card::Kind::Generator)
-                            .map(|_| a.method.method()),
+                        // the runtime's evaluator leaves a generator's (absent) sampler alone
+                        method: st.map(|_| a.method.method()),
                         noise_scale: a.noise_scale,
                         seed: a.seed,
                         chunk: a.chunk,

@@ -446,26 +446,21 @@ impl SamplerFlags {
 
     /// The sampler these flags make of the card's (`method` over `times`), or `None` when no
     /// flag is given: `--steps N` spreads N uniform steps over the card's interval, and
-    /// `--method` replaces the method. A generator has no sampler to change, so either flag is
-    /// refused for it.
-    fn resolve(
-        &self,
-        kind: Option<Kind>,
-        method: Method,
-        times: &[f32],
-    ) -> Result<Option<(Method, Vec<f32>)>, Error> {
+    /// `--method` replaces the method. Setting it refuses what `Session::set_sampler` refuses,
+    /// a generator included.
+    fn resolve(&self, method: Method, times: &[f32]) -> Option<(Method, Vec<f32>)> {
         if self.steps.is_none() && self.method.is_none() {
-            return Ok(None);
+            return None;
         }
-        self.refuse_generator(kind)?;
         let grid = match self.steps {
             Some(n) => uniform_grid(times[0], times[times.len() - 1], n),
             None => times.to_vec(),
         };
-        Ok(Some((self.method.unwrap_or(method), grid)))
+        Some((self.method.unwrap_or(method), grid))
     }
 
-    /// A generator has no sampler: either flag is an error for it.
+    /// A generator has no sampler: either flag is an error for it. (`eval` checks this itself:
+    /// the evaluator leaves a generator's sampler alone rather than refusing.)
     fn refuse_generator(&self, kind: Option<Kind>) -> Result<(), Error> {
         if kind == Some(Kind::Generator) && (self.steps.is_some() || self.method.is_some()) {
             return Err(Error::InvalidArgument(
@@ -475,13 +470,12 @@ impl SamplerFlags {
         Ok(())
     }
 
-    /// Applies the flags to a session of `model` (see [`SamplerFlags::resolve`]).
-    fn apply(&self, model: &Model, s: &mut Session) -> Result<(), Error> {
-        let kind = model.card().map(|c| c.kind);
-        if let Some((m, grid)) = self.resolve(kind, s.method(), s.times())? {
-            s.set_sampler(m, &grid)?;
+    /// Applies the flags to a session (see [`SamplerFlags::resolve`]).
+    fn apply(&self, s: &mut Session) -> Result<(), Error> {
+        match self.resolve(s.method(), s.times()) {
+            Some((m, grid)) => s.set_sampler(m, &grid),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -537,7 +531,7 @@ fn sample(
     };
     let dims = with_default_dims(&model, dims);
     let mut s = Session::new(&model, options(backend, precision, dims.clone())?)?;
-    flags.apply(&model, &mut s)?;
+    flags.apply(&mut s)?;
     let noise = match noise_arr {
         Some(a) => a.data,
         None => {
@@ -635,7 +629,7 @@ fn bench(
             }
         };
         let build_ms = t0.elapsed().as_secs_f64() * 1e3;
-        flags.apply(&model, &mut s)?;
+        flags.apply(&mut s)?;
         let mut rng = Rng::new(1);
         let sampling = model.card().is_some();
         let ins: Vec<Vec<f32>> = s
@@ -870,8 +864,7 @@ fn forecast(
         seed,
     };
     let mut f = Forecaster::new(&model, opts)?;
-    let kind = model.card().map(|c| c.kind);
-    if let Some((m, grid)) = flags.resolve(kind, f.session().method(), f.session().times())? {
+    if let Some((m, grid)) = flags.resolve(f.session().method(), f.session().times()) {
         f.set_sampler(m, &grid)?;
     }
     let mut out = f.new_output();
