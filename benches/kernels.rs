@@ -1,11 +1,12 @@
 //! Kernel benchmarks: `cargo bench --bench kernels`. Scalar reference against the fast kernels
 //! this CPU has (on an AVX-512 machine both the AVX2 and the AVX-512 code, side by side), on
 //! the shapes the test models use (batch 20 rows) and those of the shipped trajectory nets
-//! (d = 96, MLP 384; 20 modes of one agent, and of 64 agents).
+//! (d = 96, MLP 384; 20 modes of one agent, and of 64 agents), and the finiteness scan of a
+//! sample (one agent and 1,024).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fewstep::cpu::gemm::{gemm_f16, gemm_f32, gemm_ref, pack_b_f16, pack_b_f32};
-use fewstep::cpu::{Act, Isa, norm, unary};
+use fewstep::cpu::{Act, Isa, finite, norm, unary};
 use fewstep::rng::Rng;
 use std::hint::black_box;
 
@@ -123,5 +124,22 @@ fn elementwise(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gemm, elementwise);
+/// The NaN/infinity scan every sample runs on its inputs and output: one agent's sample (20
+/// futures of 24 values) and 1,024 agents'.
+fn finite_scan(c: &mut Criterion) {
+    for n in [480, 1024 * 480] {
+        let x = data(n, 7);
+        let mut g = c.benchmark_group(format!("finite scan {n}"));
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function("reference (position)", |b| {
+            b.iter(|| finite::first_non_finite_ref(black_box(&x)))
+        });
+        g.bench_function("branch-free", |b| {
+            b.iter(|| finite::first_non_finite(black_box(&x)))
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, gemm, elementwise, finite_scan);
 criterion_main!(benches);

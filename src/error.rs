@@ -32,7 +32,9 @@ pub enum Error {
         expected: usize,
         got: usize,
     },
-    /// Input contained NaN or infinity (rejected before any work is done).
+    /// An input contained NaN or infinity (rejected before any work is done), or a sample came
+    /// out non-finite (`what` is `"sample"`, or `"forecast"` for world coordinates): the model
+    /// or its time grid overflowed f32.
     #[error("{what} contains a non-finite value (NaN or infinity) at index {index}")]
     NonFinite { what: &'static str, index: usize },
     /// The operation needs a model card (e.g. sampling) but the model has none.

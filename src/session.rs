@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::card::{Kind, Method, Prediction, sampler_refusal, uniform_grid};
 use crate::cpu::Isa;
+use crate::cpu::finite::first_non_finite;
 use crate::error::Error;
 use crate::ir;
 use crate::model::Model;
@@ -491,7 +492,8 @@ impl Session {
     /// The rows of the built batch beyond `rows` run on zeros and are discarded, so a session
     /// built for the largest batch (every agent of a crowded frame, or many scenes' agents)
     /// serves every smaller one without a rebuild. Rows must not interact in the model (true
-    /// of per-agent forecasters). No allocation.
+    /// of per-agent forecasters). Inputs and output are checked as [`Session::sample`] checks
+    /// them (the padding rows' output is not). No allocation.
     pub fn sample_batch(
         &mut self,
         rows: usize,
@@ -532,7 +534,8 @@ impl Session {
             out.copy_from_slice(&b.out[..out.len()]);
         }
         self.batch = b;
-        result
+        result?;
+        check_finite(out, "sample")
     }
 
     /// What the model's card says it is (`None`: no card, so nothing to sample).
@@ -629,7 +632,10 @@ impl Session {
 
     /// Samples with the card's sampler: `noise` (the state at `times[0]`) and `cond` in,
     /// the sample out. A generator runs once. `cond` is empty for an unconditional model.
-    /// NaN/Inf in `cond` or `noise` is rejected with `Error::NonFinite` before any work.
+    /// NaN/Inf in `cond` or `noise` is rejected with `Error::NonFinite` before any work. A
+    /// sample that comes out non-finite all the same (the model or its time grid overflowed
+    /// f32) is an `Error::NonFinite` whose `what` is `"sample"`; `out` then holds it as it came.
+    /// So an `Ok` sample is finite.
     pub fn sample(&mut self, cond: &[f32], noise: &[f32], out: &mut [f32]) -> Result<(), Error> {
         let r = self.roles.ok_or(Error::NoCard)?;
         check(noise, self.state.len(), "noise")?;
@@ -641,7 +647,8 @@ impl Session {
                 got: out.len(),
             });
         }
-        self.sample_checked(r, cond, noise, out)
+        self.sample_checked(r, cond, noise, out)?;
+        check_finite(out, "sample")
     }
 
     /// `sample` once its checks hold: lengths exact, `cond` and `noise` finite.
@@ -702,10 +709,15 @@ fn check(x: &[f32], expected: usize, what: &'static str) -> Result<(), Error> {
             got: x.len(),
         });
     }
-    if let Some(index) = x.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite { what, index });
+    check_finite(x, what)
+}
+
+/// `Error::NonFinite` naming `what` and the index of the first NaN or infinity in `x`.
+pub(crate) fn check_finite(x: &[f32], what: &'static str) -> Result<(), Error> {
+    match first_non_finite(x) {
+        None => Ok(()),
+        Some(index) => Err(Error::NonFinite { what, index }),
     }
-    Ok(())
 }
 
 struct Field<'a> {

@@ -163,6 +163,50 @@ fn wrong_lengths_and_non_finite_inputs_are_rejected() {
     }
 }
 
+/// A finite grid whose step overflows f32 makes an infinite sample: that is an error naming the
+/// sample, never an `Ok` holding infinities, and the session samples again once the grid is sane.
+#[test]
+fn a_sample_that_overflows_is_an_error_not_an_infinity() {
+    let m = Model::from_bytes(&mlp_bytes()).unwrap();
+    let mut backends = vec![Backend::Native, Backend::Tract];
+    if testing::gpu_available() {
+        backends.push(Backend::Gpu);
+    }
+    for backend in backends {
+        let mut s = Session::new(&m, opts(backend, 2)).unwrap();
+        assert_eq!(s.batch_rows(), 2);
+        let card_grid = s.times().to_vec();
+        let (c, z) = (vec![0.1; s.cond_len()], vec![0.2; s.state_len()]);
+        let mut out = vec![0.0; s.state_len()];
+        // both times are finite, their difference is not
+        s.set_times(&[-3e38, 3e38]).unwrap();
+        match s.sample(&c, &z, &mut out) {
+            Err(Error::NonFinite {
+                what: "sample",
+                index,
+            }) => {
+                assert!(!out[index].is_finite(), "{backend:?}: index {index}");
+                assert!(out[..index].iter().all(|v| v.is_finite()));
+            }
+            r => panic!("{backend:?}: expected a non-finite sample error, got {r:?}"),
+        }
+        let mut half = vec![0.0; s.state_len() / 2];
+        let (c1, z1) = (&c[..c.len() / 2], &z[..z.len() / 2]);
+        assert!(
+            matches!(
+                s.sample_batch(1, c1, z1, &mut half),
+                Err(Error::NonFinite { what: "sample", .. })
+            ),
+            "{backend:?}: a partial batch is checked too"
+        );
+        s.set_times(&card_grid).unwrap();
+        s.sample(&c, &z, &mut out).unwrap();
+        assert!(out.iter().all(|v| v.is_finite()));
+        s.sample_batch(1, c1, z1, &mut half).unwrap();
+        assert_eq!(half, out[..half.len()], "{backend:?}");
+    }
+}
+
 #[test]
 fn unbound_symbol_and_missing_card_are_clear_errors() {
     let m = Model::from_bytes(&mlp_bytes()).unwrap();

@@ -127,6 +127,49 @@ fn bad_input_is_a_clear_error() {
     }
 }
 
+/// A forecast that comes out NaN or infinite is an error, never futures: from the sampler (a
+/// grid whose step overflows) or from the conversion to world coordinates (a card whose scale
+/// overflows them). Either way the output then holds no agents, and the forecaster goes on.
+#[test]
+fn a_forecast_that_overflows_is_an_error_with_no_agents() {
+    let observe_8 = |f: &mut Forecaster| {
+        for frame in 0..8 {
+            f.observe(frame as f64, &scene(frame, |p| p)).unwrap();
+        }
+    };
+    let m = model();
+    let mut f = forecaster(&m, 0, 4);
+    let mut out = f.new_output();
+    observe_8(&mut f);
+    assert_eq!(f.predict(&mut out).unwrap(), 1);
+    let card_grid = f.session().times().to_vec();
+    f.set_sampler(f.session().method(), &[-3e38, 3e38]).unwrap();
+    match f.predict(&mut out) {
+        Err(Error::NonFinite { what: "sample", .. }) => {}
+        r => panic!("expected a non-finite sample, got {r:?}"),
+    }
+    assert_eq!(out.len(), 0);
+    f.set_sampler(f.session().method(), &card_grid).unwrap();
+    assert_eq!(f.predict(&mut out).unwrap(), 1);
+
+    let mut proto = testing::trajectory_velocity(5, 32, 2);
+    let mut card = Card::from_json(&proto.metadata_props[0].value).unwrap();
+    card.normalization["future_scale"] = serde_json::json!(f32::MAX);
+    proto.metadata_props[0].value = card.to_json();
+    let huge = Model::from_bytes(&encode(&proto)).unwrap();
+    let mut f = forecaster(&huge, 0, 4);
+    let mut out = f.new_output();
+    observe_8(&mut f);
+    match f.predict(&mut out) {
+        Err(Error::NonFinite {
+            what: "forecast",
+            index,
+        }) => assert!(index < out.k() * PRED * 2, "{index}"),
+        r => panic!("expected a non-finite forecast, got {r:?}"),
+    }
+    assert_eq!(out.len(), 0);
+}
+
 fn scene_model() -> Model {
     let proto = testing::trajectory_velocity_with(5, 32, 2, FeatureVersion::V2);
     Model::from_bytes(&encode(&proto)).unwrap()

@@ -104,6 +104,16 @@ fn seeds_are_valid_inputs() {
         (1, 1),
         "the sampler program no longer sets a sampler and samples"
     );
+    let overflow = abi("overflow");
+    assert_eq!(
+        (
+            overflow.sampler_changes,
+            overflow.samples,
+            overflow.overflows
+        ),
+        (1, 0, 1),
+        "the overflow program no longer sets a stretched grid whose sample is refused"
+    );
 }
 
 /// One random mutation of `data` (libFuzzer's simplest mutators, driven by a seeded `Rng`).

@@ -11,10 +11,12 @@
 //!   strided activation x activation matmul used by attention.
 //! * [`unary`]: activations and elementwise unary operators.
 //! * [`norm`]: layer normalisation and softmax.
+//! * [`finite`]: the NaN/infinity scan of every sample's inputs and output (portable).
 //!
 //! No kernel allocates on the heap; only the packing functions
 //! ([`gemm::pack_b_f32`], [`gemm::pack_b_f16`]) do, and they run at session build.
 
+pub mod finite;
 pub mod gemm;
 pub mod norm;
 pub mod unary;

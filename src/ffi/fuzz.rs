@@ -79,19 +79,21 @@ fn last_error() -> String {
 /// Most model loads and session or forecaster builds per program.
 const MAX_BUILDS: usize = 4;
 
-/// What a C program reached: successful samples, forecast agents and sampler changes.
+/// What a C program reached: successful samples, forecast agents, sampler changes, and samples
+/// refused because they came out non-finite (an overflowing grid).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct AbiRun {
     pub samples: usize,
     pub forecasts: usize,
     pub sampler_changes: usize,
+    pub overflows: usize,
 }
 
 /// One sample through the C ABI with buffers drawn from `b`: `fewstep_session_sample` for the
 /// whole batch, or with `partial`, `fewstep_session_sample_batch` for a drawn row count in
-/// 0..=batch+1 with buffers sized for it. Returns 1 when it sampled (the sample must then be
-/// finite), else 0.
-fn sample_call(b: &mut Bytes, session: *mut FewstepSession, partial: bool) -> usize {
+/// 0..=batch+1 with buffers sized for it. Counts a success (the sample must then be finite) or
+/// a sample refused as non-finite in `run`.
+fn sample_call(b: &mut Bytes, session: *mut FewstepSession, partial: bool, run: &mut AbiRun) {
     // SAFETY: handles NULL or live; each buffer holds the length passed with it.
     let (sl, cl, rows_max) = unsafe {
         (
@@ -135,17 +137,22 @@ fn sample_call(b: &mut Bytes, session: *mut FewstepSession, partial: bool) -> us
             fewstep_session_sample(session, c, cond.len(), nz, noise.len(), o, out.len())
         }
     });
-    if s != FewstepStatus::Ok {
-        return 0;
+    match s {
+        FewstepStatus::Ok => {
+            assert!(out.iter().all(|v| v.is_finite()), "non-finite sample");
+            run.samples += 1;
+        }
+        FewstepStatus::NonFinite if last_error().starts_with("sample contains") => {
+            run.overflows += 1
+        }
+        _ => {}
     }
-    assert!(out.iter().all(|v| v.is_finite()), "non-finite sample");
-    1
 }
 
 /// A time grid for `*_set_sampler`: 0 to 5 times in [0, 1], increasing unless the input asks
-/// for a defect (a repeated time, a NaN or an infinity). Its range stays that of a flow's time:
-/// a finite grid far outside it is accepted and may overflow the sample, which is arithmetic,
-/// not a fault of the ABI.
+/// for a defect (a repeated time, a NaN or an infinity) or for a finite grid stretched until
+/// its steps overflow f32 (accepted; its samples must then fail as non-finite, never succeed
+/// holding infinities).
 fn sampler_grid(b: &mut Bytes) -> Vec<f32> {
     let n = b.u8() as usize % 6;
     let mut t: Vec<f32> = (0..n).map(|_| b.u8() as f32 / 255.0).collect();
@@ -155,6 +162,7 @@ fn sampler_grid(b: &mut Bytes) -> Vec<f32> {
             0 => t[n - 1] = f32::NAN,
             1 => t[0] = f32::NEG_INFINITY,
             2 if n > 1 => t[1] = t[0],
+            4 => t.iter_mut().for_each(|v| *v = (2.0 * *v - 1.0) * 3e38),
             _ => {}
         }
     }
@@ -235,7 +243,7 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                     session = s;
                 }
             }
-            3 => run.samples += sample_call(&mut b, session, false),
+            3 => sample_call(&mut b, session, false, &mut run),
             4 => {
                 let n_in = b.u8() as usize % 5;
                 let n_out = b.u8() as usize % 3;
@@ -324,7 +332,7 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                     run.forecasts += count;
                 }
             }
-            10 => run.samples += sample_call(&mut b, session, true),
+            10 => sample_call(&mut b, session, true, &mut run),
             11 => {
                 let (method, times) = (b.u8() as u32 % 5, sampler_grid(&mut b));
                 let null_times = b.u8() % 16 == 0;

@@ -18,7 +18,7 @@ use crate::card::{CardDim, Kind, Method};
 use crate::error::Error;
 use crate::model::Model;
 use crate::rng::Rng;
-use crate::session::{Backend, Precision, Session, SessionOptions};
+use crate::session::{Backend, Precision, Session, SessionOptions, check_finite};
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -318,13 +318,16 @@ impl Forecaster {
     }
 
     /// Forecasts every ready agent of the latest frame into `out`; returns how many.
-    /// Never allocates.
+    /// Every future in an `Ok` forecast is finite: a sample or a world coordinate that comes
+    /// out NaN or infinite is `Error::NonFinite` (`what`: `"sample"` or `"forecast"`). On an
+    /// error `out` holds no agents. Never allocates.
     pub fn predict(&mut self, out: &mut Forecasts) -> Result<usize, Error> {
         if out.agents.len() != self.slots.len() || out.k != self.k {
             return Err(Error::InvalidInput(
                 "output buffer was made by another forecaster",
             ));
         }
+        out.count = 0;
         self.ready.clear();
         self.cond.fill(0.0);
         let step = self.step;
@@ -347,7 +350,6 @@ impl Forecaster {
                 self.ready.push(i);
             }
         }
-        out.count = self.ready.len();
         if self.ready.is_empty() {
             return Ok(0);
         }
@@ -367,6 +369,9 @@ impl Forecaster {
                 );
             }
         }
+        let futures = out.futures[..self.ready.len() * self.k].as_flattened();
+        check_finite(futures.as_flattened(), "forecast")?;
+        out.count = self.ready.len();
         Ok(out.count)
     }
 }

@@ -115,6 +115,7 @@ int main(int argc, char **argv) {
         /* the sampler: the card's is 2 uniform Euler steps; 1 step samples otherwise, and the
          * card's grid set again reproduces the card's sample exactly */
         const float one[2] = {0.0f, 1.0f}, two[3] = {0.0f, 0.5f, 1.0f}, flat[3] = {0.0f, 0.5f, 0.5f};
+        const float huge[2] = {-3e38f, 3e38f};
         CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_OK, "sample at the card's sampler");
         CHECK(fewstep_session_set_sampler(s, FEWSTEP_METHOD_EULER, one, 2) == FEWSTEP_STATUS_OK, "one Euler step");
         CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out16, sl) == FEWSTEP_STATUS_OK, "sample at one step");
@@ -129,6 +130,11 @@ int main(int argc, char **argv) {
         CHECK(fewstep_session_set_sampler(s, FEWSTEP_METHOD_EULER, one, 1) == FEWSTEP_STATUS_INVALID_ARGUMENT, "a grid of one time");
         CHECK(fewstep_session_set_sampler(s, FEWSTEP_METHOD_EULER, NULL, 2) == FEWSTEP_STATUS_NULL_POINTER, "NULL times");
         CHECK(fewstep_session_set_sampler(NULL, FEWSTEP_METHOD_EULER, one, 2) == FEWSTEP_STATUS_NULL_POINTER, "sampler of NULL session");
+        /* finite times whose difference overflows: the sample is infinite, so it is an error */
+        CHECK(fewstep_session_set_sampler(s, FEWSTEP_METHOD_EULER, huge, 2) == FEWSTEP_STATUS_OK, "a finite grid that overflows");
+        CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out16, sl) == FEWSTEP_STATUS_NON_FINITE, "an overflowing sample is refused");
+        CHECK(strstr(fewstep_last_error(), "sample contains a non-finite value") != NULL, "the error names the sample");
+        CHECK(fewstep_session_sample_batch(s, 1, cond, cl / 2, noise, sl / 2, out16, sl / 2) == FEWSTEP_STATUS_NON_FINITE, "and in a partial batch");
         CHECK(fewstep_session_set_sampler(s, FEWSTEP_METHOD_EULER, two, 3) == FEWSTEP_STATUS_OK, "the card's grid again");
         CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out16, sl) == FEWSTEP_STATUS_OK, "sample at the card's grid");
         ok = 1;
