@@ -148,7 +148,9 @@ size_t fewstep_session_cond_len(const struct FewstepSession *s);
 
 /**
  * Samples with the model card's sampler: `out = sample(cond, noise)`. Allocation-free on the
- * native backend. NaN/Inf inputs are rejected (`FEWSTEP_STATUS_NON_FINITE`).
+ * native backend. NaN/Inf inputs are rejected (`FEWSTEP_STATUS_NON_FINITE`), and so is a
+ * sample that comes out non-finite (the model or its time grid overflowed f32): an
+ * `FEWSTEP_STATUS_OK` sample is finite.
  *
  * # Safety
  * `s` must be NULL or a live session; each buffer must hold its stated length.
@@ -174,7 +176,8 @@ size_t fewstep_session_batch_rows(const struct FewstepSession *s);
  * Samples the first `rows` conditions of the batch (1 ≤ `rows` ≤
  * `fewstep_session_batch_rows`): `cond` and `noise` hold `rows` rows, `out` receives `rows`
  * rows; the remaining rows are computed on zeros and discarded (on the GPU, still one
- * submit). Allocation-free on the native backend.
+ * submit). Allocation-free on the native backend. Non-finite inputs and samples are
+ * refused as `fewstep_session_sample` refuses them.
  *
  * # Safety
  * `s` must be NULL or a live session; each buffer must hold its stated length.
@@ -279,7 +282,8 @@ enum FewstepStatus fewstep_forecaster_observe(struct FewstepForecaster *f,
 /**
  * Forecasts every ready agent of the latest frame. Writes up to `capacity` agents: ids to
  * `out_agents[i]` and futures to `out_futures[((i * K) + k) * 24 + 2 * step + {0: x, 1: y}]`
- * (`out_futures` holds `capacity * K * 24` floats); the count to `*out_count`.
+ * (`out_futures` holds `capacity * K * 24` floats); the count to `*out_count`. A forecast that
+ * comes out non-finite is `FEWSTEP_STATUS_NON_FINITE`. On any failure nothing is written.
  *
  * # Safety
  * `f` must be NULL or a live forecaster; buffers must hold the stated sizes.

@@ -322,12 +322,12 @@ impl Forecaster {
     /// out NaN or infinite is `Error::NonFinite` (`what`: `"sample"` or `"forecast"`). On an
     /// error `out` holds no agents. Never allocates.
     pub fn predict(&mut self, out: &mut Forecasts) -> Result<usize, Error> {
+        out.count = 0;
         if out.agents.len() != self.slots.len() || out.k != self.k {
             return Err(Error::InvalidInput(
                 "output buffer was made by another forecaster",
             ));
         }
-        out.count = 0;
         self.ready.clear();
         self.cond.fill(0.0);
         let step = self.step;

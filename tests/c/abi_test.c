@@ -204,6 +204,15 @@ int main(int argc, char **argv) {
         ok = 1;
         for (i = 0; i < 2 * 20 * 24; i++) ok &= isfinite(fut[i]) != 0;
         CHECK(ok, "finite futures");
+        {
+            /* a grid whose step overflows: the forecast is refused and nothing is written */
+            const float huge[2] = {-3e38f, 3e38f}, one[2] = {0.0f, 1.0f};
+            count = 99;
+            CHECK(fewstep_forecaster_set_sampler(fc, FEWSTEP_METHOD_EULER, huge, 2) == FEWSTEP_STATUS_OK, "forecaster: a grid that overflows");
+            CHECK(fewstep_forecaster_predict(fc, out_ids, fut, 4, &count) == FEWSTEP_STATUS_NON_FINITE && count == 99, "an overflowing forecast is refused");
+            CHECK(fewstep_forecaster_set_sampler(fc, FEWSTEP_METHOD_EULER, one, 2) == FEWSTEP_STATUS_OK, "forecaster back at one step");
+            CHECK(fewstep_forecaster_predict(fc, out_ids, fut, 4, &count) == FEWSTEP_STATUS_OK && count == 2, "and it forecasts again");
+        }
         ids[1] = 1;
         CHECK(fewstep_forecaster_observe(fc, 100.0, ids, xs, ys, 2) == FEWSTEP_STATUS_INVALID_ARGUMENT, "duplicate agent");
         ids[1] = 2;
