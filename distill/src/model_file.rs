@@ -23,7 +23,7 @@ pub fn write_metrics(path: &Path, metrics: &BTreeMap<String, f64>) -> Result<(),
 /// file; the graph and its weights are untouched). The card's own validation applies: at least
 /// two finite, strictly increasing times, and no sampler that evaluates a data-predicting net
 /// at t = 1 (`fewstep::card::sampler_refusal`: Heun on a grid that ends at 1 for the nets this
-/// crate exports, whose cards [`edit_card`] marks as predicting the data).
+/// crate exports, whose cards `edit_card` marks as predicting the data).
 pub fn set_sampler(path: &Path, sampler: SamplerSpec) -> Result<(), String> {
     edit_card(path, |card| {
         if card.kind != fewstep::card::Kind::Velocity {

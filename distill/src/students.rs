@@ -374,7 +374,7 @@ pub struct StudentArgs {
     /// The folder holding the ETH-UCY files.
     #[arg(long, default_value = "data/eth_ucy")]
     pub data: PathBuf,
-    /// Output folder. Default: runs/<scene>/<method>.
+    /// Output folder. Default: `runs/<scene>/<method>`.
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[arg(long, default_value_t = 10)]

@@ -38,7 +38,7 @@ pub struct TeacherArgs {
     /// The folder holding the ETH-UCY files.
     #[arg(long, default_value = "data/eth_ucy")]
     pub data: PathBuf,
-    /// Output folder (checkpoints, teacher.onnx). Default: runs/<scene>/teacher.
+    /// Output folder (checkpoints, teacher.onnx). Default: `runs/<scene>/teacher`.
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[arg(long, default_value_t = 100)]
