@@ -6,6 +6,7 @@
 //! Natively it runs as part of `cargo test`. Prints `N passed, N failed`
 //! and exits non-zero on any failure.
 
+use fewstep::cpu::finite::{first_non_finite, first_non_finite_ref};
 use fewstep::cpu::gemm::*;
 use fewstep::cpu::norm::*;
 use fewstep::cpu::unary::*;
@@ -243,8 +244,35 @@ fn norm_cases(t: &mut Tally, rng: &mut Rng, isa: Isa) {
     }
 }
 
+/// The finiteness scan (portable, vectorized by the compiler for each target) against the plain
+/// search: every length to 70, with NaN or an infinity at every position, and finite edges.
+fn finite_cases(t: &mut Tally, rng: &mut Rng) {
+    let edges = [f32::MAX, f32::MIN, f32::MIN_POSITIVE, 1e-45, -0.0];
+    let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+    for len in 0..=70 {
+        let mut x: Vec<f32> = (0..len).map(|i| edges[(i + len) % edges.len()]).collect();
+        for at in 0..len {
+            if rng.below(3) == 0 {
+                x[at] = rng.normal() as f32;
+            }
+        }
+        t.check(first_non_finite(&x).is_none(), || {
+            format!("finite scan flags a finite slice of {len}")
+        });
+        for at in 0..len {
+            let mut y = x.clone();
+            y[at] = specials[rng.below(specials.len())];
+            let (got, want) = (first_non_finite(&y), first_non_finite_ref(&y));
+            t.check(got == Some(at) && want == Some(at), || {
+                format!("finite scan: {got:?} for a non-finite value at {at} of {len}")
+            });
+        }
+    }
+}
+
 fn main() {
     let mut t = Tally::default();
+    finite_cases(&mut t, &mut Rng(0xf1));
     for isa in Isa::available() {
         println!("checking {}", isa.name());
         let mut rng = Rng(0x5eed);
