@@ -55,13 +55,16 @@ enum Cmd {
     /// The toy 2-D suite: a teacher and the three students in seconds, scored by sliced
     /// Wasserstein distance to fresh data.
     Toy {
+        /// Seed of the data, the weights and the noise.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Training items per method.
         #[arg(long, default_value_t = 4096)]
         items: usize,
+        /// The teacher's passes over the training items.
         #[arg(long, default_value_t = 40)]
         teacher_epochs: usize,
+        /// Each student's passes over the training items.
         #[arg(long, default_value_t = 20)]
         student_epochs: usize,
         /// Euler steps of the teacher's samples and of its reference score.
@@ -88,6 +91,7 @@ enum Cmd {
         /// Euler steps of the card's sampler.
         #[arg(long, default_value_t = 100)]
         steps: usize,
+        /// The ONNX file to write (network and card).
         #[arg(long)]
         out: PathBuf,
     },
@@ -120,6 +124,7 @@ enum Cmd {
     /// older exports; onnxruntime warns about each). Rewrites the file in place if there are
     /// any; what the model computes is unchanged.
     Prune {
+        /// The exported model to prune (rewritten in place).
         #[arg(long)]
         model: PathBuf,
     },
@@ -618,6 +623,31 @@ mod tests {
     use fewstep::forecast::features::FeatureVersion;
     use fewstep_distill::data::*;
     use std::path::Path;
+
+    /// `fewstep-distill COMMAND [SUBCOMMAND] --help` explains every command and every flag.
+    #[test]
+    fn every_command_and_flag_has_help() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in cmd.get_subcommands() {
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(here.clone());
+                }
+                for arg in sub.get_arguments() {
+                    if arg.get_help().is_none() {
+                        missing.push(format!("{here} {}", arg.get_id()));
+                    }
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let cli = super::Cli::command();
+        cli.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cli, "fewstep-distill", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
 
     /// A row's steps column: one label when its models agree, else theirs in scene order.
     #[test]

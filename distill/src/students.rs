@@ -377,20 +377,28 @@ pub struct StudentArgs {
     /// Output folder. Default: `runs/<scene>/<method>`.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Passes over the training windows.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
+    /// Training windows per optimizer step.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
+    /// Peak learning rate.
     #[arg(long, default_value_t = 3e-4)]
     pub lr: f64,
+    /// AdamW's decoupled weight decay.
     #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
+    /// Fraction of all steps spent in linear warm-up.
     #[arg(long, default_value_t = 0.05)]
     pub warmup: f64,
+    /// Clip the global gradient norm to this (0: off).
     #[arg(long, default_value_t = 1.0)]
     pub clip: f64,
+    /// EMA decay per step.
     #[arg(long, default_value_t = 0.995)]
     pub ema: f64,
+    /// Seed of the weights, the window order and the noise: one seed, one model.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Threads for candle and for the teacher sampling.

@@ -41,13 +41,16 @@ pub struct TeacherArgs {
     /// Output folder (checkpoints, teacher.onnx). Default: `runs/<scene>/teacher`.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Passes over the training windows.
     #[arg(long, default_value_t = 100)]
     pub epochs: usize,
+    /// Training windows per optimizer step.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
     /// Peak learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// AdamW's decoupled weight decay.
     #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
     /// Fraction of all steps spent in linear warm-up.
@@ -59,15 +62,19 @@ pub struct TeacherArgs {
     /// EMA decay per step.
     #[arg(long, default_value_t = 0.995)]
     pub ema: f64,
+    /// Seed of the weights, the window order and the noise: one seed, one model.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Threads for candle's kernels (sets RAYON_NUM_THREADS).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Width of the transformer (the shipped teachers use 96).
     #[arg(long, default_value_t = 128)]
     pub d_model: usize,
+    /// Transformer blocks.
     #[arg(long, default_value_t = 2)]
     pub layers: usize,
+    /// Attention heads per block (must divide --d-model).
     #[arg(long, default_value_t = 4)]
     pub heads: usize,
     /// Use at most this many training windows (a seeded random subset).

@@ -33,6 +33,7 @@ struct Cli {
 enum Cmd {
     /// Print JSON about a model: card, inputs/outputs, ops, parameters, which backends run it.
     Info {
+        /// The ONNX model file (a fewstep card is read from its metadata when present).
         model: PathBuf,
         /// Bind a symbolic dimension for the backend check (default: every symbol = 1).
         #[arg(long = "dim", value_name = "SYMBOL=VALUE")]
@@ -40,14 +41,18 @@ enum Cmd {
     },
     /// One forward pass of any ONNX model (no card needed); writes DIR/<output name>.npy.
     Run {
+        /// The ONNX model file (a fewstep card is read from its metadata when present).
         model: PathBuf,
         /// An input, as NAME=FILE.npy (float32). Repeat for every graph input.
         #[arg(long = "input", value_name = "NAME=FILE.npy", required = true)]
         inputs: Vec<String>,
+        /// Folder for the outputs, one NAME.npy (float32) per graph output; created if missing.
         #[arg(long, value_name = "DIR")]
         output_dir: PathBuf,
+        /// auto (native when its kernels cover every op, else tract), native, tract or gpu.
         #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
         backend: String,
+        /// f32, or f16 weights (half the weight memory; each backend's f16 path: docs/BENCHMARKS.md).
         #[arg(long, default_value = "f32", value_name = "f32|f16")]
         precision: String,
         /// Bind a symbolic dimension (inferred from the input files when omitted).
@@ -56,6 +61,7 @@ enum Cmd {
     },
     /// Sample with the model card's sampler: condition (and noise or a seed) in, sample out.
     Sample {
+        /// The ONNX model file (a fewstep card is read from its metadata when present).
         model: PathBuf,
         /// The condition, shaped like the card's cond input (its batch binds the batch symbol).
         #[arg(long, value_name = "FILE.npy")]
@@ -63,8 +69,10 @@ enum Cmd {
         /// The noise (state at the first time); default: standard normal from --seed.
         #[arg(long, value_name = "FILE.npy", conflicts_with = "seed")]
         noise: Option<PathBuf>,
+        /// Seed of the standard-normal noise (when --noise is not given).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Where to write the sample: float32 .npy, shaped like the card's state input.
         #[arg(long, value_name = "FILE.npy")]
         out: PathBuf,
         /// Override the card's time grid with N uniform steps over the same interval.
@@ -73,27 +81,35 @@ enum Cmd {
         /// Override the card's integration method (keeps the grid, or the --steps grid).
         #[arg(long, value_name = "euler|heun|midpoint")]
         method: Option<String>,
+        /// auto (native when its kernels cover every op, else tract), native, tract or gpu.
         #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
         backend: String,
+        /// f32, or f16 weights (half the weight memory; each backend's f16 path: docs/BENCHMARKS.md).
         #[arg(long, default_value = "f32", value_name = "f32|f16")]
         precision: String,
+        /// Bind a symbolic dimension (inferred from --cond or --noise when omitted; else 1).
         #[arg(long = "dim", value_name = "SYMBOL=VALUE")]
         dims: Vec<String>,
     },
     /// Forecast every agent at every frame of a scene with the streaming forecaster; write
     /// JSON (per frame, per agent: observed track and K futures) and a picture.
     Forecast {
+        /// A fewstep trajectory model: an ONNX file whose card has a trajectory normalization.
         #[arg(long)]
         model: PathBuf,
         /// A `frame agent x y` file (tabs or spaces, any frame step).
         #[arg(long)]
         scene: PathBuf,
+        /// auto (native when its kernels cover every op, else tract), native, tract or gpu.
         #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
         backend: String,
+        /// f32, or f16 weights (half the weight memory; each backend's f16 path: docs/BENCHMARKS.md).
         #[arg(long, default_value = "f32", value_name = "f32|f16")]
         precision: String,
+        /// Seed of the sampling noise (the same seed gives the same forecasts).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Write every frame's forecasts as JSON: per agent, its observed track and K futures.
         #[arg(long, value_name = "OUT.json")]
         json: Option<PathBuf>,
         /// Picture of the frame with the most forecast agents (or of --frame).
@@ -112,22 +128,28 @@ enum Cmd {
     /// Evaluate a trajectory model on a scene file or a folder of them: standard windows
     /// (8 observed + 12 future, stride 1), minADE_K / minFDE_K in the file's units.
     Eval {
+        /// A fewstep trajectory model: an ONNX file whose card has a trajectory normalization.
         #[arg(long)]
         model: PathBuf,
         /// A `frame agent x y` file, or a folder whose *.txt files are all evaluated.
         #[arg(long)]
         scene: PathBuf,
+        /// Futures per window that minADE_K / minFDE_K take the best of (at most the model's K).
         #[arg(long, default_value_t = 20)]
         k: usize,
         /// Keep only windows with at least two complete agents (the Social-GAN test set).
         #[arg(long)]
         sgan_filter: bool,
+        /// Print JSON (per file and overall) instead of a table.
         #[arg(long)]
         json: bool,
+        /// auto (native when its kernels cover every op, else tract), native, tract or gpu.
         #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
         backend: String,
+        /// f32, or f16 weights (half the weight memory; each backend's f16 path: docs/BENCHMARKS.md).
         #[arg(long, default_value = "f32", value_name = "f32|f16")]
         precision: String,
+        /// Seed of the sampling noise (the same seed gives the same figures).
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Override the card's time grid with N uniform steps.
@@ -143,6 +165,7 @@ enum Cmd {
     /// `--backend gpu` adds the encode and submit-to-readback medians and the adapter; use
     /// `--dim N=1024` for a batch.
     Bench {
+        /// The ONNX model file (a fewstep card is read from its metadata when present).
         model: PathBuf,
         /// Comma-separated backends (auto, native, tract, gpu).
         #[arg(long, default_value = "native,tract")]
@@ -150,6 +173,7 @@ enum Cmd {
         /// Comma-separated precisions.
         #[arg(long, default_value = "f32,f16")]
         precision: String,
+        /// Timed calls per backend and precision (after iters/10 untimed warm-up calls, 3 to 200).
         #[arg(long, default_value_t = 1000)]
         iters: usize,
         /// Bind a symbolic dimension (default: every symbol = 1).
@@ -1214,5 +1238,30 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             *json,
             SamplerFlags::parse(*steps, method.as_deref())?,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `fewstep COMMAND --help` explains every command and every flag.
+    #[test]
+    fn every_command_and_flag_has_help() {
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let mut missing = Vec::new();
+        for sub in cli.get_subcommands() {
+            if sub.get_about().is_none() {
+                missing.push(sub.get_name().to_string());
+            }
+            for arg in sub.get_arguments() {
+                if arg.get_help().is_none() {
+                    missing.push(format!("{} {}", sub.get_name(), arg.get_id()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 }
