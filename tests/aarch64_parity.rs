@@ -251,9 +251,9 @@ fn finite_cases(t: &mut Tally, rng: &mut Rng) {
     let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
     for len in 0..=70 {
         let mut x: Vec<f32> = (0..len).map(|i| edges[(i + len) % edges.len()]).collect();
-        for at in 0..len {
+        for v in x.iter_mut() {
             if rng.below(3) == 0 {
-                x[at] = rng.normal() as f32;
+                *v = rng.normal() as f32;
             }
         }
         t.check(first_non_finite(&x).is_none(), || {
