@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """One comparison run over the SHIPPED models (every teacher and student under models/): full
 sampler runs (the card's steps; one pass for a generator) timed side by side on fewstep native
-f32 and f16, fewstep's tract backend, and onnxruntime with 1 thread and with its default
-threads, at 1 and at 64 agents per call. Also: the teacher (N steps) / student (1 step)
+f32 and f16 (at 64 agents also with every core sharing the agents, `--threads`), fewstep's
+tract backend, and onnxruntime with 1 thread and with its default threads, at 1 and at 64
+agents per call. Also: the teacher (N steps) / student (1 step)
 wall-time ratio of each fold, with the test minADE20/minFDE20 stored in the cards beside it.
 
 usage: .venv-ref/bin/python benches/models.py [--agents 1,64] [--budget 2.0] [--write]
@@ -46,11 +47,11 @@ def pct(ts, p):
     return ts[min(len(ts) - 1, int(round((len(ts) - 1) * p)))]
 
 
-def fewstep_bench(path, n, backends, budget):
+def fewstep_bench(path, n, backends, budget, threads="1"):
     def run(iters):
         return json.loads(sh(FEWSTEP, "bench", path, "--backend", backends, "--precision", "f32,f16"
                              if backends == "native" else "f32", "--iters", str(iters),
-                             "--dim", f"N={n}", "--json"))["results"]
+                             "--dim", f"N={n}", "--threads", threads, "--json"))["results"]
     probe = run(5)
     est = max(r.get("median_us", 1.0) for r in probe if "error" not in r)
     iters = int(max(20, min(100000, budget * 1e6 / max(est, 1.0))))
@@ -149,13 +150,18 @@ def main():
         steps = len(c["sampler"]["times"]) - 1 if c.get("sampler") else 1
         for n in [int(x) for x in a.agents.split(",")]:
             rows = []
-            nat, _ = fewstep_bench(path, n, "native", a.budget)
+            # with several agents, also every core sharing them (SessionOptions::threads), as
+            # onnxruntime's default threads do
+            threads = f"1,{os.cpu_count()}" if n > 1 and os.cpu_count() > 1 else "1"
+            nat, _ = fewstep_bench(path, n, "native", a.budget, threads)
             tr, _ = fewstep_bench(path, n, "tract", a.budget / 2)
             for r in nat + tr:
                 if "error" in r:
                     continue
-                rows.append((f"fewstep {r['backend']} {r['precision']}", r["median_us"], r["p99_us"],
-                             f"{r['allocations_per_call']:.0f}", str(r["weight_bytes"])))
+                t = r.get("threads", 1)
+                rows.append((f"fewstep {r['backend']} {r['precision']}" + (f", {t} threads" if t > 1 else ""),
+                             r["median_us"], r["p99_us"], f"{r['allocations_per_call']:.0f}",
+                             str(r["weight_bytes"])))
             for threads, label in [(1, "onnxruntime 1 thread"), (0, "onnxruntime default threads")]:
                 med, p99, _ = ort_time(OrtSampler(path, c, n, threads), a.budget)
                 rows.append((label, med, p99, "–", "–"))

@@ -52,6 +52,10 @@ pub enum Error {
     /// The tract fallback failed at run time.
     #[error("tract backend failed at run time")]
     TractRun,
+    /// A worker thread of a multi-threaded session panicked while sampling (a bug: please
+    /// report it); the session stays usable.
+    #[error("a sampling worker thread panicked")]
+    WorkerPanic,
     /// The GPU failed at run time (device lost, out of memory, or a validation error).
     #[error("GPU backend failed at run time (device lost, out of memory or validation error)")]
     GpuRun,

@@ -28,6 +28,7 @@ pub mod native;
 pub mod npy;
 pub mod onnx;
 pub mod plan;
+mod pool;
 pub mod rng;
 pub mod sampler;
 pub mod session;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::card::{Kind, Method, Prediction, sampler_refusal, uniform_grid};
+use crate::card::{CardDim, Kind, Method, Prediction, sampler_refusal, uniform_grid};
 use crate::cpu::Isa;
 use crate::cpu::finite::first_non_finite;
 use crate::error::Error;
@@ -13,6 +13,7 @@ use crate::model::Model;
 use crate::native::NativeEngine;
 use crate::onnx::read::parse_typed;
 use crate::plan;
+use crate::pool::{RowPool, chunk_rows};
 use crate::sampler::{self, VelocityField};
 use crate::tract::TractEngine;
 
@@ -105,6 +106,14 @@ pub struct SessionOptions {
     pub gpu_f16: GpuF16Mode,
     /// Values of the symbols in input shapes (e.g. `N` = 20). A symbol left out is an error.
     pub dims: BTreeMap<String, usize>,
+    /// CPU threads that share a sampler call's batch (0 or 1: the calling thread only). With
+    /// more, the batch's rows (e.g. agents) are split into that many chunks, each sampled by
+    /// a session of its own, all but the first on worker threads started at build: the same
+    /// samples to f32 rounding (the kernels' register tiles depend on the row count), bit for
+    /// bit from call to call, still without allocation. Needs a card whose state and condition
+    /// share a symbolic batch axis, rows that do not interact (as `sample_batch` assumes), and
+    /// a CPU backend; `run` stays on the calling thread.
+    pub threads: usize,
 }
 
 /// What a session was built with, for reports.
@@ -122,6 +131,9 @@ pub struct SessionInfo {
     pub nodes: usize,
     /// For the GPU backend: adapter, fp16 path and shader compile time.
     pub gpu: Option<GpuInfo>,
+    /// Threads a full batch is sampled on (1 unless `SessionOptions::threads` split it; then
+    /// `weight_bytes` and `arena_bytes` count every chunk's session too).
+    pub threads: usize,
 }
 
 /// What a GPU session runs on.
@@ -199,6 +211,8 @@ pub struct Session {
     scratch: Vec<f32>,
     batch_rows: usize,
     batch: BatchBuffers,
+    /// With `threads` > 1: the sessions over the batch's chunks, which sample in its stead.
+    pool: Option<Box<RowPool>>,
 }
 
 /// Full-batch copies for `sample_batch`, allocated at build.
@@ -320,6 +334,22 @@ impl Session {
             })
             .unwrap_or(1);
         let cond_len = roles.and_then(|r| r.cond).map_or(0, |c| input_lens[c]);
+        let pool = match opts.threads {
+            0 | 1 => None,
+            threads => {
+                let row = (batch_rows, state_len / batch_rows, cond_len / batch_rows);
+                Some(Box::new(Self::row_pool(
+                    model, &opts, &info, roles, row, threads,
+                )?))
+            }
+        };
+        let mut info = info;
+        if let Some(p) = &pool {
+            let (weights, arenas) = p.bytes();
+            info.threads = p.threads();
+            info.weight_bytes += weights;
+            info.arena_bytes += arenas;
+        }
         Ok(Session {
             engine,
             info,
@@ -337,7 +367,54 @@ impl Session {
                 noise: vec![0.0; state_len],
                 out: vec![0.0; state_len],
             },
+            pool,
         })
+    }
+
+    /// The sessions that share a batch over `threads` CPU threads (`SessionOptions::threads`).
+    fn row_pool(
+        model: &Model,
+        opts: &SessionOptions,
+        info: &SessionInfo,
+        roles: Option<Roles>,
+        (batch_rows, state_row, cond_row): (usize, usize, usize),
+        threads: usize,
+    ) -> Result<RowPool, Error> {
+        let refuse = |why: &str| {
+            Err(Error::InvalidArgument(format!(
+                "threads = {threads}: {why}"
+            )))
+        };
+        if info.backend == Backend::Gpu {
+            return refuse(
+                "the GPU backend runs the whole batch itself; threads are for CPU backends",
+            );
+        }
+        let Some(r) = roles else {
+            return refuse("a model without a card has no batch to split");
+        };
+        let lead = |i: usize| model.inputs()[i].shape.first();
+        let symbol = match lead(r.state) {
+            Some(CardDim::Sym(s)) if r.cond.is_none_or(|c| lead(c) == lead(r.state)) => s.clone(),
+            _ => {
+                return refuse(
+                    "the batch is split along the state's leading axis, which must be a symbol the \
+                     condition shares (e.g. N)",
+                );
+            }
+        };
+        let rows = chunk_rows(batch_rows, threads);
+        let sessions = rows
+            .iter()
+            .map(|&n| {
+                let mut o = opts.clone();
+                o.backend = info.backend;
+                o.threads = 1;
+                o.dims.insert(symbol.clone(), n);
+                Session::new(model, o)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        RowPool::new(sessions, rows, state_row, cond_row)
     }
 
     fn native(
@@ -357,6 +434,7 @@ impl Session {
             arena_bytes: e.arena_bytes(),
             nodes: g.nodes.len(),
             gpu: None,
+            threads: 1,
         };
         Ok((Engine::Native(e), info))
     }
@@ -390,6 +468,7 @@ impl Session {
                 compile_time: e.compile_time(),
                 dispatches: e.dispatches(),
             }),
+            threads: 1,
         };
         Ok((Engine::Gpu(Box::new(e)), info))
     }
@@ -448,6 +527,7 @@ impl Session {
             arena_bytes: 0,
             nodes,
             gpu: None,
+            threads: 1,
         };
         Ok((Engine::Tract(e), info))
     }
@@ -523,6 +603,10 @@ impl Session {
                 got: out.len(),
             });
         }
+        if let Some(pool) = &mut self.pool {
+            pool.sample(rows, cond, noise, out)?;
+            return check_finite(out, "sample");
+        }
         let mut b = std::mem::take(&mut self.batch);
         b.cond[..cond.len()].copy_from_slice(cond);
         b.cond[cond.len()..].fill(0.0);
@@ -536,6 +620,14 @@ impl Session {
         self.batch = b;
         result?;
         check_finite(out, "sample")
+    }
+
+    /// Heap allocations made so far on this session's worker threads (with more than one of
+    /// `SessionOptions::threads`), as counted by [`crate::alloc_count::Counting`] when it is the global allocator;
+    /// 0 otherwise. With [`crate::alloc_count::thread_allocations`] on the calling thread, it
+    /// gives a multi-threaded call's allocations exactly.
+    pub fn worker_allocations(&self) -> usize {
+        self.pool.as_ref().map_or(0, |p| p.worker_allocations())
     }
 
     /// What the model's card says it is (`None`: no card, so nothing to sample).
@@ -568,6 +660,9 @@ impl Session {
             Some(Kind::Velocity) => {}
         }
         check_sampler(self.prediction, method, times)?;
+        if let Some(pool) = &mut self.pool {
+            pool.set_sampler(method, times)?;
+        }
         self.method = method;
         self.times = times.to_vec();
         Ok(())
@@ -647,7 +742,10 @@ impl Session {
                 got: out.len(),
             });
         }
-        self.sample_checked(r, cond, noise, out)?;
+        match &mut self.pool {
+            Some(pool) => pool.sample(self.batch_rows, cond, noise, out)?,
+            None => self.sample_checked(r, cond, noise, out)?,
+        }
         check_finite(out, "sample")
     }
 

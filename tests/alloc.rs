@@ -139,6 +139,7 @@ fn the_forecaster_allocates_nothing_per_frame() {
             backend: Backend::Native,
             precision,
             seed: 1,
+            threads: 1,
         };
         let mut f = Forecaster::new(&m, opts).unwrap();
         let mut out = f.new_output();

@@ -134,6 +134,8 @@ pub fn evaluate_on(
         precision: Precision::F32,
         seed: sampling.seed,
         batch: sampling.chunk,
+        // one thread: the cards' figures reproduce bit for bit
+        threads: 1,
         steps: sampling.steps,
         times: sampling.times.clone(),
         method: sampling.method,

@@ -90,6 +90,10 @@ enum Cmd {
         /// Bind a symbolic dimension (inferred from --cond or --noise when omitted; else 1).
         #[arg(long = "dim", value_name = "SYMBOL=VALUE")]
         dims: Vec<String>,
+        /// CPU threads that share each sampler call's batch rows (native and tract backends;
+        /// the output depends on it only to f32 rounding).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Forecast every agent at every frame of a scene with the streaming forecaster; write
     /// JSON (per frame, per agent: observed track and K futures) and a picture.
@@ -124,6 +128,10 @@ enum Cmd {
         /// Override the card's integration method (keeps the grid, or the --steps grid).
         #[arg(long, value_name = "euler|heun|midpoint")]
         method: Option<String>,
+        /// CPU threads that share a frame's agents (native and tract backends;
+        /// the output depends on it only to f32 rounding).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Evaluate a trajectory model on a scene file or a folder of them: standard windows
     /// (8 observed + 12 future, stride 1), minADE_K / minFDE_K in the file's units.
@@ -158,6 +166,10 @@ enum Cmd {
         /// Override the card's integration method (keeps the grid, or the --steps grid).
         #[arg(long, value_name = "euler|heun|midpoint")]
         method: Option<String>,
+        /// CPU threads that share each sampler call's windows (native and tract backends;
+        /// the output depends on it only to f32 rounding).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Time the model on random inputs: median, p99, p99.9 and max µs per call, allocations
     /// per call, weight bytes and resident memory before and after the timed calls, per backend
@@ -193,6 +205,10 @@ enum Cmd {
         /// activations).
         #[arg(long, default_value = "auto", value_name = "auto|shader|packed")]
         gpu_f16: String,
+        /// Comma-separated CPU thread counts that share a call's batch rows, each timed in
+        /// turn (e.g. `--threads 1,2 --dim N=64`); the GPU backend runs with 1.
+        #[arg(long, default_value = "1")]
+        threads: String,
     },
 }
 
@@ -355,11 +371,13 @@ fn options(
     backend: &str,
     precision: &str,
     dims: BTreeMap<String, usize>,
+    threads: usize,
 ) -> Result<SessionOptions, Error> {
     Ok(SessionOptions {
         backend: backend.parse()?,
         precision: precision.parse()?,
         dims,
+        threads,
         ..Default::default()
     })
 }
@@ -410,7 +428,7 @@ fn run(
             })
         })
         .collect::<Result<_, _>>()?;
-    let mut s = Session::new(&model, options(backend, precision, dims.clone())?)?;
+    let mut s = Session::new(&model, options(backend, precision, dims.clone(), 1)?)?;
     let ins: Vec<&[f32]> = arrays.iter().map(|a| a.data.as_slice()).collect();
     let mut outs: Vec<Vec<f32>> = s.output_lens().iter().map(|&l| vec![0.0; l]).collect();
     let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
@@ -511,8 +529,7 @@ fn sample(
     seed: u64,
     out: &Path,
     flags: SamplerFlags,
-    backend: &str,
-    precision: &str,
+    opts: SessionOptions,
     dims: &[String],
 ) -> Result<(), Error> {
     let model = Model::load(model_path)?;
@@ -554,7 +571,13 @@ fn sample(
         None => None,
     };
     let dims = with_default_dims(&model, dims);
-    let mut s = Session::new(&model, options(backend, precision, dims.clone())?)?;
+    let mut s = Session::new(
+        &model,
+        SessionOptions {
+            dims: dims.clone(),
+            ..opts
+        },
+    )?;
     flags.apply(&mut s)?;
     let noise = match noise_arr {
         Some(a) => a.data,
@@ -602,21 +625,44 @@ fn bench_configs<'a>(
     backends: &'a str,
     precisions: &'a str,
     gpu_f16: &'a str,
-) -> Vec<(&'a str, &'a str, &'a str)> {
+    threads: &str,
+) -> Result<Vec<BenchConfig<'a>>, Error> {
+    let threads = threads
+        .split(',')
+        .map(|t| {
+            t.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&t| t > 0)
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "--threads {t:?}: expected counts ≥ 1, like 1,2"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut configs = Vec::new();
     for b in backends.split(',').map(str::trim) {
         for p in precisions.split(',').map(str::trim) {
-            if b == "gpu" && p == "f16" {
-                for m in gpu_f16.split(',').map(str::trim) {
-                    configs.push((b, p, m));
-                }
+            let paths: Vec<&str> = if b == "gpu" && p == "f16" {
+                gpu_f16.split(',').map(str::trim).collect()
             } else {
-                configs.push((b, p, "auto"));
+                vec!["auto"]
+            };
+            for m in paths {
+                if b == "gpu" {
+                    configs.push((b, p, m, 1));
+                } else {
+                    configs.extend(threads.iter().map(|&t| (b, p, m, t)));
+                }
             }
         }
     }
-    configs
+    Ok(configs)
 }
+
+/// One row of `fewstep bench`: backend, precision, GPU f16 path, threads.
+type BenchConfig<'a> = (&'a str, &'a str, &'a str, usize);
 
 /// What one timed call of a sampling session is: `sampler run (2 steps)` for Euler, and the
 /// method's name otherwise (`sampler run (2 midpoint steps)`).
@@ -630,7 +676,7 @@ fn sampler_unit(method: Method, steps: usize) -> String {
 
 fn bench(
     path: &Path,
-    configs: &[(&str, &str, &str)],
+    configs: &[BenchConfig],
     iters: usize,
     dims: &[String],
     as_json: bool,
@@ -640,8 +686,8 @@ fn bench(
     let dims = with_default_dims(&model, parse_dims(dims)?);
     let iters = iters.max(1);
     let mut rows = Vec::new();
-    for &(b, p, m) in configs {
-        let mut opts = options(b, p, dims.clone())?;
+    for &(b, p, m, threads) in configs {
+        let mut opts = options(b, p, dims.clone(), threads)?;
         opts.gpu_f16 = m.parse()?;
         let t0 = Instant::now();
         let mut s = match Session::new(&model, opts) {
@@ -726,6 +772,7 @@ fn bench(
                 "backend": format!("{:?}", info.backend).to_lowercase(),
                 "precision": format!("{:?}", info.precision).to_lowercase(),
                 "isa": info.isa,
+                "threads": info.threads,
                 "unit": if sampling { sampler_unit(s.method(), s.times().len() - 1) } else { "forward pass".to_string() },
                 "batch_rows": s.batch_rows(),
                 "median_us_per_row": percentile(&times, 0.5) / s.batch_rows() as f64,
@@ -755,9 +802,10 @@ fn bench(
     } else {
         println!("{} with {:?}", path.display(), dims);
         println!(
-            "{:<8} {:<5} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>17}  unit",
+            "{:<8} {:<5} {:>3} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>17}  unit",
             "backend",
             "prec",
+            "thr",
             "median µs",
             "p99 µs",
             "p99.9 µs",
@@ -778,9 +826,10 @@ fn bench(
             }
             let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
             println!(
-                "{:<8} {:<5} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.1} {:>10} {:>17}  {}",
+                "{:<8} {:<5} {:>3} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.1} {:>10} {:>17}  {}",
                 r["backend"].as_str().unwrap_or(""),
                 r["precision"].as_str().unwrap_or(""),
+                r["threads"],
                 f("median_us"),
                 f("p99_us"),
                 f("p999_us"),
@@ -838,12 +887,20 @@ fn demo() -> Result<(), Error> {
         model.display(),
         scene.display()
     );
-    eval(&model, &scene, 20, true, false, "auto", "f32", 0, flags)?;
+    eval(
+        &model,
+        &scene,
+        20,
+        true,
+        false,
+        SessionOptions::default(),
+        0,
+        flags,
+    )?;
     forecast(
         &model,
         &scene,
-        "auto",
-        "f32",
+        SessionOptions::default(),
         0,
         None,
         Some(Path::new("forecast.png")),
@@ -867,8 +924,7 @@ struct FrameForecast {
 fn forecast(
     model: &Path,
     scene: &Path,
-    backend: &str,
-    precision: &str,
+    session: SessionOptions,
     seed: u64,
     json_out: Option<&Path>,
     png_out: Option<&Path>,
@@ -883,9 +939,10 @@ fn forecast(
     let max_agents = ranges.iter().map(|r| r.len()).max().unwrap_or(1);
     let opts = ForecasterOptions {
         max_agents,
-        backend: backend.parse()?,
-        precision: precision.parse()?,
+        backend: session.backend,
+        precision: session.precision,
         seed,
+        threads: session.threads,
     };
     let mut f = Forecaster::new(&model, opts)?;
     if let Some((m, grid)) = flags.resolve(f.session().method(), f.session().times()) {
@@ -1027,8 +1084,7 @@ fn eval(
     k: usize,
     sgan: bool,
     as_json: bool,
-    backend: &str,
-    precision: &str,
+    session: SessionOptions,
     seed: u64,
     flags: SamplerFlags,
 ) -> Result<(), Error> {
@@ -1058,8 +1114,9 @@ fn eval(
     }
     let opts = EvalOptions {
         k,
-        backend: backend.parse()?,
-        precision: precision.parse()?,
+        backend: session.backend,
+        precision: session.precision,
+        threads: session.threads,
         seed,
         steps: flags.steps,
         method: flags.method,
@@ -1165,6 +1222,7 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             backend,
             precision,
             dims,
+            threads,
         } => sample(
             model,
             cond.as_deref(),
@@ -1172,8 +1230,7 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             *seed,
             out,
             SamplerFlags::parse(*steps, method.as_deref())?,
-            backend,
-            precision,
+            options(backend, precision, BTreeMap::new(), *threads)?,
             dims,
         ),
         Cmd::Forecast {
@@ -1187,11 +1244,11 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             frame,
             steps,
             method,
+            threads,
         } => forecast(
             model,
             scene,
-            backend,
-            precision,
+            options(backend, precision, BTreeMap::new(), *threads)?,
             *seed,
             json.as_deref(),
             png.as_deref(),
@@ -1209,14 +1266,14 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             seed,
             steps,
             method,
+            threads,
         } => eval(
             model,
             scene,
             *k,
             *sgan_filter,
             *json,
-            backend,
-            precision,
+            options(backend, precision, BTreeMap::new(), *threads)?,
             *seed,
             SamplerFlags::parse(*steps, method.as_deref())?,
         ),
@@ -1230,9 +1287,10 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             steps,
             method,
             gpu_f16,
+            threads,
         } => bench(
             model,
-            &bench_configs(backend, precision, gpu_f16),
+            &bench_configs(backend, precision, gpu_f16, threads)?,
             *iters,
             dims,
             *json,

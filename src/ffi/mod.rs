@@ -99,6 +99,7 @@ fn status_of(e: &Error) -> FewstepStatus {
         Error::NoCard => FewstepStatus::NoCard,
         Error::Capacity(_) => FewstepStatus::Capacity,
         Error::TractRun | Error::GpuRun => FewstepStatus::Other,
+        Error::WorkerPanic => FewstepStatus::Panic,
     }
 }
 
@@ -539,6 +540,7 @@ pub unsafe extern "C" fn fewstep_forecaster_new(
             backend: backend_of(backend)?,
             precision: precision_of(precision)?,
             seed,
+            threads: 1,
         };
         let f = Forecaster::new(&m.0, opts).map_err(fail)?;
         let out_buf = f.new_output();

@@ -25,6 +25,9 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Windows per sampler call.
     pub batch: usize,
+    /// CPU threads that share each sampler call's windows (`SessionOptions::threads`); the
+    /// figures depend on it only to f32 rounding.
+    pub threads: usize,
     /// Replace the card's time grid by this many uniform steps (velocity models; a generator
     /// has no sampler, and `steps`, `times` and `method` leave it alone).
     pub steps: Option<usize>,
@@ -45,6 +48,7 @@ impl Default for EvalOptions {
             precision: Precision::F32,
             seed: 0,
             batch: 256,
+            threads: 1,
             steps: None,
             times: None,
             method: None,
@@ -124,6 +128,7 @@ pub fn evaluate(
     let mut so = SessionOptions {
         backend: opts.backend,
         precision: opts.precision,
+        threads: opts.threads,
         ..Default::default()
     };
     so.dims.insert(sym, batch);

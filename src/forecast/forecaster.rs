@@ -62,6 +62,9 @@ pub struct ForecasterOptions {
     pub precision: Precision,
     /// Seed of the sampler noise: the same seed and inputs give the same forecasts.
     pub seed: u64,
+    /// CPU threads that share a frame's agents (`SessionOptions::threads`; 0 or 1: the
+    /// calling thread only). The forecasts depend on it only to f32 rounding.
+    pub threads: usize,
 }
 
 impl Default for ForecasterOptions {
@@ -71,6 +74,7 @@ impl Default for ForecasterOptions {
             backend: Backend::Auto,
             precision: Precision::F32,
             seed: 0,
+            threads: 1,
         }
     }
 }
@@ -193,6 +197,7 @@ impl Forecaster {
         let mut so = SessionOptions {
             backend: opts.backend,
             precision: opts.precision,
+            threads: opts.threads,
             ..Default::default()
         };
         so.dims.insert(batch, opts.max_agents);
@@ -353,9 +358,16 @@ impl Forecaster {
         if self.ready.is_empty() {
             return Ok(0);
         }
+        // the whole batch's noise is drawn, so an agent's noise does not depend on the others
         self.rng.fill_normal(&mut self.noise);
-        self.session
-            .sample(&self.cond, &self.noise, &mut self.out)?;
+        let rows = self.ready.len();
+        let state_row = self.noise.len() / self.slots.len();
+        self.session.sample_batch(
+            rows,
+            &self.cond[..rows * w],
+            &self.noise[..rows * state_row],
+            &mut self.out[..rows * state_row],
+        )?;
         for (row, &slot) in self.ready.iter().enumerate() {
             out.agents[row] = self.slots[slot].agent;
             for m in 0..self.k {

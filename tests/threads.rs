@@ -1,0 +1,282 @@
+//! A session whose batch is split across threads (`SessionOptions::threads`) samples what one
+//! thread samples (to f32 rounding, and bit for bit from call to call), whole batches and
+//! partial ones, after a sampler change too; bad requests are refused; its worker threads end
+//! with it; a call allocates nothing on any thread.
+
+use fewstep::alloc_count::{Counting, thread_allocations};
+use fewstep::card::{Method, SamplerSpec};
+use fewstep::forecast::{Forecaster, ForecasterOptions};
+use fewstep::onnx::write::encode;
+use fewstep::rng::Rng;
+use fewstep::testing::{self, TOL_F32};
+use fewstep::{Backend, Error, Model, Precision, Session, SessionOptions};
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn session(
+    model: &Model,
+    backend: Backend,
+    precision: Precision,
+    n: usize,
+    threads: usize,
+) -> Session {
+    let mut o = SessionOptions {
+        backend,
+        precision,
+        threads,
+        ..Default::default()
+    };
+    o.dims.insert("N".into(), n);
+    Session::new(model, o).unwrap()
+}
+
+fn inputs(s: &Session, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = Rng::new(seed);
+    let (mut cond, mut noise) = (vec![0.0; s.cond_len()], vec![0.0; s.state_len()]);
+    rng.fill_normal(&mut cond);
+    rng.fill_normal(&mut noise);
+    (cond, noise)
+}
+
+fn sample(s: &mut Session, cond: &[f32], noise: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; noise.len()];
+    s.sample(cond, noise, &mut out).unwrap();
+    out
+}
+
+fn models() -> Vec<(&'static str, Model)> {
+    let m = |p| Model::from_bytes(&encode(&p)).unwrap();
+    vec![
+        ("trajectory", m(testing::trajectory_velocity(5, 32, 2))),
+        ("mlp", m(testing::mlp_velocity(1, Default::default(), 3))),
+        ("generator", m(testing::mlp_generator(3, 24, 16, 64))),
+    ]
+}
+
+/// Within f32 rounding: the kernels pick their register tiles by row count, so a row's
+/// summation order can depend on the size of the batch it is computed in.
+fn close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    if let Err(e) = testing::compare(got, want, TOL_F32) {
+        panic!("{what}: {e}");
+    }
+}
+
+#[test]
+fn threads_sample_what_one_thread_samples() {
+    for (name, model) in models() {
+        for precision in [Precision::F32, Precision::F16] {
+            for n in [1, 2, 5, 17] {
+                let mut one = session(&model, Backend::Native, precision, n, 1);
+                let (cond, noise) = inputs(&one, n as u64);
+                let want = sample(&mut one, &cond, &noise);
+                for threads in [2, 3, 4] {
+                    let mut many = session(&model, Backend::Native, precision, n, threads);
+                    assert_eq!(many.info().threads, threads.min(n), "{name} N={n}");
+                    assert_eq!(
+                        (many.state_len(), many.cond_len()),
+                        (one.state_len(), one.cond_len())
+                    );
+                    let what = format!("{name} {precision:?} N={n} threads={threads}");
+                    let got = sample(&mut many, &cond, &noise);
+                    close(&got, &want, &what);
+                    // deterministic: the workers serve call after call, and another session
+                    // with as many threads samples the very same bits
+                    assert_eq!(sample(&mut many, &cond, &noise), got, "{what}, 2nd call");
+                    let mut again = session(&model, Backend::Native, precision, n, threads);
+                    assert_eq!(
+                        sample(&mut again, &cond, &noise),
+                        got,
+                        "{what}, 2nd session"
+                    );
+                    // partial batches: the first rows of the batch, as one thread samples them
+                    let (sr, cr) = (one.state_len() / n, one.cond_len() / n);
+                    for rows in 1..n {
+                        let mut a = vec![0.0; rows * sr];
+                        let mut b = vec![0.0; rows * sr];
+                        let (c, z) = (&cond[..rows * cr], &noise[..rows * sr]);
+                        one.sample_batch(rows, c, z, &mut a).unwrap();
+                        many.sample_batch(rows, c, z, &mut b).unwrap();
+                        close(&b, &a, &format!("{what}, {rows} rows"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn tract_threads_and_a_new_sampler_match_too() {
+    let model = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
+    let mut one = session(&model, Backend::Tract, Precision::F32, 6, 1);
+    let mut many = session(&model, Backend::Tract, Precision::F32, 6, 3);
+    let (cond, noise) = inputs(&one, 9);
+    let want = sample(&mut one, &cond, &noise);
+    close(&sample(&mut many, &cond, &noise), &want, "tract");
+    let mut native_one = session(&model, Backend::Native, Precision::F32, 6, 1);
+    let mut native_many = session(&model, Backend::Native, Precision::F32, 6, 2);
+    let before = sample(&mut native_many, &cond, &noise);
+    let heun = SamplerSpec::uniform(Method::Heun, 3);
+    for s in [&mut native_one, &mut native_many] {
+        s.set_sampler(Method::Heun, &heun.times).unwrap();
+    }
+    let after = sample(&mut native_many, &cond, &noise);
+    assert!(
+        testing::compare(&after, &before, TOL_F32).is_err(),
+        "the workers took the new sampler"
+    );
+    close(&after, &sample(&mut native_one, &cond, &noise), "Heun");
+    // a refused sampler changes no chunk
+    assert!(native_many.set_sampler(Method::Euler, &[0.5, 0.5]).is_err());
+    assert_eq!(sample(&mut native_many, &cond, &noise), after);
+}
+
+#[test]
+fn bad_requests_are_refused_and_errors_come_back_from_the_workers() {
+    let mut card_less = testing::mlp_velocity(1, Default::default(), 1);
+    card_less.metadata_props.clear();
+    let plain = Model::from_bytes(&encode(&card_less)).unwrap();
+    let mut o = SessionOptions {
+        threads: 2,
+        ..Default::default()
+    };
+    for s in plain.symbols() {
+        o.dims.insert(s, 4);
+    }
+    match Session::new(&plain, o) {
+        Err(Error::InvalidArgument(why)) => assert!(why.contains("without a card"), "{why}"),
+        r => panic!("expected a refusal, got {r:?}"),
+    }
+    if testing::gpu_available() {
+        let model = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
+        let mut o = SessionOptions {
+            backend: Backend::Gpu,
+            threads: 2,
+            ..Default::default()
+        };
+        o.dims.insert("N".into(), 4);
+        match Session::new(&model, o) {
+            Err(Error::InvalidArgument(why)) => assert!(why.contains("GPU"), "{why}"),
+            r => panic!("expected a refusal, got {r:?}"),
+        }
+    }
+    // a chunk's failure is the call's: a grid whose step overflows, on every chunk
+    let model = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
+    let mut s = session(&model, Backend::Native, Precision::F32, 8, 4);
+    let (cond, mut noise) = inputs(&s, 4);
+    let card_grid = s.times().to_vec();
+    s.set_times(&[-3e38, 3e38]).unwrap();
+    let mut out = vec![0.0; s.state_len()];
+    assert!(matches!(
+        s.sample(&cond, &noise, &mut out),
+        Err(Error::NonFinite { what: "sample", .. })
+    ));
+    s.set_times(&card_grid).unwrap();
+    // a NaN in the last chunk's rows is found before any thread starts, at its index
+    let last = noise.len() - 3;
+    noise[last] = f32::NAN;
+    assert!(matches!(
+        s.sample(&cond, &noise, &mut out),
+        Err(Error::NonFinite { what: "noise", index }) if index == last
+    ));
+    noise[last] = 0.5;
+    s.sample(&cond, &noise, &mut out).unwrap();
+}
+
+/// Threads of this process (Linux: /proc/self/status).
+#[cfg(target_os = "linux")]
+fn process_threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Threads:")).unwrap();
+    line[8..].trim().parse().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn worker_threads_start_with_the_session_and_end_with_it() {
+    let model = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
+    // other tests of this binary start and stop threads too: take the smallest difference seen
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let before = process_threads();
+        let s = session(&model, Backend::Native, Precision::F32, 8, 4);
+        let during = process_threads();
+        drop(s);
+        let after = process_threads();
+        seen.push((
+            during as isize - before as isize,
+            after as isize - before as isize,
+        ));
+    }
+    assert!(
+        seen.contains(&(3, 0)),
+        "(started, left) per session: {seen:?}"
+    );
+}
+
+#[test]
+fn a_threaded_call_allocates_nothing_on_any_thread() {
+    for (name, model) in models() {
+        let mut s = session(&model, Backend::Native, Precision::F32, 6, 3);
+        let (cond, noise) = inputs(&s, 2);
+        let mut out = vec![0.0; s.state_len()];
+        let (sr, cr) = (s.state_len() / 6, s.cond_len() / 6);
+        let mut part = vec![0.0; 4 * sr];
+        s.sample(&cond, &noise, &mut out).unwrap();
+        s.sample_batch(4, &cond[..4 * cr], &noise[..4 * sr], &mut part)
+            .unwrap();
+        let (here, workers) = (thread_allocations(), s.worker_allocations());
+        for _ in 0..200 {
+            s.sample(&cond, &noise, &mut out).unwrap();
+            s.sample_batch(4, &cond[..4 * cr], &noise[..4 * sr], &mut part)
+                .unwrap();
+        }
+        assert_eq!(thread_allocations() - here, 0, "{name}: calling thread");
+        assert_eq!(
+            s.worker_allocations() - workers,
+            0,
+            "{name}: worker threads"
+        );
+    }
+}
+
+#[test]
+fn a_forecaster_on_threads_forecasts_what_one_thread_does() {
+    let model = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
+    let run = |threads| {
+        let mut f = Forecaster::new(
+            &model,
+            ForecasterOptions {
+                max_agents: 6,
+                backend: Backend::Native,
+                seed: 3,
+                threads,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut out = f.new_output();
+        let mut all = Vec::new();
+        for frame in 0..12 {
+            let obs: Vec<(f64, f32, f32)> = (0..5)
+                .map(|a| {
+                    (
+                        a as f64,
+                        0.3 * frame as f32 + a as f32,
+                        0.1 * (a * frame) as f32,
+                    )
+                })
+                .collect();
+            f.observe(frame as f64, &obs).unwrap();
+            let n = f.predict(&mut out).unwrap();
+            all.extend((0..n).flat_map(|i| out.futures(i).to_vec()));
+        }
+        all
+    };
+    let flat =
+        |v: Vec<[[f32; 2]; 12]>| -> Vec<f32> { v.iter().flatten().flatten().copied().collect() };
+    let one = flat(run(1));
+    assert!(!one.is_empty());
+    close(&flat(run(3)), &one, "forecaster");
+}
