@@ -119,7 +119,8 @@ void fewstep_model_free(struct FewstepModel *m);
 /**
  * Creates a session for `batch` rows (binds the model's batch symbol, e.g. `N`). `backend` is a
  * `FewstepBackend` and `precision` a `FewstepPrecision` value; any other value is
- * `FEWSTEP_STATUS_INVALID_ARGUMENT`.
+ * `FEWSTEP_STATUS_INVALID_ARGUMENT`. Samples on the calling thread
+ * (`fewstep_session_new_threads` with 1).
  *
  * # Safety
  * `m` must be NULL or a live model handle; `out` must be NULL or writable.
@@ -129,6 +130,23 @@ enum FewstepStatus fewstep_session_new(const struct FewstepModel *m,
                                        uint32_t precision,
                                        size_t batch,
                                        struct FewstepSession **out);
+
+/**
+ * `fewstep_session_new` whose sampler calls split their `batch` rows over `threads` CPU
+ * threads (0 or 1: the calling thread only): chunk 0 on the calling thread, the others on
+ * worker threads started here and ended by `fewstep_session_free`. Samples equal one thread's
+ * to f32 rounding; no call allocates. Refused (`FEWSTEP_STATUS_INVALID_ARGUMENT`) for the GPU
+ * backend and for a model whose state and condition share no batch axis.
+ *
+ * # Safety
+ * `m` must be NULL or a live model handle; `out` must be NULL or writable.
+ */
+enum FewstepStatus fewstep_session_new_threads(const struct FewstepModel *m,
+                                               uint32_t backend,
+                                               uint32_t precision,
+                                               size_t batch,
+                                               size_t threads,
+                                               struct FewstepSession **out);
 
 /**
  * Number of floats in the sampler state (noise and sample); 0 for a NULL handle.
@@ -235,6 +253,7 @@ void fewstep_session_free(struct FewstepSession *s);
 /**
  * Creates a streaming forecaster for at most `max_agents` agents in view, seeded. `backend` and
  * `precision` are `FewstepBackend` and `FewstepPrecision` values, as in `fewstep_session_new`.
+ * Forecasts on the calling thread (`fewstep_forecaster_new_threads` with 1).
  *
  * # Safety
  * `m` must be NULL or a live model handle; `out` must be NULL or writable.
@@ -245,6 +264,21 @@ enum FewstepStatus fewstep_forecaster_new(const struct FewstepModel *m,
                                           uint32_t precision,
                                           uint64_t seed,
                                           struct FewstepForecaster **out);
+
+/**
+ * `fewstep_forecaster_new` whose frames' agents are split over `threads` CPU threads, as
+ * `fewstep_session_new_threads` splits a batch (0 or 1: the calling thread only).
+ *
+ * # Safety
+ * `m` must be NULL or a live model handle; `out` must be NULL or writable.
+ */
+enum FewstepStatus fewstep_forecaster_new_threads(const struct FewstepModel *m,
+                                                  size_t max_agents,
+                                                  uint32_t backend,
+                                                  uint32_t precision,
+                                                  uint64_t seed,
+                                                  size_t threads,
+                                                  struct FewstepForecaster **out);
 
 /**
  * Replaces the forecaster's sampler, as `fewstep_session_set_sampler` does for a session

@@ -104,6 +104,16 @@ fn seeds_are_valid_inputs() {
         (1, 1),
         "the sampler program no longer sets a sampler and samples"
     );
+    assert_eq!(
+        abi("threads").samples,
+        1,
+        "the threads program no longer samples on 2 threads"
+    );
+    assert_eq!(
+        abi("forecast-threads").forecasts,
+        2,
+        "the forecast-threads program no longer forecasts on 2 threads"
+    );
     let overflow = abi("overflow");
     assert_eq!(
         (

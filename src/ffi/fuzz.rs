@@ -76,6 +76,12 @@ fn last_error() -> String {
         .into_owned()
 }
 
+/// A batch or agent count (0 to 8) and a thread count (0 to 3) from one byte; a byte below 9
+/// asks for one thread, as programs written before threads existed do.
+fn size_and_threads(x: u8) -> (usize, usize) {
+    (x as usize % 9, [1, 2, 3, 0][x as usize / 9 % 4])
+}
+
 /// Most model loads and session or forecaster builds per program.
 const MAX_BUILDS: usize = 4;
 
@@ -230,12 +236,12 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                 unsafe { fewstep_model_free(m) };
             }
             2 => {
-                let (backend, precision, batch) =
-                    (backend_code(b.u8()), b.u8() as u32 % 4, b.u8() as usize % 9);
+                let (backend, precision, (batch, threads)) =
+                    (backend_code(b.u8()), b.u8() as u32 % 4, size_and_threads(b.u8()));
                 let mut s = ptr::null_mut();
                 // SAFETY: handles NULL or live; each buffer holds the length passed with it.
                 check_status(unsafe {
-                    fewstep_session_new(model, backend, precision, batch, &mut s)
+                    fewstep_session_new_threads(model, backend, precision, batch, threads, &mut s)
                 });
                 if !s.is_null() {
                     // SAFETY: handles NULL or live; each buffer holds the length passed with it.
@@ -274,12 +280,14 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                 });
             }
             5 => {
-                let (agents, backend, precision) =
-                    (b.u8() as usize % 9, backend_code(b.u8()), b.u8() as u32 % 4);
+                let ((agents, threads), backend, precision) =
+                    (size_and_threads(b.u8()), backend_code(b.u8()), b.u8() as u32 % 4);
                 let mut f = ptr::null_mut();
                 // SAFETY: handles NULL or live; each buffer holds the length passed with it.
                 check_status(unsafe {
-                    fewstep_forecaster_new(model, agents, backend, precision, 1, &mut f)
+                    fewstep_forecaster_new_threads(
+                        model, agents, backend, precision, 1, threads, &mut f,
+                    )
                 });
                 if !f.is_null() {
                     // SAFETY: handles NULL or live; each buffer holds the length passed with it.

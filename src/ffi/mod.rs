@@ -282,7 +282,8 @@ pub unsafe extern "C" fn fewstep_model_free(m: *mut FewstepModel) {
 
 /// Creates a session for `batch` rows (binds the model's batch symbol, e.g. `N`). `backend` is a
 /// `FewstepBackend` and `precision` a `FewstepPrecision` value; any other value is
-/// `FEWSTEP_STATUS_INVALID_ARGUMENT`.
+/// `FEWSTEP_STATUS_INVALID_ARGUMENT`. Samples on the calling thread
+/// (`fewstep_session_new_threads` with 1).
 ///
 /// # Safety
 /// `m` must be NULL or a live model handle; `out` must be NULL or writable.
@@ -294,6 +295,27 @@ pub unsafe extern "C" fn fewstep_session_new(
     batch: usize,
     out: *mut *mut FewstepSession,
 ) -> FewstepStatus {
+    // SAFETY: the same contract.
+    unsafe { fewstep_session_new_threads(m, backend, precision, batch, 1, out) }
+}
+
+/// `fewstep_session_new` whose sampler calls split their `batch` rows over `threads` CPU
+/// threads (0 or 1: the calling thread only): chunk 0 on the calling thread, the others on
+/// worker threads started here and ended by `fewstep_session_free`. Samples equal one thread's
+/// to f32 rounding; no call allocates. Refused (`FEWSTEP_STATUS_INVALID_ARGUMENT`) for the GPU
+/// backend and for a model whose state and condition share no batch axis.
+///
+/// # Safety
+/// `m` must be NULL or a live model handle; `out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_new_threads(
+    m: *const FewstepModel,
+    backend: u32,
+    precision: u32,
+    batch: usize,
+    threads: usize,
+    out: *mut *mut FewstepSession,
+) -> FewstepStatus {
     guard(|| {
         // SAFETY: a live handle per the contract.
         let m = unsafe { m.as_ref() }.ok_or_else(|| null("model"))?;
@@ -303,6 +325,7 @@ pub unsafe extern "C" fn fewstep_session_new(
         let mut o = SessionOptions {
             backend: backend_of(backend)?,
             precision: precision_of(precision)?,
+            threads,
             ..Default::default()
         };
         for s in m.0.symbols() {
@@ -517,6 +540,7 @@ pub unsafe extern "C" fn fewstep_session_free(s: *mut FewstepSession) {
 
 /// Creates a streaming forecaster for at most `max_agents` agents in view, seeded. `backend` and
 /// `precision` are `FewstepBackend` and `FewstepPrecision` values, as in `fewstep_session_new`.
+/// Forecasts on the calling thread (`fewstep_forecaster_new_threads` with 1).
 ///
 /// # Safety
 /// `m` must be NULL or a live model handle; `out` must be NULL or writable.
@@ -527,6 +551,25 @@ pub unsafe extern "C" fn fewstep_forecaster_new(
     backend: u32,
     precision: u32,
     seed: u64,
+    out: *mut *mut FewstepForecaster,
+) -> FewstepStatus {
+    // SAFETY: the same contract.
+    unsafe { fewstep_forecaster_new_threads(m, max_agents, backend, precision, seed, 1, out) }
+}
+
+/// `fewstep_forecaster_new` whose frames' agents are split over `threads` CPU threads, as
+/// `fewstep_session_new_threads` splits a batch (0 or 1: the calling thread only).
+///
+/// # Safety
+/// `m` must be NULL or a live model handle; `out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_forecaster_new_threads(
+    m: *const FewstepModel,
+    max_agents: usize,
+    backend: u32,
+    precision: u32,
+    seed: u64,
+    threads: usize,
     out: *mut *mut FewstepForecaster,
 ) -> FewstepStatus {
     guard(|| {
@@ -540,7 +583,7 @@ pub unsafe extern "C" fn fewstep_forecaster_new(
             backend: backend_of(backend)?,
             precision: precision_of(precision)?,
             seed,
-            threads: 1,
+            threads,
         };
         let f = Forecaster::new(&m.0, opts).map_err(fail)?;
         let out_buf = f.new_output();

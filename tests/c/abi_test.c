@@ -142,6 +142,26 @@ int main(int argc, char **argv) {
         CHECK(ok, "the card's grid reproduces the card's sample");
     }
     {
+        /* the batch split over 2 threads: one thread's sample, to f32 rounding */
+        FewstepSession *st = NULL;
+        CHECK(fewstep_session_new_threads(m, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, 2, &st) == FEWSTEP_STATUS_OK, "a session on 2 threads");
+        CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_OK, "sample on 1 thread");
+        CHECK(fewstep_session_sample(st, cond, cl, noise, sl, out16, sl) == FEWSTEP_STATUS_OK, "sample on 2 threads");
+        ok = 1;
+        for (i = 0; i < sl; i++) {
+            if (fabs(out[i] - out16[i]) > 1e-5 * (1.0 + fabs(out[i]))) ok = 0;
+        }
+        CHECK(ok, "2 threads sample what 1 does");
+        CHECK(fewstep_session_sample_batch(st, 1, cond, cl / 2, noise, sl / 2, out16, sl / 2) == FEWSTEP_STATUS_OK, "a partial batch on 2 threads");
+        ok = 1;
+        for (i = 0; i < sl / 2; i++) {
+            if (fabs(out[i] - out16[i]) > 1e-5 * (1.0 + fabs(out[i]))) ok = 0;
+        }
+        CHECK(ok, "its row is row 0 of the full batch");
+        CHECK(fewstep_session_new_threads(NULL, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, 2, &st) == FEWSTEP_STATUS_NULL_POINTER, "threads: NULL model");
+        fewstep_session_free(st);
+    }
+    {
         /* a shipped net predicts the data (its card says so): Heun to t = 1 is refused, a
          * shorter grid is not; a generator has no sampler */
         FewstepModel *data_net = NULL, *generator = NULL;
@@ -224,6 +244,33 @@ int main(int argc, char **argv) {
         CHECK(fewstep_forecaster_predict(fc, out_ids, fut, 1, &count) == FEWSTEP_STATUS_CAPACITY || count <= 1, "small capacity");
         CHECK(fewstep_forecaster_observe(NULL, 0.0, ids, xs, ys, 2) == FEWSTEP_STATUS_NULL_POINTER, "NULL forecaster");
         free(fut);
+    }
+
+    {
+        /* a forecaster on 2 threads forecasts what one thread does, to f32 rounding */
+        FewstepForecaster *f1 = NULL, *f2 = NULL;
+        double ids[3] = {1, 2, 3}, id1[3], id2[3];
+        float xs[3], ys[3], fut1[3 * 20 * 24], fut2[3 * 20 * 24];
+        size_t n1 = 0, n2 = 0;
+        CHECK(fewstep_forecaster_new_threads(m, 3, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 11, 1, &f1) == FEWSTEP_STATUS_OK, "forecaster on 1 thread");
+        CHECK(fewstep_forecaster_new_threads(m, 3, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 11, 2, &f2) == FEWSTEP_STATUS_OK, "forecaster on 2 threads");
+        for (frame = 0; frame < 8; frame++) {
+            for (i = 0; i < 3; i++) {
+                xs[i] = 0.3f * frame + (float)i;
+                ys[i] = 0.2f * frame * (float)i;
+            }
+            CHECK(fewstep_forecaster_observe(f1, frame, ids, xs, ys, 3) == FEWSTEP_STATUS_OK
+                  && fewstep_forecaster_observe(f2, frame, ids, xs, ys, 3) == FEWSTEP_STATUS_OK, "observe on both");
+        }
+        CHECK(fewstep_forecaster_predict(f1, id1, fut1, 3, &n1) == FEWSTEP_STATUS_OK && n1 == 3, "predict on 1 thread");
+        CHECK(fewstep_forecaster_predict(f2, id2, fut2, 3, &n2) == FEWSTEP_STATUS_OK && n2 == 3, "predict on 2 threads");
+        ok = 1;
+        for (i = 0; i < 3 * 20 * 24; i++) {
+            if (fabs(fut1[i] - fut2[i]) > 1e-5 * (1.0 + fabs(fut1[i]))) ok = 0;
+        }
+        CHECK(ok && id1[2] == id2[2], "the same forecasts");
+        fewstep_forecaster_free(f1);
+        fewstep_forecaster_free(f2);
     }
 
     /* releasing, NULL included */
