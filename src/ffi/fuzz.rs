@@ -236,8 +236,11 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                 unsafe { fewstep_model_free(m) };
             }
             2 => {
-                let (backend, precision, (batch, threads)) =
-                    (backend_code(b.u8()), b.u8() as u32 % 4, size_and_threads(b.u8()));
+                let (backend, precision, (batch, threads)) = (
+                    backend_code(b.u8()),
+                    b.u8() as u32 % 4,
+                    size_and_threads(b.u8()),
+                );
                 let mut s = ptr::null_mut();
                 // SAFETY: handles NULL or live; each buffer holds the length passed with it.
                 check_status(unsafe {
@@ -280,8 +283,11 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                 });
             }
             5 => {
-                let ((agents, threads), backend, precision) =
-                    (size_and_threads(b.u8()), backend_code(b.u8()), b.u8() as u32 % 4);
+                let ((agents, threads), backend, precision) = (
+                    size_and_threads(b.u8()),
+                    backend_code(b.u8()),
+                    b.u8() as u32 % 4,
+                );
                 let mut f = ptr::null_mut();
                 // SAFETY: handles NULL or live; each buffer holds the length passed with it.
                 check_status(unsafe {
