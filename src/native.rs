@@ -3,6 +3,8 @@
 //! Everything is built in [`NativeEngine::new`]: packed weights, the arena, and a flat list of
 //! instructions with resolved locations. [`NativeEngine::run`] only reads and writes those buffers.
 
+use std::sync::Arc;
+
 use half::f16;
 
 use crate::Precision;
@@ -21,6 +23,25 @@ enum Packed {
     F16(PackedB<f16>),
 }
 
+/// An engine's packed weight matrices, which other engines of the same model and precision
+/// (built for other dims, e.g. the chunks of a multi-threaded session) can share instead of
+/// packing their own copy. Each matrix carries its shape and a fingerprint of the weights it
+/// was packed from, so an engine only shares matrices that are the very ones it would pack.
+#[derive(Debug, Clone)]
+pub struct SharedWeights {
+    packed: Arc<Vec<Packed>>,
+    /// Per matrix: (k, n, FNV-1a of the source weights' bits).
+    keys: Arc<Vec<(usize, usize, u64)>>,
+    precision: Precision,
+}
+
+/// FNV-1a over the bits of `w`: identifies a weight matrix without keeping it.
+fn fingerprint(w: &[f32]) -> u64 {
+    w.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+        (h ^ u64::from(v.to_bits())).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 #[derive(Debug)]
 struct Instr {
     op: Op,
@@ -37,7 +58,9 @@ pub struct NativeEngine {
     instrs: Vec<Instr>,
     arena: Vec<f32>,
     consts: Vec<Vec<f32>>,
-    packed: Vec<Packed>,
+    packed: Arc<Vec<Packed>>,
+    keys: Arc<Vec<(usize, usize, u64)>>,
+    precision: Precision,
     inputs: Vec<(usize, usize)>,
     outputs: Vec<Loc>,
     weight_bytes: usize,
@@ -46,11 +69,15 @@ pub struct NativeEngine {
 
 impl NativeEngine {
     /// Builds the engine: packs weights (as f16 for `Precision::F16`), allocates the arena.
+    /// With `shared`, the packed matrices of another engine are used instead of packing, if
+    /// they are exactly this graph's (same precision, and per matrix the same shape and
+    /// weights); `weight_bytes` then counts only what this engine holds itself.
     pub fn new(
         g: &Graph,
         plan: &MemoryPlan,
         precision: Precision,
         isa: Isa,
+        shared: Option<&SharedWeights>,
     ) -> Result<NativeEngine, Error> {
         let weight_only = g.linear_weight_only();
         let mut weight_bytes = 0;
@@ -67,25 +94,40 @@ impl NativeEngine {
                 }
             })
             .collect();
+        let linear_weight = |n: &crate::ir::Node| {
+            g.const_data(n.inputs[1])
+                .expect("a Linear weight is constant")
+        };
+        let keys: Vec<(usize, usize, u64)> = g
+            .nodes
+            .iter()
+            .filter_map(|n| match n.op {
+                Op::Linear { k, n: cols, .. } => Some((k, cols, fingerprint(linear_weight(n)))),
+                _ => None,
+            })
+            .collect();
+        let reuse = shared.filter(|s| s.precision == precision && *s.keys == keys);
         let mut packed = Vec::new();
+        let mut linears = 0;
         let mut instrs = Vec::with_capacity(g.nodes.len());
         for n in &g.nodes {
             let mut p = 0;
             match &n.op {
                 Op::Linear { k, n: cols, .. } => {
-                    let w = g
-                        .const_data(n.inputs[1])
-                        .expect("a Linear weight is constant");
-                    let pk = match precision {
-                        Precision::F32 => Packed::F32(gemm::pack_b_f32(w, *k, *cols)),
-                        Precision::F16 => Packed::F16(gemm::pack_b_f16(w, *k, *cols)),
-                    };
-                    weight_bytes += match &pk {
-                        Packed::F32(b) => b.bytes(),
-                        Packed::F16(b) => b.bytes(),
-                    };
-                    p = packed.len();
-                    packed.push(pk);
+                    p = linears;
+                    linears += 1;
+                    if reuse.is_none() {
+                        let w = linear_weight(n);
+                        let pk = match precision {
+                            Precision::F32 => Packed::F32(gemm::pack_b_f32(w, *k, *cols)),
+                            Precision::F16 => Packed::F16(gemm::pack_b_f16(w, *k, *cols)),
+                        };
+                        weight_bytes += match &pk {
+                            Packed::F32(b) => b.bytes(),
+                            Packed::F16(b) => b.bytes(),
+                        };
+                        packed.push(pk);
+                    }
                 }
                 Op::MatMul(s) if s.batch.len() > MAX_RANK => {
                     return Err(Error::Unsupported(format!(
@@ -134,7 +176,12 @@ impl NativeEngine {
             instrs,
             arena: vec![0.0; plan.arena_len],
             consts,
-            packed,
+            packed: match reuse {
+                Some(s) => s.packed.clone(),
+                None => Arc::new(packed),
+            },
+            keys: Arc::new(keys),
+            precision,
             inputs,
             outputs,
             weight_bytes,
@@ -144,6 +191,15 @@ impl NativeEngine {
 
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// This engine's packed weights, for other engines of the same model to share.
+    pub fn shared_weights(&self) -> SharedWeights {
+        SharedWeights {
+            packed: self.packed.clone(),
+            keys: self.keys.clone(),
+            precision: self.precision,
+        }
     }
 
     /// Bytes of weights as stored by this engine (packed matrices plus other constants).
@@ -490,4 +546,61 @@ fn transpose(shape: &[usize], perm: &[usize], x: &[f32], out: &mut [f32]) {
             *c = x[ox + j * s];
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Model;
+    use crate::onnx::write::encode;
+    use crate::session::lower_native;
+    use crate::testing::{MlpShape, mlp_velocity};
+    use std::collections::BTreeMap;
+
+    fn engine(
+        model: &Model,
+        n: usize,
+        precision: Precision,
+        shared: Option<&SharedWeights>,
+    ) -> NativeEngine {
+        let dims = BTreeMap::from([("N".to_string(), n)]);
+        let g = lower_native(model, &dims).unwrap();
+        NativeEngine::new(&g, &crate::plan::plan(&g), precision, Isa::detect(), shared).unwrap()
+    }
+
+    fn forward(e: &mut NativeEngine, seed: u64) -> Vec<f32> {
+        let mut rng = crate::rng::Rng::new(seed);
+        for i in 0..e.inputs.len() {
+            rng.fill_normal(e.input_mut(i));
+        }
+        e.run();
+        e.output(0).to_vec()
+    }
+
+    /// Weights are shared only when they are the ones the engine would pack: the same model
+    /// at another batch size shares them (and computes what its own packing computes); another
+    /// model of the same shapes, or another precision, packs its own.
+    #[test]
+    fn engines_share_only_their_own_weights() {
+        let shape = MlpShape {
+            state: 4,
+            cond: 3,
+            hidden: 16,
+        };
+        let a = Model::from_bytes(&encode(&mlp_velocity(1, shape, 1))).unwrap();
+        let b = Model::from_bytes(&encode(&mlp_velocity(2, shape, 1))).unwrap();
+        let base = engine(&a, 4, Precision::F32, None);
+        let w = base.shared_weights();
+        let mut same = engine(&a, 2, Precision::F32, Some(&w));
+        assert!(Arc::ptr_eq(&same.packed, &base.packed));
+        assert!(same.weight_bytes() < base.weight_bytes());
+        let mut own = engine(&a, 2, Precision::F32, None);
+        assert_eq!(forward(&mut same, 7), forward(&mut own, 7));
+        let mut other = engine(&b, 2, Precision::F32, Some(&w));
+        assert!(!Arc::ptr_eq(&other.packed, &base.packed));
+        let mut other_own = engine(&b, 2, Precision::F32, None);
+        assert_eq!(forward(&mut other, 7), forward(&mut other_own, 7));
+        let half = engine(&a, 2, Precision::F16, Some(&w));
+        assert!(!Arc::ptr_eq(&half.packed, &base.packed));
+    }
 }

@@ -10,7 +10,7 @@ use crate::cpu::finite::first_non_finite;
 use crate::error::Error;
 use crate::ir;
 use crate::model::Model;
-use crate::native::NativeEngine;
+use crate::native::{NativeEngine, SharedWeights};
 use crate::onnx::read::parse_typed;
 use crate::plan;
 use crate::pool::{RowPool, chunk_rows};
@@ -108,7 +108,8 @@ pub struct SessionOptions {
     pub dims: BTreeMap<String, usize>,
     /// CPU threads that share a sampler call's batch (0 or 1: the calling thread only). With
     /// more, the batch's rows (e.g. agents) are split into that many chunks, each sampled by
-    /// a session of its own, all but the first on worker threads started at build: the same
+    /// a session of its own (sharing the packed weights on the native backend), all but the
+    /// first on worker threads started at build: the same
     /// samples to f32 rounding (the kernels' register tiles depend on the row count), bit for
     /// bit from call to call, still without allocation. Needs a card whose state and condition
     /// share a symbolic batch axis, rows that do not interact (as `sample_batch` assumes), and
@@ -264,6 +265,16 @@ pub(crate) fn lower_native(
 impl Session {
     /// Builds a session: binds symbols, lowers, plans memory and allocates every buffer.
     pub fn new(model: &Model, opts: SessionOptions) -> Result<Session, Error> {
+        Self::build(model, opts, None)
+    }
+
+    /// [`Session::new`], on the native backend reusing `shared` packed weights where they are
+    /// this model's.
+    fn build(
+        model: &Model,
+        opts: SessionOptions,
+        shared: Option<&SharedWeights>,
+    ) -> Result<Session, Error> {
         let dims = &opts.dims;
         if let Some((s, _)) = dims.iter().find(|(_, v)| **v == 0) {
             return Err(Error::InvalidArgument(format!(
@@ -272,9 +283,9 @@ impl Session {
         }
         let (engine, info) = match opts.backend {
             Backend::Tract => Self::tract(model, dims, opts.precision, None)?,
-            Backend::Native => Self::native(model, dims, opts.precision)?,
+            Backend::Native => Self::native(model, dims, opts.precision, shared)?,
             Backend::Gpu => Self::gpu(model, dims, opts.precision, opts.gpu_f16)?,
-            Backend::Auto => match Self::native(model, dims, opts.precision) {
+            Backend::Auto => match Self::native(model, dims, opts.precision, shared) {
                 Ok(x) => x,
                 Err(Error::Unsupported(why)) => {
                     Self::tract(model, dims, opts.precision, Some(why))?
@@ -338,8 +349,18 @@ impl Session {
             0 | 1 => None,
             threads => {
                 let row = (batch_rows, state_len / batch_rows, cond_len / batch_rows);
+                let weights = match &engine {
+                    Engine::Native(e) => Some(e.shared_weights()),
+                    _ => None,
+                };
                 Some(Box::new(Self::row_pool(
-                    model, &opts, &info, roles, row, threads,
+                    model,
+                    &opts,
+                    &info,
+                    roles,
+                    row,
+                    threads,
+                    weights.as_ref(),
                 )?))
             }
         };
@@ -379,6 +400,7 @@ impl Session {
         roles: Option<Roles>,
         (batch_rows, state_row, cond_row): (usize, usize, usize),
         threads: usize,
+        weights: Option<&SharedWeights>,
     ) -> Result<RowPool, Error> {
         let refuse = |why: &str| {
             Err(Error::InvalidArgument(format!(
@@ -411,7 +433,7 @@ impl Session {
                 o.backend = info.backend;
                 o.threads = 1;
                 o.dims.insert(symbol.clone(), n);
-                Session::new(model, o)
+                Session::build(model, o, weights)
             })
             .collect::<Result<Vec<_>, _>>()?;
         RowPool::new(sessions, rows, state_row, cond_row)
@@ -421,10 +443,11 @@ impl Session {
         model: &Model,
         dims: &BTreeMap<String, usize>,
         precision: Precision,
+        shared: Option<&SharedWeights>,
     ) -> Result<(Engine, SessionInfo), Error> {
         let g = lower_native(model, dims)?;
         let p = plan::plan(&g);
-        let e = NativeEngine::new(&g, &p, precision, Isa::detect())?;
+        let e = NativeEngine::new(&g, &p, precision, Isa::detect(), shared)?;
         let info = SessionInfo {
             backend: Backend::Native,
             precision,

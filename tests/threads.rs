@@ -74,6 +74,12 @@ fn threads_sample_what_one_thread_samples() {
                 for threads in [2, 3, 4] {
                     let mut many = session(&model, Backend::Native, precision, n, threads);
                     assert_eq!(many.info().threads, threads.min(n), "{name} N={n}");
+                    // the chunks share the packed weight matrices: one copy, not one per thread
+                    let (w1, wt) = (one.info().weight_bytes, many.info().weight_bytes);
+                    assert!(
+                        2 * wt < 3 * w1,
+                        "{name} N={n}: {wt} weight bytes against {w1}"
+                    );
                     assert_eq!(
                         (many.state_len(), many.cond_len()),
                         (one.state_len(), one.cond_len())
