@@ -206,10 +206,14 @@ impl RowPool {
         out: &mut [f32],
     ) -> Result<(), Error> {
         let (sr, cr) = (self.state_row, self.cond_row);
-        let take0 = rows.min(self.rows[0]);
+        // a partial batch is spread as evenly as a full one: chunk i takes `rows / chunks`
+        // rows, one more for i < `rows % chunks` (never more than it was built for)
+        let chunks = self.rows.len();
+        let take = |i: usize| rows / chunks + usize::from(i < rows % chunks);
+        let take0 = take(0);
         let mut at = take0;
-        for (slot, &n) in self.slots.iter().zip(&self.rows[1..]) {
-            let take = n.min(rows - at);
+        for (i, slot) in self.slots.iter().enumerate() {
+            let take = take(i + 1);
             let mut s = lock(slot);
             s.take = take;
             s.cond[..take * cr].copy_from_slice(&cond[at * cr..(at + take) * cr]);

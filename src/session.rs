@@ -115,6 +115,14 @@ pub struct SessionOptions {
     /// share a symbolic batch axis, rows that do not interact (as `sample_batch` assumes), and
     /// a CPU backend; `run` stays on the calling thread.
     pub threads: usize,
+    /// Make [`Session::sample_batch`] cost about its own rows: a ladder of sessions for 1, 2,
+    /// 4, … rows (below the batch) is built beside the full one, sharing its packed weights,
+    /// and a partial batch runs on the smallest that holds it instead of padding the full
+    /// batch (at most twice its rows, for the memory of about one more full-batch arena).
+    /// Samples equal the padded ones to f32 rounding. CPU backends, for a card whose state
+    /// and condition share a symbolic batch axis; otherwise the batch is padded as without it.
+    /// With `threads`, each chunk has its own ladder.
+    pub fit_batches: bool,
 }
 
 /// What a session was built with, for reports.
@@ -214,6 +222,8 @@ pub struct Session {
     batch: BatchBuffers,
     /// With `threads` > 1: the sessions over the batch's chunks, which sample in its stead.
     pool: Option<Box<RowPool>>,
+    /// With `fit_batches`: sessions for 1, 2, 4, … rows (fewer than `batch_rows`), ascending.
+    ladder: Vec<Session>,
 }
 
 /// Full-batch copies for `sample_batch`, allocated at build.
@@ -345,14 +355,14 @@ impl Session {
             })
             .unwrap_or(1);
         let cond_len = roles.and_then(|r| r.cond).map_or(0, |c| input_lens[c]);
+        let weights = match &engine {
+            Engine::Native(e) => Some(e.shared_weights()),
+            _ => None,
+        };
         let pool = match opts.threads {
             0 | 1 => None,
             threads => {
                 let row = (batch_rows, state_len / batch_rows, cond_len / batch_rows);
-                let weights = match &engine {
-                    Engine::Native(e) => Some(e.shared_weights()),
-                    _ => None,
-                };
                 Some(Box::new(Self::row_pool(
                     model,
                     &opts,
@@ -364,12 +374,33 @@ impl Session {
                 )?))
             }
         };
+        let symbol = roles.and_then(|r| batch_symbol(model, r));
+        let ladder = match symbol {
+            Some(symbol) if opts.fit_batches && pool.is_none() && info.backend != Backend::Gpu => {
+                std::iter::successors(Some(1usize), |n| Some(n * 2))
+                    .take_while(|&n| n < batch_rows)
+                    .map(|n| {
+                        let mut o = opts.clone();
+                        o.backend = info.backend;
+                        o.threads = 1;
+                        o.fit_batches = false;
+                        o.dims.insert(symbol.clone(), n);
+                        Session::build(model, o, weights.as_ref())
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            _ => Vec::new(),
+        };
         let mut info = info;
         if let Some(p) = &pool {
             let (weights, arenas) = p.bytes();
             info.threads = p.threads();
             info.weight_bytes += weights;
             info.arena_bytes += arenas;
+        }
+        for s in &ladder {
+            info.weight_bytes += s.info.weight_bytes;
+            info.arena_bytes += s.info.arena_bytes;
         }
         Ok(Session {
             engine,
@@ -389,6 +420,7 @@ impl Session {
                 out: vec![0.0; state_len],
             },
             pool,
+            ladder,
         })
     }
 
@@ -415,15 +447,11 @@ impl Session {
         let Some(r) = roles else {
             return refuse("a model without a card has no batch to split");
         };
-        let lead = |i: usize| model.inputs()[i].shape.first();
-        let symbol = match lead(r.state) {
-            Some(CardDim::Sym(s)) if r.cond.is_none_or(|c| lead(c) == lead(r.state)) => s.clone(),
-            _ => {
-                return refuse(
-                    "the batch is split along the state's leading axis, which must be a symbol the \
-                     condition shares (e.g. N)",
-                );
-            }
+        let Some(symbol) = batch_symbol(model, r) else {
+            return refuse(
+                "the batch is split along the state's leading axis, which must be a symbol the \
+                 condition shares (e.g. N)",
+            );
         };
         let rows = chunk_rows(batch_rows, threads);
         let sessions = rows
@@ -630,6 +658,10 @@ impl Session {
             pool.sample(rows, cond, noise, out)?;
             return check_finite(out, "sample");
         }
+        if let Some(fit) = self.ladder.iter_mut().find(|s| s.batch_rows >= rows) {
+            // checked there as here
+            return fit.sample_batch(rows, cond, noise, out);
+        }
         let mut b = std::mem::take(&mut self.batch);
         b.cond[..cond.len()].copy_from_slice(cond);
         b.cond[cond.len()..].fill(0.0);
@@ -685,6 +717,9 @@ impl Session {
         check_sampler(self.prediction, method, times)?;
         if let Some(pool) = &mut self.pool {
             pool.set_sampler(method, times)?;
+        }
+        for s in &mut self.ladder {
+            s.set_sampler(method, times)?;
         }
         self.method = method;
         self.times = times.to_vec();
@@ -831,6 +866,16 @@ fn check(x: &[f32], expected: usize, what: &'static str) -> Result<(), Error> {
         });
     }
     check_finite(x, what)
+}
+
+/// The batch axis that threads split and `fit_batches` resizes: the state's leading dimension,
+/// when it is a symbol the condition shares.
+fn batch_symbol(model: &Model, r: Roles) -> Option<String> {
+    let lead = |i: usize| model.inputs()[i].shape.first();
+    match lead(r.state) {
+        Some(CardDim::Sym(s)) if r.cond.is_none_or(|c| lead(c) == lead(r.state)) => Some(s.clone()),
+        _ => None,
+    }
 }
 
 /// `Error::NonFinite` naming `what` and the index of the first NaN or infinity in `x`.

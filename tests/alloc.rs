@@ -140,6 +140,7 @@ fn the_forecaster_allocates_nothing_per_frame() {
             precision,
             seed: 1,
             threads: 1,
+            ..Default::default()
         };
         let mut f = Forecaster::new(&m, opts).unwrap();
         let mut out = f.new_output();

@@ -132,6 +132,10 @@ enum Cmd {
         /// the output depends on it only to f32 rounding).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// Sample every frame at the scene's largest agent count, padding, instead of at about
+        /// the frame's own (slower; for comparison with earlier versions).
+        #[arg(long)]
+        pad: bool,
     },
     /// Evaluate a trajectory model on a scene file or a folder of them: standard windows
     /// (8 observed + 12 future, stride 1), minADE_K / minFDE_K in the file's units.
@@ -900,7 +904,10 @@ fn demo() -> Result<(), Error> {
     forecast(
         &model,
         &scene,
-        SessionOptions::default(),
+        SessionOptions {
+            fit_batches: true,
+            ..Default::default()
+        },
         0,
         None,
         Some(Path::new("forecast.png")),
@@ -943,6 +950,7 @@ fn forecast(
         precision: session.precision,
         seed,
         threads: session.threads,
+        fit_batches: session.fit_batches,
     };
     let mut f = Forecaster::new(&model, opts)?;
     if let Some((m, grid)) = flags.resolve(f.session().method(), f.session().times()) {
@@ -1245,10 +1253,14 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             steps,
             method,
             threads,
+            pad,
         } => forecast(
             model,
             scene,
-            options(backend, precision, BTreeMap::new(), *threads)?,
+            SessionOptions {
+                fit_batches: !*pad,
+                ..options(backend, precision, BTreeMap::new(), *threads)?
+            },
             *seed,
             json.as_deref(),
             png.as_deref(),

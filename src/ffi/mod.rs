@@ -584,6 +584,7 @@ pub unsafe extern "C" fn fewstep_forecaster_new_threads(
             precision: precision_of(precision)?,
             seed,
             threads,
+            ..Default::default()
         };
         let f = Forecaster::new(&m.0, opts).map_err(fail)?;
         let out_buf = f.new_output();

@@ -65,6 +65,10 @@ pub struct ForecasterOptions {
     /// CPU threads that share a frame's agents (`SessionOptions::threads`; 0 or 1: the
     /// calling thread only). The forecasts depend on it only to f32 rounding.
     pub threads: usize,
+    /// Forecast a frame at the cost of its ready agents rather than of `max_agents`
+    /// (`SessionOptions::fit_batches`; default on). The forecasts depend on it only to f32
+    /// rounding.
+    pub fit_batches: bool,
 }
 
 impl Default for ForecasterOptions {
@@ -75,6 +79,7 @@ impl Default for ForecasterOptions {
             precision: Precision::F32,
             seed: 0,
             threads: 1,
+            fit_batches: true,
         }
     }
 }
@@ -198,6 +203,7 @@ impl Forecaster {
             backend: opts.backend,
             precision: opts.precision,
             threads: opts.threads,
+            fit_batches: opts.fit_batches,
             ..Default::default()
         };
         so.dims.insert(batch, opts.max_agents);
