@@ -2,12 +2,13 @@
 //!
 //! A [`RowPool`] holds one single-threaded [`Session`] per chunk of rows, each built for its
 //! chunk's row count. Chunk 0 runs on the calling thread; every other chunk has a worker
-//! thread of its own, started at build and parked on a condition variable between calls. A call copies
-//! each worker's rows into buffers allocated at build, releases the workers, samples chunk 0,
-//! waits for the workers and copies their rows back: no allocation, no thread spawned, and the
-//! samples of one session over the whole batch to f32 rounding (rows do not interact, as
-//! [`Session::sample_batch`] requires too; a row's summation order depends on the kernels'
-//! register tiles, which depend on the row count).
+//! thread of its own, started at build and parked on a condition variable between calls.
+//!
+//! A call copies each worker's rows into buffers allocated at build, releases the workers,
+//! samples chunk 0, waits for the workers and copies their rows back: no allocation, no thread
+//! spawned. The samples are those of one session over the whole batch to f32 rounding (rows do
+//! not interact, as [`Session::sample_batch`] requires too; a row's summation order depends on
+//! the kernels' register tiles, which depend on the row count).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};

@@ -622,7 +622,9 @@ impl Session {
     /// GPU that is one submit. `cond` and `noise` hold `rows` rows, `out` receives `rows` rows.
     /// The rows of the built batch beyond `rows` run on zeros and are discarded, so a session
     /// built for the largest batch (every agent of a crowded frame, or many scenes' agents)
-    /// serves every smaller one without a rebuild. Rows must not interact in the model (true
+    /// serves every smaller one without a rebuild (with `SessionOptions::fit_batches`, a
+    /// smaller session of its ladder runs them instead; with `threads`, the chunks share
+    /// them). Rows must not interact in the model (true
     /// of per-agent forecasters). Inputs and output are checked as [`Session::sample`] checks
     /// them (the padding rows' output is not). No allocation.
     pub fn sample_batch(
@@ -678,9 +680,9 @@ impl Session {
     }
 
     /// Heap allocations made so far on this session's worker threads (with more than one of
-    /// `SessionOptions::threads`), as counted by [`crate::alloc_count::Counting`] when it is the global allocator;
-    /// 0 otherwise. With [`crate::alloc_count::thread_allocations`] on the calling thread, it
-    /// gives a multi-threaded call's allocations exactly.
+    /// `SessionOptions::threads`), as counted by [`crate::alloc_count::Counting`] when it is
+    /// the global allocator; 0 otherwise. With [`crate::alloc_count::thread_allocations`] on
+    /// the calling thread, it gives a multi-threaded call's allocations exactly.
     pub fn worker_allocations(&self) -> usize {
         self.pool.as_ref().map_or(0, |p| p.worker_allocations())
     }
