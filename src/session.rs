@@ -624,9 +624,9 @@ impl Session {
     /// built for the largest batch (every agent of a crowded frame, or many scenes' agents)
     /// serves every smaller one without a rebuild (with `SessionOptions::fit_batches`, a
     /// smaller session of its ladder runs them instead; with `threads`, the chunks share
-    /// them). Rows must not interact in the model (true
-    /// of per-agent forecasters). Inputs and output are checked as [`Session::sample`] checks
-    /// them (the padding rows' output is not). No allocation.
+    /// them). Rows must not interact in the model (true of per-agent forecasters). Inputs and
+    /// output are checked as [`Session::sample`] checks them (the padding rows' output is
+    /// not). No allocation.
     pub fn sample_batch(
         &mut self,
         rows: usize,
