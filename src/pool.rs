@@ -11,6 +11,7 @@
 //! the kernels' register tiles, which depend on the row count).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -39,7 +40,14 @@ struct Gate {
     state: Mutex<GateState>,
     start: Condvar,
     done: Condvar,
+    /// Workers still sampling this generation, mirrored outside the lock so that the calling
+    /// thread can spin on it briefly before it sleeps.
+    busy: AtomicUsize,
 }
+
+/// How long the calling thread spins on `Gate::busy` before it sleeps: waking a sleeping
+/// thread costs tens of µs, about what a worker's chunk often lags the calling thread's.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(150);
 
 #[derive(Default)]
 struct GateState {
@@ -58,11 +66,19 @@ impl Gate {
         let mut g = self.state();
         g.generation += 1;
         g.pending = workers;
+        self.busy.store(workers, Ordering::Release);
         self.start.notify_all();
     }
 
-    /// Blocks until every worker of the generation has counted itself off.
+    /// Blocks until every worker of the generation has counted itself off: spins for up to
+    /// [`SPIN`], then sleeps on the condvar.
     fn wait_done(&self) {
+        let start = std::time::Instant::now();
+        while self.busy.load(Ordering::Acquire) > 0 && start.elapsed() < SPIN {
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+        }
         let mut g = self.state();
         while g.pending > 0 {
             g = self.done.wait(g).unwrap_or_else(|p| p.into_inner());
@@ -81,6 +97,7 @@ impl Gate {
     fn count_off(&self) {
         let mut g = self.state();
         g.pending -= 1;
+        self.busy.fetch_sub(1, Ordering::Release);
         if g.pending == 0 {
             self.done.notify_one();
         }
@@ -132,6 +149,7 @@ impl RowPool {
             state: Mutex::new(GateState::default()),
             start: Condvar::new(),
             done: Condvar::new(),
+            busy: AtomicUsize::new(0),
         });
         let mut pool = RowPool {
             local,
