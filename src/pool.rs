@@ -5,8 +5,8 @@
 //! thread of its own, started at build and parked on a condition variable between calls.
 //!
 //! A call copies each worker's rows into buffers allocated at build, releases the workers,
-//! samples chunk 0, waits for the workers and copies their rows back: no allocation, no thread
-//! spawned. The samples are those of one session over the whole batch to f32 rounding (rows do
+//! samples chunk 0, waits for the workers (spinning briefly before it sleeps) and copies their
+//! rows back: no allocation, no thread spawned. The samples are those of one session over the whole batch to f32 rounding (rows do
 //! not interact, as [`Session::sample_batch`] requires too; a row's summation order depends on
 //! the kernels' register tiles, which depend on the row count).
 
@@ -34,8 +34,8 @@ struct Slot {
 
 /// How the calling thread releases the workers and waits for them: a call raises
 /// `generation` and sets `pending` to the workers' count; each worker samples once per
-/// generation and counts itself off; `stop` ends the workers. (A Mutex and two Condvars:
-/// futexes on Linux, no allocation.)
+/// generation and counts itself off; `stop` ends the workers. (A Mutex, two Condvars and an
+/// atomic: futexes on Linux, no allocation.)
 struct Gate {
     state: Mutex<GateState>,
     start: Condvar,
