@@ -1,7 +1,8 @@
 /* c-forecast: feeds a scene's observations to fewstep's streaming forecaster frame by frame
  * and prints each forecast agent's K futures (final positions) per frame.
  *
- * usage: c-forecast MODEL.onnx SCENE.txt [MAX_AGENTS] [SEED]
+ * usage: c-forecast MODEL.onnx SCENE.txt [MAX_AGENTS] [SEED] [THREADS]
+ * THREADS: CPU threads that share each frame's agents (fewstep_forecaster_new_threads; default 1).
  * SCENE.txt: whitespace-separated `frame agent x y` rows, sorted by frame (as in ETH-UCY).
  * Output: one line per forecast agent and frame:
  *   frame <f> agent <id> k <K> mean_final <x> <y> mode0 <x0,y0 ... x11,y11>
@@ -44,22 +45,23 @@ int main(int argc, char **argv) {
     FILE *scene;
     double ids[MAX_ROWS_PER_FRAME], out_ids[MAX_ROWS_PER_FRAME], frame, agent, current = 0;
     float xs[MAX_ROWS_PER_FRAME], ys[MAX_ROWS_PER_FRAME], x, y, *fut;
-    size_t n = 0, max_agents;
+    size_t n = 0, max_agents, threads;
     unsigned long long seed;
     int have_frame = 0, rc = 0;
     if (argc < 3) {
-        fprintf(stderr, "usage: %s MODEL.onnx SCENE.txt [MAX_AGENTS] [SEED]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL.onnx SCENE.txt [MAX_AGENTS] [SEED] [THREADS]\n", argv[0]);
         return 2;
     }
     max_agents = argc > 3 ? (size_t)strtoul(argv[3], NULL, 10) : 64;
     seed = argc > 4 ? strtoull(argv[4], NULL, 10) : 0;
+    threads = argc > 5 ? (size_t)strtoul(argv[5], NULL, 10) : 1;
     if (max_agents == 0 || max_agents > MAX_ROWS_PER_FRAME) {
         fprintf(stderr, "c-forecast: MAX_AGENTS must be 1..%d\n", MAX_ROWS_PER_FRAME);
         return 2;
     }
     if (fewstep_model_load(argv[1], &model) != FEWSTEP_STATUS_OK) return fail("loading the model");
-    if (fewstep_forecaster_new(model, max_agents, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, seed, &fc) !=
-        FEWSTEP_STATUS_OK) {
+    if (fewstep_forecaster_new_threads(model, max_agents, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, seed,
+                                       threads, &fc) != FEWSTEP_STATUS_OK) {
         fewstep_model_free(model);
         return fail("building the forecaster");
     }
