@@ -75,25 +75,13 @@ enum Cmd {
         /// Where to write the sample: float32 .npy, shaped like the card's state input.
         #[arg(long, value_name = "FILE.npy")]
         out: PathBuf,
-        /// Override the card's time grid with N uniform steps over the same interval.
-        #[arg(long)]
-        steps: Option<usize>,
-        /// Override the card's integration method (keeps the grid, or the --steps grid).
-        #[arg(long, value_name = "euler|heun|midpoint")]
-        method: Option<String>,
-        /// auto (native when its kernels cover every op, else tract), native, tract or gpu.
-        #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
-        backend: String,
-        /// f32, or f16 weights (half the weight memory; each backend's f16 path: docs/BENCHMARKS.md).
-        #[arg(long, default_value = "f32", value_name = "f32|f16")]
-        precision: String,
         /// Bind a symbolic dimension (inferred from --cond or --noise when omitted; else 1).
         #[arg(long = "dim", value_name = "SYMBOL=VALUE")]
         dims: Vec<String>,
-        /// CPU threads that share each sampler call's batch rows (native and tract backends;
-        /// the output depends on it only to f32 rounding).
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
+        #[command(flatten)]
+        sampler: SamplerArgs,
+        #[command(flatten)]
+        cpu: CpuArgs,
     },
     /// Forecast every agent at every frame of a scene with the streaming forecaster; write
     /// JSON (per frame, per agent: observed track and K futures) and a picture.
@@ -104,12 +92,6 @@ enum Cmd {
         /// A `frame agent x y` file (tabs or spaces, any frame step).
         #[arg(long)]
         scene: PathBuf,
-        /// auto (native when its kernels cover every op, else tract), native, tract or gpu.
-        #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
-        backend: String,
-        /// f32, or f16 weights (half the weight memory; each backend's f16 path: docs/BENCHMARKS.md).
-        #[arg(long, default_value = "f32", value_name = "f32|f16")]
-        precision: String,
         /// Seed of the sampling noise (the same seed gives the same forecasts).
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -122,20 +104,14 @@ enum Cmd {
         /// Frame id to draw (default: the one with the most forecast agents).
         #[arg(long)]
         frame: Option<f64>,
-        /// Override the card's time grid with N uniform steps.
-        #[arg(long)]
-        steps: Option<usize>,
-        /// Override the card's integration method (keeps the grid, or the --steps grid).
-        #[arg(long, value_name = "euler|heun|midpoint")]
-        method: Option<String>,
-        /// CPU threads that share a frame's agents (native and tract backends;
-        /// the output depends on it only to f32 rounding).
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
         /// Sample every frame at the scene's largest agent count, padding, instead of at about
         /// the frame's own (slower; for comparison with earlier versions).
         #[arg(long)]
         pad: bool,
+        #[command(flatten)]
+        sampler: SamplerArgs,
+        #[command(flatten)]
+        cpu: CpuArgs,
     },
     /// Evaluate a trajectory model on a scene file or a folder of them: standard windows
     /// (8 observed + 12 future, stride 1), minADE_K / minFDE_K in the file's units.
@@ -155,25 +131,13 @@ enum Cmd {
         /// Print JSON (per file and overall) instead of a table.
         #[arg(long)]
         json: bool,
-        /// auto (native when its kernels cover every op, else tract), native, tract or gpu.
-        #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
-        backend: String,
-        /// f32, or f16 weights (half the weight memory; each backend's f16 path: docs/BENCHMARKS.md).
-        #[arg(long, default_value = "f32", value_name = "f32|f16")]
-        precision: String,
         /// Seed of the sampling noise (the same seed gives the same figures).
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Override the card's time grid with N uniform steps.
-        #[arg(long)]
-        steps: Option<usize>,
-        /// Override the card's integration method (keeps the grid, or the --steps grid).
-        #[arg(long, value_name = "euler|heun|midpoint")]
-        method: Option<String>,
-        /// CPU threads that share each sampler call's windows (native and tract backends;
-        /// the output depends on it only to f32 rounding).
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
+        #[command(flatten)]
+        sampler: SamplerArgs,
+        #[command(flatten)]
+        cpu: CpuArgs,
     },
     /// Time the model on random inputs: median, p99, p99.9 and max µs per call, allocations
     /// per call, weight bytes and resident memory before and after the timed calls, per backend
@@ -198,12 +162,6 @@ enum Cmd {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// Sample with this many uniform steps instead of the card's grid.
-        #[arg(long)]
-        steps: Option<usize>,
-        /// Sample with this integration method instead of the card's.
-        #[arg(long, value_name = "euler|heun|midpoint")]
-        method: Option<String>,
         /// Comma-separated f16 paths for `gpu`/`f16`: auto (SHADER_F16 when the adapter has
         /// it), shader (f16 weights and activations), packed (f16 weights packed in u32, f32
         /// activations).
@@ -213,7 +171,52 @@ enum Cmd {
         /// turn (e.g. `--threads 1,2 --dim N=64`); the GPU backend runs with 1.
         #[arg(long, default_value = "1")]
         threads: String,
+        #[command(flatten)]
+        sampler: SamplerArgs,
     },
+}
+
+/// `--steps` and `--method`, shared by the commands that sample.
+#[derive(clap::Args)]
+struct SamplerArgs {
+    /// Override the card's time grid with N uniform steps over the same interval.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Override the card's integration method (keeps the grid, or the --steps grid).
+    #[arg(long, value_name = "euler|heun|midpoint")]
+    method: Option<String>,
+}
+
+impl SamplerArgs {
+    fn flags(&self) -> Result<SamplerFlags, Error> {
+        SamplerFlags::parse(self.steps, self.method.as_deref())
+    }
+}
+
+/// `--backend`, `--precision` and `--threads`, shared by `sample`, `forecast` and `eval`.
+#[derive(clap::Args)]
+struct CpuArgs {
+    /// auto (native when its kernels cover every op, else tract), native, tract or gpu.
+    #[arg(long, default_value = "auto", value_name = "auto|native|tract|gpu")]
+    backend: String,
+    /// f32, or f16 weights (half the weight memory; each backend's f16 path: docs/BENCHMARKS.md).
+    #[arg(long, default_value = "f32", value_name = "f32|f16")]
+    precision: String,
+    /// CPU threads that share each sampler call's rows (a frame's agents, a batch of windows;
+    /// native and tract backends; the output depends on it only to f32 rounding).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+impl CpuArgs {
+    fn options(&self) -> Result<SessionOptions, Error> {
+        options(
+            &self.backend,
+            &self.precision,
+            BTreeMap::new(),
+            self.threads,
+        )
+    }
 }
 
 fn parse_dims(dims: &[String]) -> Result<BTreeMap<String, usize>, Error> {
@@ -1225,47 +1228,41 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             noise,
             seed,
             out,
-            steps,
-            method,
-            backend,
-            precision,
             dims,
-            threads,
+            sampler,
+            cpu,
         } => sample(
             model,
             cond.as_deref(),
             noise.as_deref(),
             *seed,
             out,
-            SamplerFlags::parse(*steps, method.as_deref())?,
-            options(backend, precision, BTreeMap::new(), *threads)?,
+            sampler.flags()?,
+            cpu.options()?,
             dims,
         ),
         Cmd::Forecast {
             model,
             scene,
-            backend,
-            precision,
             seed,
             json,
             png,
             frame,
-            steps,
-            method,
-            threads,
             pad,
+            sampler,
+            cpu,
         } => forecast(
             model,
             scene,
             SessionOptions {
                 fit_batches: !*pad,
-                ..options(backend, precision, BTreeMap::new(), *threads)?
+                ..cpu.options()?
             },
             *seed,
             json.as_deref(),
             png.as_deref(),
             *frame,
-            SamplerFlags::parse(*steps, method.as_deref())?,
+            sampler.flags()?,
         ),
         Cmd::Eval {
             model,
@@ -1273,21 +1270,18 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             k,
             sgan_filter,
             json,
-            backend,
-            precision,
             seed,
-            steps,
-            method,
-            threads,
+            sampler,
+            cpu,
         } => eval(
             model,
             scene,
             *k,
             *sgan_filter,
             *json,
-            options(backend, precision, BTreeMap::new(), *threads)?,
+            cpu.options()?,
             *seed,
-            SamplerFlags::parse(*steps, method.as_deref())?,
+            sampler.flags()?,
         ),
         Cmd::Bench {
             model,
@@ -1296,17 +1290,16 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             iters,
             dims,
             json,
-            steps,
-            method,
             gpu_f16,
             threads,
+            sampler,
         } => bench(
             model,
             &bench_configs(backend, precision, gpu_f16, threads)?,
             *iters,
             dims,
             *json,
-            SamplerFlags::parse(*steps, method.as_deref())?,
+            sampler.flags()?,
         ),
     }
 }
