@@ -160,6 +160,19 @@ impl SamplerSpec {
     }
 }
 
+/// What is wrong with `times` as a sampler's time grid, or `None`: it needs at least two
+/// entries, all finite and strictly increasing. (Cards and `Session::set_sampler` both check
+/// with it.)
+pub fn grid_problem(times: &[f32]) -> Option<&'static str> {
+    if times.len() < 2 {
+        Some("needs at least two entries")
+    } else if times.iter().any(|t| !t.is_finite()) || times.windows(2).any(|w| w[1] <= w[0]) {
+        Some("must be finite and strictly increasing")
+    } else {
+        None
+    }
+}
+
 /// `steps` uniform steps from `t0` to `t1`: `steps + 1` times (`steps` ≥ 1).
 pub fn uniform_grid(t0: f32, t1: f32, steps: usize) -> Vec<f32> {
     (0..=steps)
@@ -258,17 +271,8 @@ impl Card {
                     .sampler
                     .as_ref()
                     .ok_or_else(|| Error::BadCard("a velocity model needs a sampler".into()))?;
-                if s.times.len() < 2 {
-                    return Err(Error::BadCard(
-                        "sampler.times needs at least two entries".into(),
-                    ));
-                }
-                if s.times.iter().any(|t| !t.is_finite())
-                    || s.times.windows(2).any(|w| w[1] <= w[0])
-                {
-                    return Err(Error::BadCard(
-                        "sampler.times must be finite and strictly increasing".into(),
-                    ));
+                if let Some(why) = grid_problem(&s.times) {
+                    return Err(Error::BadCard(format!("sampler.times {why}")));
                 }
                 if let Some(why) = sampler_refusal(self.prediction, s.method, &s.times) {
                     return Err(Error::BadCard(format!("sampler: {why}")));

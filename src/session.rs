@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::card::{CardDim, Kind, Method, Prediction, sampler_refusal, uniform_grid};
+use crate::card::{CardDim, Kind, Method, Prediction, grid_problem, sampler_refusal, uniform_grid};
 use crate::cpu::Isa;
 use crate::cpu::finite::first_non_finite;
 use crate::error::Error;
@@ -109,11 +109,13 @@ pub struct SessionOptions {
     /// CPU threads that share a sampler call's batch (0 or 1: the calling thread only). With
     /// more, the batch's rows (e.g. agents) are split into that many chunks, each sampled by
     /// a session of its own (sharing the packed weights on the native backend), all but the
-    /// first on worker threads started at build: the same
-    /// samples to f32 rounding (the kernels' register tiles depend on the row count), bit for
-    /// bit from call to call, still without allocation. Needs a card whose state and condition
-    /// share a symbolic batch axis, rows that do not interact (as `sample_batch` assumes), and
-    /// a CPU backend; `run` stays on the calling thread.
+    /// first on worker threads started at build: the same samples to f32 rounding (the
+    /// kernels' register tiles depend on the row count), bit for bit from call to call, still
+    /// without allocation. A call hands the chunks over through uncontended mutexes and wakes
+    /// the workers through a condvar, so unlike the single-threaded path it takes locks.
+    /// Needs a card whose state and condition share a symbolic batch axis, rows that do not
+    /// interact (as `sample_batch` assumes), and a CPU backend; `run` stays on the calling
+    /// thread.
     pub threads: usize,
     /// Make [`Session::sample_batch`] cost about its own rows: a ladder of sessions for 1, 2,
     /// 4, … rows (below the batch) is built beside the full one, sharing its packed weights,
@@ -240,20 +242,15 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Checks a sampler a session is asked to use: a time grid of ≥ 2 finite, strictly increasing
-/// entries, and nothing [`sampler_refusal`] refuses for the card's `prediction`.
+/// Checks a sampler a session is asked to use: a valid time grid ([`grid_problem`]), and
+/// nothing [`sampler_refusal`] refuses for the card's `prediction`.
 fn check_sampler(
     prediction: Option<Prediction>,
     method: Method,
     times: &[f32],
 ) -> Result<(), Error> {
-    if times.len() < 2
-        || times.iter().any(|t| !t.is_finite())
-        || times.windows(2).any(|w| w[1] <= w[0])
-    {
-        return Err(Error::InvalidArgument(
-            "a time grid needs ≥ 2 finite, strictly increasing entries".into(),
-        ));
+    if let Some(why) = grid_problem(times) {
+        return Err(Error::InvalidArgument(format!("the time grid {why}")));
     }
     match sampler_refusal(prediction, method, times) {
         Some(why) => Err(Error::InvalidArgument(why)),
@@ -377,16 +374,13 @@ impl Session {
         let symbol = roles.and_then(|r| batch_symbol(model, r));
         let ladder = match symbol {
             Some(symbol) if opts.fit_batches && pool.is_none() && info.backend != Backend::Gpu => {
+                let part = SessionOptions {
+                    fit_batches: false,
+                    ..opts.clone()
+                };
                 std::iter::successors(Some(1usize), |n| Some(n * 2))
                     .take_while(|&n| n < batch_rows)
-                    .map(|n| {
-                        let mut o = opts.clone();
-                        o.backend = info.backend;
-                        o.threads = 1;
-                        o.fit_batches = false;
-                        o.dims.insert(symbol.clone(), n);
-                        Session::build(model, o, weights.as_ref())
-                    })
+                    .map(|n| Self::part(model, &part, info.backend, &symbol, n, weights.as_ref()))
                     .collect::<Result<Vec<_>, _>>()?
             }
             _ => Vec::new(),
@@ -456,15 +450,29 @@ impl Session {
         let rows = chunk_rows(batch_rows, threads);
         let sessions = rows
             .iter()
-            .map(|&n| {
-                let mut o = opts.clone();
-                o.backend = info.backend;
-                o.threads = 1;
-                o.dims.insert(symbol.clone(), n);
-                Session::build(model, o, weights)
-            })
+            .map(|&n| Self::part(model, opts, info.backend, &symbol, n, weights))
             .collect::<Result<Vec<_>, _>>()?;
         RowPool::new(sessions, rows, state_row, cond_row)
+    }
+
+    /// A single-threaded session like `opts` on `backend` (the one the whole session resolved
+    /// to) for `rows` rows of the batch axis `symbol`, sharing `weights`: a thread's chunk or a
+    /// step of the `fit_batches` ladder.
+    fn part(
+        model: &Model,
+        opts: &SessionOptions,
+        backend: Backend,
+        symbol: &str,
+        rows: usize,
+        weights: Option<&SharedWeights>,
+    ) -> Result<Session, Error> {
+        let mut o = SessionOptions {
+            backend,
+            threads: 1,
+            ..opts.clone()
+        };
+        o.dims.insert(symbol.to_string(), rows);
+        Session::build(model, o, weights)
     }
 
     fn native(
