@@ -115,8 +115,6 @@ pub(crate) struct RowPool {
     slots: Vec<Arc<Mutex<Slot>>>,
     handles: Vec<JoinHandle<()>>,
     gate: Arc<Gate>,
-    /// Rows of each chunk, chunk 0 first.
-    rows: Vec<usize>,
     state_row: usize,
     cond_row: usize,
 }
@@ -124,9 +122,13 @@ pub(crate) struct RowPool {
 /// Balanced chunks of `rows` over at most `threads`: the first `rows % chunks` one row longer.
 pub(crate) fn chunk_rows(rows: usize, threads: usize) -> Vec<usize> {
     let chunks = threads.clamp(1, rows.max(1));
-    (0..chunks)
-        .map(|i| rows / chunks + usize::from(i < rows % chunks))
-        .collect()
+    (0..chunks).map(|i| share(rows, chunks, i)).collect()
+}
+
+/// Chunk `i`'s share of `rows` spread over `chunks`: `rows / chunks`, one more for
+/// `i < rows % chunks`.
+fn share(rows: usize, chunks: usize, i: usize) -> usize {
+    rows / chunks + usize::from(i < rows % chunks)
 }
 
 fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
@@ -135,16 +137,13 @@ fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
 }
 
 impl RowPool {
-    /// `sessions[i]` serves `rows[i]` rows; `state_row` and `cond_row` are one row's lengths.
-    /// Starts one worker thread per session after the first.
-    pub(crate) fn new(
-        sessions: Vec<Session>,
-        rows: Vec<usize>,
-        state_row: usize,
-        cond_row: usize,
-    ) -> Result<RowPool, Error> {
+    /// One chunk per session, each as many rows as its session's batch, in order; the first
+    /// runs on the calling thread. Starts one worker thread per session after the first.
+    pub(crate) fn new(sessions: Vec<Session>) -> Result<RowPool, Error> {
         let mut sessions = sessions.into_iter();
         let local = Box::new(sessions.next().expect("at least one chunk"));
+        let state_row = local.state_len() / local.batch_rows();
+        let cond_row = local.cond_len() / local.batch_rows();
         let gate = Arc::new(Gate {
             state: Mutex::new(GateState::default()),
             start: Condvar::new(),
@@ -156,12 +155,11 @@ impl RowPool {
             slots: Vec::new(),
             handles: Vec::new(),
             gate: gate.clone(),
-            rows: rows.clone(),
             state_row,
             cond_row,
         };
         for (i, session) in sessions.enumerate() {
-            let n = rows[i + 1];
+            let n = session.batch_rows();
             let slot = Arc::new(Mutex::new(Slot {
                 session,
                 cond: vec![0.0; n * cond_row],
@@ -196,7 +194,7 @@ impl RowPool {
 
     /// Threads that sample a full batch: the calling one and the workers.
     pub(crate) fn threads(&self) -> usize {
-        self.rows.len()
+        self.slots.len() + 1
     }
 
     /// Heap allocations made so far on the worker threads, as counted by
@@ -225,10 +223,10 @@ impl RowPool {
         out: &mut [f32],
     ) -> Result<(), Error> {
         let (sr, cr) = (self.state_row, self.cond_row);
-        // a partial batch is spread as evenly as a full one: chunk i takes `rows / chunks`
-        // rows, one more for i < `rows % chunks` (never more than it was built for)
-        let chunks = self.rows.len();
-        let take = |i: usize| rows / chunks + usize::from(i < rows % chunks);
+        // a partial batch is spread as evenly as a full one, so no chunk takes more rows than
+        // it was built for
+        let chunks = self.threads();
+        let take = |i: usize| share(rows, chunks, i);
         let take0 = take(0);
         let mut at = take0;
         for (i, slot) in self.slots.iter().enumerate() {

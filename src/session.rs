@@ -358,18 +358,15 @@ impl Session {
         };
         let pool = match opts.threads {
             0 | 1 => None,
-            threads => {
-                let row = (batch_rows, state_len / batch_rows, cond_len / batch_rows);
-                Some(Box::new(Self::row_pool(
-                    model,
-                    &opts,
-                    &info,
-                    roles,
-                    row,
-                    threads,
-                    weights.as_ref(),
-                )?))
-            }
+            threads => Some(Box::new(Self::row_pool(
+                model,
+                &opts,
+                &info,
+                roles,
+                batch_rows,
+                threads,
+                weights.as_ref(),
+            )?)),
         };
         let symbol = roles.and_then(|r| batch_symbol(model, r));
         let ladder = match symbol {
@@ -424,7 +421,7 @@ impl Session {
         opts: &SessionOptions,
         info: &SessionInfo,
         roles: Option<Roles>,
-        (batch_rows, state_row, cond_row): (usize, usize, usize),
+        batch_rows: usize,
         threads: usize,
         weights: Option<&SharedWeights>,
     ) -> Result<RowPool, Error> {
@@ -447,12 +444,11 @@ impl Session {
                  condition shares (e.g. N)",
             );
         };
-        let rows = chunk_rows(batch_rows, threads);
-        let sessions = rows
-            .iter()
-            .map(|&n| Self::part(model, opts, info.backend, &symbol, n, weights))
+        let sessions = chunk_rows(batch_rows, threads)
+            .into_iter()
+            .map(|n| Self::part(model, opts, info.backend, &symbol, n, weights))
             .collect::<Result<Vec<_>, _>>()?;
-        RowPool::new(sessions, rows, state_row, cond_row)
+        RowPool::new(sessions)
     }
 
     /// A single-threaded session like `opts` on `backend` (the one the whole session resolved
