@@ -2,119 +2,82 @@
 //!
 //! A [`RowPool`] holds one single-threaded [`Session`] per chunk of rows, each built for its
 //! chunk's row count. Chunk 0 runs on the calling thread; every other chunk has a worker
-//! thread of its own, started at build and parked on a condition variable between calls.
+//! thread of its own, started at build, which owns its chunk's session and is parked between
+//! calls.
 //!
-//! A call copies each worker's rows into buffers allocated at build, releases the workers,
-//! samples chunk 0, waits for the workers (spinning briefly before it sleeps) and copies their
-//! rows back: no allocation, no thread spawned. The samples are those of one session over the whole batch to f32 rounding (rows do
-//! not interact, as [`Session::sample_batch`] requires too; a row's summation order depends on
-//! the kernels' register tiles, which depend on the row count).
+//! A sampling call hands each worker its rows through a [`Channel`] of atomics allocated at
+//! build, unparks the workers, samples chunk 0, waits for the workers (spinning briefly before
+//! it parks) and copies their rows back: no allocation, no thread spawned, and no lock, so a
+//! call cannot block on another thread holding a mutex. (Locks are taken only off that path:
+//! by [`RowPool::set_sampler`], when a chunk fails, and on the first call from a thread other
+//! than the one that called last.) The samples are those of one session over the whole batch
+//! to f32 rounding (rows do not interact, as [`Session::sample_batch`] requires too; a row's
+//! summation order depends on the kernels' register tiles, which depend on the row count).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{JoinHandle, Thread, ThreadId};
 
 use crate::card::Method;
 use crate::error::Error;
 use crate::session::Session;
 
-/// What a worker samples: its session and its rows' buffers.
-struct Slot {
-    session: Session,
-    cond: Vec<f32>,
-    noise: Vec<f32>,
-    out: Vec<f32>,
-    /// Rows to sample this call (0: none).
-    take: usize,
-    result: Result<(), Error>,
-    /// The worker thread's allocation count after its last call ([`crate::alloc_count`]).
-    allocations: usize,
+/// What a worker is asked to do when its channel's `started` changes.
+const OP_SAMPLE: usize = 0;
+const OP_SET_SAMPLER: usize = 1;
+const OP_STOP: usize = 2;
+
+/// One worker's side of the handover. The calling thread writes `op`, `take` and the inputs,
+/// then raises `started` (Release); the worker acquires it, does the op, writes the outputs and
+/// sets `finished` to the same generation (Release), then unparks the calling thread.
+struct Channel {
+    op: AtomicUsize,
+    /// Rows to sample (0: none).
+    take: AtomicUsize,
+    /// The rows' conditions, noise and samples, as f32 bits.
+    cond: Box<[AtomicU32]>,
+    noise: Box<[AtomicU32]>,
+    out: Box<[AtomicU32]>,
+    started: AtomicU64,
+    finished: AtomicU64,
+    /// Whether `error` holds the last op's error: the mutex is touched only after a failure.
+    failed: AtomicBool,
+    error: Mutex<Option<Error>>,
+    /// The sampler an `OP_SET_SAMPLER` installs.
+    sampler: Mutex<Option<(Method, Vec<f32>)>>,
+    /// The worker thread's allocation count after its last op ([`crate::alloc_count`]).
+    allocations: AtomicUsize,
 }
 
-/// How the calling thread releases the workers and waits for them: a call raises
-/// `generation` and sets `pending` to the workers' count; each worker samples once per
-/// generation and counts itself off; `stop` ends the workers. (A Mutex, two Condvars and an
-/// atomic: futexes on Linux, no allocation.)
-struct Gate {
-    state: Mutex<GateState>,
-    start: Condvar,
-    done: Condvar,
-    /// Workers still sampling this generation, mirrored outside the lock so that the calling
-    /// thread can spin on it briefly before it sleeps.
-    busy: AtomicUsize,
+/// The thread that the workers unpark when they finish: the last one to call the pool.
+/// `epoch` counts its changes, so that a worker reads `thread` (a lock) only after a change.
+struct Caller {
+    thread: Mutex<Thread>,
+    epoch: AtomicU64,
 }
 
-/// How long the calling thread spins on `Gate::busy` before it sleeps: waking a sleeping
-/// thread costs tens of µs, about what a worker's chunk often lags the calling thread's.
+impl Caller {
+    fn get(&self) -> (u64, Thread) {
+        let thread = relock(&self.thread).clone();
+        (self.epoch.load(Ordering::Acquire), thread)
+    }
+}
+
+/// How long the calling thread spins on the workers before it parks: waking a parked thread
+/// costs tens of µs, about what a worker's chunk often lags the calling thread's.
 const SPIN: std::time::Duration = std::time::Duration::from_micros(150);
-
-#[derive(Default)]
-struct GateState {
-    generation: u64,
-    pending: usize,
-    stop: bool,
-}
-
-impl Gate {
-    fn state(&self) -> MutexGuard<'_, GateState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Starts a generation for `workers` workers.
-    fn release(&self, workers: usize) {
-        let mut g = self.state();
-        g.generation += 1;
-        g.pending = workers;
-        self.busy.store(workers, Ordering::Release);
-        self.start.notify_all();
-    }
-
-    /// Blocks until every worker of the generation has counted itself off: spins for up to
-    /// [`SPIN`], then sleeps on the condvar.
-    fn wait_done(&self) {
-        let start = std::time::Instant::now();
-        while self.busy.load(Ordering::Acquire) > 0 && start.elapsed() < SPIN {
-            for _ in 0..32 {
-                std::hint::spin_loop();
-            }
-        }
-        let mut g = self.state();
-        while g.pending > 0 {
-            g = self.done.wait(g).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    /// Blocks until a generation after `seen` starts; `None` once stopped.
-    fn wait_start(&self, seen: u64) -> Option<u64> {
-        let mut g = self.state();
-        while g.generation == seen && !g.stop {
-            g = self.start.wait(g).unwrap_or_else(|p| p.into_inner());
-        }
-        (!g.stop).then_some(g.generation)
-    }
-
-    fn count_off(&self) {
-        let mut g = self.state();
-        g.pending -= 1;
-        self.busy.fetch_sub(1, Ordering::Release);
-        if g.pending == 0 {
-            self.done.notify_one();
-        }
-    }
-
-    fn stop(&self) {
-        self.state().stop = true;
-        self.start.notify_all();
-    }
-}
 
 /// Sessions over chunks of a batch, chunk 0 on the calling thread, the others on workers.
 pub(crate) struct RowPool {
     local: Box<Session>,
-    slots: Vec<Arc<Mutex<Slot>>>,
+    channels: Vec<Arc<Channel>>,
     handles: Vec<JoinHandle<()>>,
-    gate: Arc<Gate>,
+    caller: Arc<Caller>,
+    caller_id: ThreadId,
+    generation: u64,
+    /// Weight and arena bytes of all the chunks' sessions, read at build.
+    bytes: (usize, usize),
     state_row: usize,
     cond_row: usize,
 }
@@ -131,51 +94,84 @@ fn share(rows: usize, chunks: usize, i: usize) -> usize {
     rows / chunks + usize::from(i < rows % chunks)
 }
 
-fn lock(slot: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
-    // a worker catches its panics, so a poisoned slot still holds consistent buffers
-    slot.lock().unwrap_or_else(|p| p.into_inner())
+fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // a worker catches its panics, so a poisoned mutex still holds a consistent value
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn atomics(n: usize) -> Box<[AtomicU32]> {
+    (0..n).map(|_| AtomicU32::new(0)).collect()
+}
+
+fn store(to: &[AtomicU32], from: &[f32]) {
+    for (t, f) in to.iter().zip(from) {
+        t.store(f.to_bits(), Ordering::Relaxed);
+    }
+}
+
+fn load(to: &mut [f32], from: &[AtomicU32]) {
+    for (t, f) in to.iter_mut().zip(from) {
+        *t = f32::from_bits(f.load(Ordering::Relaxed));
+    }
 }
 
 impl RowPool {
     /// One chunk per session, each as many rows as its session's batch, in order; the first
-    /// runs on the calling thread. Starts one worker thread per session after the first.
+    /// runs on the calling thread. Starts one worker thread per session after the first, each
+    /// owning its session.
     pub(crate) fn new(sessions: Vec<Session>) -> Result<RowPool, Error> {
+        let bytes = sessions.iter().fold((0, 0), |(w, a), s| {
+            (w + s.info().weight_bytes, a + s.info().arena_bytes)
+        });
         let mut sessions = sessions.into_iter();
         let local = Box::new(sessions.next().expect("at least one chunk"));
         let state_row = local.state_len() / local.batch_rows();
         let cond_row = local.cond_len() / local.batch_rows();
-        let gate = Arc::new(Gate {
-            state: Mutex::new(GateState::default()),
-            start: Condvar::new(),
-            done: Condvar::new(),
-            busy: AtomicUsize::new(0),
-        });
+        let here = std::thread::current();
         let mut pool = RowPool {
             local,
-            slots: Vec::new(),
+            channels: Vec::new(),
             handles: Vec::new(),
-            gate: gate.clone(),
+            caller_id: here.id(),
+            caller: Arc::new(Caller {
+                thread: Mutex::new(here),
+                epoch: AtomicU64::new(0),
+            }),
+            generation: 0,
+            bytes,
             state_row,
             cond_row,
         };
         for (i, session) in sessions.enumerate() {
             let n = session.batch_rows();
-            let slot = Arc::new(Mutex::new(Slot {
-                session,
-                cond: vec![0.0; n * cond_row],
-                noise: vec![0.0; n * state_row],
-                out: vec![0.0; n * state_row],
-                take: 0,
-                result: Ok(()),
-                allocations: 0,
-            }));
-            let (worker_slot, worker_gate) = (slot.clone(), gate.clone());
+            let channel = Arc::new(Channel {
+                op: AtomicUsize::new(OP_SAMPLE),
+                take: AtomicUsize::new(0),
+                cond: atomics(n * cond_row),
+                noise: atomics(n * state_row),
+                out: atomics(n * state_row),
+                started: AtomicU64::new(0),
+                finished: AtomicU64::new(0),
+                failed: AtomicBool::new(false),
+                error: Mutex::new(None),
+                sampler: Mutex::new(None),
+                allocations: AtomicUsize::new(0),
+            });
+            let (worker_channel, worker_caller) = (channel.clone(), pool.caller.clone());
             // on failure the pool drops here, stopping and joining the workers started so far
             let handle = std::thread::Builder::new()
                 .name(format!("fewstep-rows-{}", i + 1))
-                .spawn(move || worker(&worker_slot, &worker_gate, state_row, cond_row))
+                .spawn(move || {
+                    worker(
+                        session,
+                        &worker_channel,
+                        &worker_caller,
+                        state_row,
+                        cond_row,
+                    )
+                })
                 .map_err(|e| Error::InvalidArgument(format!("cannot start a thread: {e}")))?;
-            pool.slots.push(slot);
+            pool.channels.push(channel);
             pool.handles.push(handle);
         }
         Ok(pool)
@@ -183,34 +179,31 @@ impl RowPool {
 
     /// Weight and arena bytes of all the chunks' sessions.
     pub(crate) fn bytes(&self) -> (usize, usize) {
-        let of = |s: &Session| (s.info().weight_bytes, s.info().arena_bytes);
-        let (mut w, mut a) = of(&self.local);
-        for slot in &self.slots {
-            let (sw, sa) = of(&lock(slot).session);
-            (w, a) = (w + sw, a + sa);
-        }
-        (w, a)
+        self.bytes
     }
 
     /// Threads that sample a full batch: the calling one and the workers.
     pub(crate) fn threads(&self) -> usize {
-        self.slots.len() + 1
+        self.channels.len() + 1
     }
 
     /// Heap allocations made so far on the worker threads, as counted by
     /// [`crate::alloc_count::Counting`] when it is the global allocator (else 0).
     pub(crate) fn worker_allocations(&self) -> usize {
-        self.slots.iter().map(|s| lock(s).allocations).sum()
+        let count = |c: &Arc<Channel>| c.allocations.load(Ordering::Acquire);
+        self.channels.iter().map(count).sum()
     }
 
     /// Sets every chunk's sampler; all accept it or the first refusal is returned (the
     /// sessions share a card, so they agree).
     pub(crate) fn set_sampler(&mut self, method: Method, times: &[f32]) -> Result<(), Error> {
         self.local.set_sampler(method, times)?;
-        for s in &self.slots {
-            lock(s).session.set_sampler(method, times)?;
+        for c in &self.channels {
+            *relock(&c.sampler) = Some((method, times.to_vec()));
+            c.op.store(OP_SET_SAMPLER, Ordering::Relaxed);
         }
-        Ok(())
+        self.run_workers();
+        self.worker_result()
     }
 
     /// Samples the first `rows` rows (`cond`, `noise` and `out` hold exactly that many,
@@ -229,15 +222,15 @@ impl RowPool {
         let take = |i: usize| share(rows, chunks, i);
         let take0 = take(0);
         let mut at = take0;
-        for (i, slot) in self.slots.iter().enumerate() {
+        for (i, c) in self.channels.iter().enumerate() {
             let take = take(i + 1);
-            let mut s = lock(slot);
-            s.take = take;
-            s.cond[..take * cr].copy_from_slice(&cond[at * cr..(at + take) * cr]);
-            s.noise[..take * sr].copy_from_slice(&noise[at * sr..(at + take) * sr]);
+            c.take.store(take, Ordering::Relaxed);
+            store(&c.cond[..take * cr], &cond[at * cr..(at + take) * cr]);
+            store(&c.noise[..take * sr], &noise[at * sr..(at + take) * sr]);
+            c.op.store(OP_SAMPLE, Ordering::Relaxed);
             at += take;
         }
-        self.gate.release(self.slots.len());
+        let generation = self.start_workers();
         let local = if take0 == 0 {
             Ok(())
         } else {
@@ -248,52 +241,143 @@ impl RowPool {
                 &mut out[..take0 * sr],
             )
         };
-        self.gate.wait_done();
+        self.wait_workers(generation);
+        let workers = self.worker_result();
         local?;
+        workers?;
         let mut at = take0;
-        for slot in &self.slots {
-            let mut s = lock(slot);
-            let take = s.take;
-            std::mem::replace(&mut s.result, Ok(()))?;
-            out[at * sr..(at + take) * sr].copy_from_slice(&s.out[..take * sr]);
+        for c in &self.channels {
+            let take = c.take.load(Ordering::Relaxed);
+            load(&mut out[at * sr..(at + take) * sr], &c.out[..take * sr]);
             at += take;
         }
         Ok(())
     }
+
+    /// Starts the ops written into the channels and waits for them.
+    fn run_workers(&mut self) {
+        let generation = self.start_workers();
+        self.wait_workers(generation);
+    }
+
+    /// Starts the ops written into the channels: registers the calling thread as the one to
+    /// wake when it changed since the last call, raises the generation and unparks the workers.
+    fn start_workers(&mut self) -> u64 {
+        let here = std::thread::current();
+        if here.id() != self.caller_id {
+            self.caller_id = here.id();
+            *relock(&self.caller.thread) = here;
+            self.caller.epoch.fetch_add(1, Ordering::Release);
+        }
+        self.generation += 1;
+        for (c, h) in self.channels.iter().zip(&self.handles) {
+            c.started.store(self.generation, Ordering::Release);
+            h.thread().unpark();
+        }
+        self.generation
+    }
+
+    /// Blocks until every worker has finished `generation`: spins for up to [`SPIN`], then
+    /// parks (a worker unparks the calling thread when it finishes).
+    fn wait_workers(&self, generation: u64) {
+        let done = || {
+            let finished = |c: &Arc<Channel>| c.finished.load(Ordering::Acquire) == generation;
+            self.channels.iter().all(finished)
+        };
+        let start = std::time::Instant::now();
+        while !done() && start.elapsed() < SPIN {
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+        }
+        while !done() {
+            std::thread::park();
+        }
+    }
+
+    /// The first worker's error of the last op, clearing every worker's.
+    fn worker_result(&self) -> Result<(), Error> {
+        let mut first = Ok(());
+        for c in &self.channels {
+            if c.failed.swap(false, Ordering::Acquire) {
+                let error = relock(&c.error).take().unwrap_or(Error::WorkerPanic);
+                if first.is_ok() {
+                    first = Err(error);
+                }
+            }
+        }
+        first
+    }
 }
 
-/// A worker: waits for a generation, samples its slot's rows, counts itself off; returns once
-/// the gate stops.
-fn worker(slot: &Mutex<Slot>, gate: &Gate, state_row: usize, cond_row: usize) {
+/// A worker: owns its chunk's session and buffers, does each op its channel starts, and
+/// returns on `OP_STOP`.
+fn worker(
+    mut session: Session,
+    channel: &Channel,
+    caller: &Caller,
+    state_row: usize,
+    cond_row: usize,
+) {
+    let mut cond = vec![0.0; channel.cond.len()];
+    let mut noise = vec![0.0; channel.noise.len()];
+    let mut out = vec![0.0; channel.out.len()];
+    let (mut epoch, mut wake) = caller.get();
     let mut seen = 0;
-    while let Some(generation) = gate.wait_start(seen) {
+    loop {
+        let generation = loop {
+            let g = channel.started.load(Ordering::Acquire);
+            if g != seen {
+                break g;
+            }
+            std::thread::park();
+        };
         seen = generation;
-        {
-            let mut guard = lock(slot);
-            let s = &mut *guard;
-            let take = s.take;
-            s.result = if take == 0 {
-                Ok(())
-            } else {
-                catch_unwind(AssertUnwindSafe(|| {
-                    s.session.sample_batch(
-                        take,
-                        &s.cond[..take * cond_row],
-                        &s.noise[..take * state_row],
-                        &mut s.out[..take * state_row],
-                    )
-                }))
-                .unwrap_or(Err(Error::WorkerPanic))
-            };
-            s.allocations = crate::alloc_count::thread_allocations();
+        let result = match channel.op.load(Ordering::Relaxed) {
+            OP_STOP => return,
+            OP_SET_SAMPLER => match relock(&channel.sampler).take() {
+                Some((method, times)) => session.set_sampler(method, &times),
+                None => Ok(()),
+            },
+            _ => {
+                let take = channel.take.load(Ordering::Relaxed);
+                let (c, n, o) = (take * cond_row, take * state_row, take * state_row);
+                load(&mut cond[..c], &channel.cond[..c]);
+                load(&mut noise[..n], &channel.noise[..n]);
+                let sampled = if take == 0 {
+                    Ok(())
+                } else {
+                    catch_unwind(AssertUnwindSafe(|| {
+                        session.sample_batch(take, &cond[..c], &noise[..n], &mut out[..o])
+                    }))
+                    .unwrap_or(Err(Error::WorkerPanic))
+                };
+                if sampled.is_ok() {
+                    store(&channel.out[..o], &out[..o]);
+                }
+                sampled
+            }
+        };
+        if let Err(e) = result {
+            *relock(&channel.error) = Some(e);
+            channel.failed.store(true, Ordering::Relaxed);
         }
-        gate.count_off();
+        let allocations = crate::alloc_count::thread_allocations();
+        channel.allocations.store(allocations, Ordering::Relaxed);
+        channel.finished.store(generation, Ordering::Release);
+        if caller.epoch.load(Ordering::Acquire) != epoch {
+            (epoch, wake) = caller.get();
+        }
+        wake.unpark();
     }
 }
 
 impl Drop for RowPool {
     fn drop(&mut self) {
-        self.gate.stop();
+        for c in &self.channels {
+            c.op.store(OP_STOP, Ordering::Relaxed);
+        }
+        self.start_workers();
         for h in self.handles.drain(..) {
             let _ = h.join();
         }

@@ -111,8 +111,10 @@ pub struct SessionOptions {
     /// a session of its own (sharing the packed weights on the native backend), all but the
     /// first on worker threads started at build: the same samples to f32 rounding (the
     /// kernels' register tiles depend on the row count), bit for bit from call to call, still
-    /// without allocation. A call hands the chunks over through uncontended mutexes and wakes
-    /// the workers through a condvar, so unlike the single-threaded path it takes locks.
+    /// without allocation or lock: a call hands the chunks over through atomics and wakes the
+    /// workers by unparking them (Linux, Android: a futex). Locks are taken only by
+    /// `set_sampler`, when a chunk fails, and on the first call from a thread other than the
+    /// last caller's.
     /// Needs a card whose state and condition share a symbolic batch axis, rows that do not
     /// interact (as `sample_batch` assumes), and a CPU backend; `run` stays on the calling
     /// thread.

@@ -251,6 +251,43 @@ fn bad_requests_are_refused_and_errors_come_back_from_the_workers() {
     s.sample(&cond, &noise, &mut out).unwrap();
 }
 
+/// The workers wake whichever thread called last: a session sent to another thread between
+/// calls, and back, samples the same bits there (and does not hang waiting for a wake-up sent
+/// to the thread it left: with more threads than cores, as in CI, the calling thread often
+/// outlasts its spin and parks).
+#[test]
+fn a_threaded_session_moved_between_threads_samples_the_same() {
+    let model = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
+    let mut s = session(&model, Backend::Native, Precision::F32, 7, 3);
+    let (cond, noise) = inputs(&s, 12);
+    let (sr, cr) = (s.state_len() / 7, s.cond_len() / 7);
+    let part = |s: &mut Session| {
+        let mut out = vec![0.0; 5 * sr];
+        s.sample_batch(5, &cond[..5 * cr], &noise[..5 * sr], &mut out)
+            .unwrap();
+        out
+    };
+    let (whole, some) = (sample(&mut s, &cond, &noise), part(&mut s));
+    for hop in 0..4 {
+        let (t, mut s2) = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut s = s;
+                    for _ in 0..20 {
+                        assert_eq!(sample(&mut s, &cond, &noise), whole);
+                    }
+                    let t = (sample(&mut s, &cond, &noise), part(&mut s));
+                    (t, s)
+                })
+                .join()
+                .unwrap()
+        });
+        assert_eq!(t, (whole.clone(), some.clone()), "on thread {hop}");
+        assert_eq!(sample(&mut s2, &cond, &noise), whole, "back, after {hop}");
+        s = s2;
+    }
+}
+
 /// Threads of this process (Linux: /proc/self/status).
 #[cfg(target_os = "linux")]
 fn process_threads() -> usize {
