@@ -56,6 +56,22 @@ typedef enum FewstepMethod {
 } FewstepMethod;
 
 /**
+ * Bits of the `flags` of `fewstep_session_new_with` and `fewstep_forecaster_new_with`; any
+ * other bit is `FEWSTEP_STATUS_INVALID_ARGUMENT`.
+ */
+typedef enum FewstepFlag {
+  /**
+   * A partial batch (`fewstep_session_sample_batch`, a frame with fewer agents than
+   * `max_agents`) costs about its own rows: sessions for 1, 2, 4, … rows are built beside
+   * the full batch, sharing its weights, and a partial batch runs on the smallest that holds
+   * it instead of being padded. Costs build time and an activation arena per size; the
+   * samples change only to f32 rounding. Off for `fewstep_session_new*`, on for
+   * `fewstep_forecaster_new*`.
+   */
+  FEWSTEP_FLAG_FIT_BATCHES = 1,
+} FewstepFlag;
+
+/**
  * A streaming trajectory forecaster (opaque).
  */
 typedef struct FewstepForecaster FewstepForecaster;
@@ -147,6 +163,35 @@ enum FewstepStatus fewstep_session_new_threads(const struct FewstepModel *m,
                                                size_t batch,
                                                size_t threads,
                                                struct FewstepSession **out);
+
+/**
+ * `fewstep_session_new_threads` with `flags`, a bitwise or of `FewstepFlag` values (0: none;
+ * `FEWSTEP_FLAG_FIT_BATCHES`: partial batches cost their own rows). An unknown bit is
+ * `FEWSTEP_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `m` must be NULL or a live model handle; `out` must be NULL or writable.
+ */
+enum FewstepStatus fewstep_session_new_with(const struct FewstepModel *m,
+                                            uint32_t backend,
+                                            uint32_t precision,
+                                            size_t batch,
+                                            size_t threads,
+                                            uint32_t flags,
+                                            struct FewstepSession **out);
+
+/**
+ * Writes the bytes the session holds: its weights (as packed for its backend; a matrix that
+ * its thread chunks and batch sizes share is counted once) and its activation arenas (one per
+ * thread chunk and per batch size).
+ *
+ * # Safety
+ * `s` must be NULL or a live session handle; each of `weight_bytes` and `arena_bytes` must be
+ * NULL (not written) or writable.
+ */
+enum FewstepStatus fewstep_session_memory(const struct FewstepSession *s,
+                                          size_t *weight_bytes,
+                                          size_t *arena_bytes);
 
 /**
  * Number of floats in the sampler state (noise and sample); 0 for a NULL handle.
@@ -279,6 +324,34 @@ enum FewstepStatus fewstep_forecaster_new_threads(const struct FewstepModel *m,
                                                   uint64_t seed,
                                                   size_t threads,
                                                   struct FewstepForecaster **out);
+
+/**
+ * `fewstep_forecaster_new_threads` with `flags`, a bitwise or of `FewstepFlag` values: the
+ * other constructors pass `FEWSTEP_FLAG_FIT_BATCHES` (a frame costs its ready agents); 0 pads
+ * every frame to `max_agents`. An unknown bit is `FEWSTEP_STATUS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `m` must be NULL or a live model handle; `out` must be NULL or writable.
+ */
+enum FewstepStatus fewstep_forecaster_new_with(const struct FewstepModel *m,
+                                               size_t max_agents,
+                                               uint32_t backend,
+                                               uint32_t precision,
+                                               uint64_t seed,
+                                               size_t threads,
+                                               uint32_t flags,
+                                               struct FewstepForecaster **out);
+
+/**
+ * Writes the bytes the forecaster's session holds, as `fewstep_session_memory` does.
+ *
+ * # Safety
+ * `f` must be NULL or a live forecaster; each of `weight_bytes` and `arena_bytes` must be
+ * NULL (not written) or writable.
+ */
+enum FewstepStatus fewstep_forecaster_memory(const struct FewstepForecaster *f,
+                                             size_t *weight_bytes,
+                                             size_t *arena_bytes);
 
 /**
  * Replaces the forecaster's sampler, as `fewstep_session_set_sampler` does for a session

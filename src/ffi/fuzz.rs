@@ -82,6 +82,12 @@ fn size_and_threads(x: u8) -> (usize, usize) {
     (x as usize % 9, [1, 2, 3, 0][x as usize / 9 % 4])
 }
 
+/// Whether the same byte turns `FEWSTEP_FLAG_FIT_BATCHES` from its constructor's default (off
+/// for a session, on for a forecaster): from 144 up.
+fn flips_fit(x: u8) -> bool {
+    x >= 144
+}
+
 /// Most model loads and session or forecaster builds per program.
 const MAX_BUILDS: usize = 4;
 
@@ -236,15 +242,19 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                 unsafe { fewstep_model_free(m) };
             }
             2 => {
-                let (backend, precision, (batch, threads)) = (
-                    backend_code(b.u8()),
-                    b.u8() as u32 % 4,
-                    size_and_threads(b.u8()),
-                );
+                let (backend, precision, x) = (backend_code(b.u8()), b.u8() as u32 % 4, b.u8());
+                let ((batch, threads), fit) = (size_and_threads(x), flips_fit(x));
+                let flags = if fit {
+                    FewstepFlag::FitBatches as u32
+                } else {
+                    0
+                };
                 let mut s = ptr::null_mut();
                 // SAFETY: handles NULL or live; each buffer holds the length passed with it.
                 check_status(unsafe {
-                    fewstep_session_new_threads(model, backend, precision, batch, threads, &mut s)
+                    fewstep_session_new_with(
+                        model, backend, precision, batch, threads, flags, &mut s,
+                    )
                 });
                 if !s.is_null() {
                     // SAFETY: handles NULL or live; each buffer holds the length passed with it.
@@ -283,16 +293,19 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                 });
             }
             5 => {
-                let ((agents, threads), backend, precision) = (
-                    size_and_threads(b.u8()),
-                    backend_code(b.u8()),
-                    b.u8() as u32 % 4,
-                );
+                let x = b.u8();
+                let ((agents, threads), pad) = (size_and_threads(x), flips_fit(x));
+                let (backend, precision) = (backend_code(b.u8()), b.u8() as u32 % 4);
+                let flags = if pad {
+                    0
+                } else {
+                    FewstepFlag::FitBatches as u32
+                };
                 let mut f = ptr::null_mut();
                 // SAFETY: handles NULL or live; each buffer holds the length passed with it.
                 check_status(unsafe {
-                    fewstep_forecaster_new_threads(
-                        model, agents, backend, precision, 1, threads, &mut f,
+                    fewstep_forecaster_new_with(
+                        model, agents, backend, precision, 1, threads, flags, &mut f,
                     )
                 });
                 if !f.is_null() {

@@ -65,6 +65,20 @@ pub enum FewstepMethod {
     Midpoint = 2,
 }
 
+/// Bits of the `flags` of `fewstep_session_new_with` and `fewstep_forecaster_new_with`; any
+/// other bit is `FEWSTEP_STATUS_INVALID_ARGUMENT`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FewstepFlag {
+    /// A partial batch (`fewstep_session_sample_batch`, a frame with fewer agents than
+    /// `max_agents`) costs about its own rows: sessions for 1, 2, 4, … rows are built beside
+    /// the full batch, sharing its weights, and a partial batch runs on the smallest that holds
+    /// it instead of being padded. Costs build time and an activation arena per size; the
+    /// samples change only to f32 rounding. Off for `fewstep_session_new*`, on for
+    /// `fewstep_forecaster_new*`.
+    FitBatches = 1,
+}
+
 /// A loaded model (opaque).
 pub struct FewstepModel(Model);
 /// A session: a model bound to a batch size, backend and precision (opaque).
@@ -151,6 +165,21 @@ fn precision_of(code: u32) -> Result<Precision, (FewstepStatus, String)> {
             format!("precision {c} is not a FewstepPrecision (0 f32, 1 f16)"),
         )),
     }
+}
+
+/// Whether `flags` asks for `FEWSTEP_FLAG_FIT_BATCHES`; any unknown bit is refused.
+fn fit_batches_of(flags: u32) -> Result<bool, (FewstepStatus, String)> {
+    let known = FewstepFlag::FitBatches as u32;
+    if flags & !known != 0 {
+        return Err((
+            FewstepStatus::InvalidArgument,
+            format!(
+                "flags 0x{flags:x}: bits 0x{:x} are not FewstepFlag values (1 fit batches)",
+                flags & !known
+            ),
+        ));
+    }
+    Ok(flags & known != 0)
 }
 
 /// A `FewstepMethod` code from C (see [`backend_of`]).
@@ -316,6 +345,26 @@ pub unsafe extern "C" fn fewstep_session_new_threads(
     threads: usize,
     out: *mut *mut FewstepSession,
 ) -> FewstepStatus {
+    // SAFETY: the same contract.
+    unsafe { fewstep_session_new_with(m, backend, precision, batch, threads, 0, out) }
+}
+
+/// `fewstep_session_new_threads` with `flags`, a bitwise or of `FewstepFlag` values (0: none;
+/// `FEWSTEP_FLAG_FIT_BATCHES`: partial batches cost their own rows). An unknown bit is
+/// `FEWSTEP_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `m` must be NULL or a live model handle; `out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_new_with(
+    m: *const FewstepModel,
+    backend: u32,
+    precision: u32,
+    batch: usize,
+    threads: usize,
+    flags: u32,
+    out: *mut *mut FewstepSession,
+) -> FewstepStatus {
     guard(|| {
         // SAFETY: a live handle per the contract.
         let m = unsafe { m.as_ref() }.ok_or_else(|| null("model"))?;
@@ -326,6 +375,7 @@ pub unsafe extern "C" fn fewstep_session_new_threads(
             backend: backend_of(backend)?,
             precision: precision_of(precision)?,
             threads,
+            fit_batches: fit_batches_of(flags)?,
             ..Default::default()
         };
         for s in m.0.symbols() {
@@ -336,6 +386,44 @@ pub unsafe extern "C" fn fewstep_session_new_threads(
         unsafe { *out = Box::into_raw(Box::new(FewstepSession(s))) };
         Ok(())
     })
+}
+
+/// Writes the bytes the session holds: its weights (as packed for its backend; a matrix that
+/// its thread chunks and batch sizes share is counted once) and its activation arenas (one per
+/// thread chunk and per batch size).
+///
+/// # Safety
+/// `s` must be NULL or a live session handle; each of `weight_bytes` and `arena_bytes` must be
+/// NULL (not written) or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_memory(
+    s: *const FewstepSession,
+    weight_bytes: *mut usize,
+    arena_bytes: *mut usize,
+) -> FewstepStatus {
+    guard(|| {
+        // SAFETY: a live handle or NULL per the contract.
+        let s = unsafe { s.as_ref() }.ok_or_else(|| null("session"))?;
+        // SAFETY: NULL or writable per the contract.
+        unsafe { write_memory(&s.0, weight_bytes, arena_bytes) };
+        Ok(())
+    })
+}
+
+/// Writes `s`'s weight and arena bytes through whichever pointer is not NULL.
+///
+/// # Safety
+/// Each pointer must be NULL or writable.
+unsafe fn write_memory(s: &Session, weight_bytes: *mut usize, arena_bytes: *mut usize) {
+    let info = s.info();
+    // SAFETY: NULL or writable per the contract.
+    if let Some(w) = unsafe { weight_bytes.as_mut() } {
+        *w = info.weight_bytes;
+    }
+    // SAFETY: NULL or writable per the contract.
+    if let Some(a) = unsafe { arena_bytes.as_mut() } {
+        *a = info.arena_bytes;
+    }
 }
 
 /// Number of floats in the sampler state (noise and sample); 0 for a NULL handle.
@@ -572,6 +660,31 @@ pub unsafe extern "C" fn fewstep_forecaster_new_threads(
     threads: usize,
     out: *mut *mut FewstepForecaster,
 ) -> FewstepStatus {
+    let flags = FewstepFlag::FitBatches as u32;
+    // SAFETY: the same contract.
+    unsafe {
+        fewstep_forecaster_new_with(m, max_agents, backend, precision, seed, threads, flags, out)
+    }
+}
+
+/// `fewstep_forecaster_new_threads` with `flags`, a bitwise or of `FewstepFlag` values: the
+/// other constructors pass `FEWSTEP_FLAG_FIT_BATCHES` (a frame costs its ready agents); 0 pads
+/// every frame to `max_agents`. An unknown bit is `FEWSTEP_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `m` must be NULL or a live model handle; `out` must be NULL or writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn fewstep_forecaster_new_with(
+    m: *const FewstepModel,
+    max_agents: usize,
+    backend: u32,
+    precision: u32,
+    seed: u64,
+    threads: usize,
+    flags: u32,
+    out: *mut *mut FewstepForecaster,
+) -> FewstepStatus {
     guard(|| {
         // SAFETY: a live handle per the contract.
         let m = unsafe { m.as_ref() }.ok_or_else(|| null("model"))?;
@@ -584,7 +697,7 @@ pub unsafe extern "C" fn fewstep_forecaster_new_threads(
             precision: precision_of(precision)?,
             seed,
             threads,
-            ..Default::default()
+            fit_batches: fit_batches_of(flags)?,
         };
         let f = Forecaster::new(&m.0, opts).map_err(fail)?;
         let out_buf = f.new_output();
@@ -595,6 +708,26 @@ pub unsafe extern "C" fn fewstep_forecaster_new_threads(
         };
         // SAFETY: `out` is non-null and writable per the contract.
         unsafe { *out = Box::into_raw(Box::new(h)) };
+        Ok(())
+    })
+}
+
+/// Writes the bytes the forecaster's session holds, as `fewstep_session_memory` does.
+///
+/// # Safety
+/// `f` must be NULL or a live forecaster; each of `weight_bytes` and `arena_bytes` must be
+/// NULL (not written) or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_forecaster_memory(
+    f: *const FewstepForecaster,
+    weight_bytes: *mut usize,
+    arena_bytes: *mut usize,
+) -> FewstepStatus {
+    guard(|| {
+        // SAFETY: a live handle or NULL per the contract.
+        let f = unsafe { f.as_ref() }.ok_or_else(|| null("forecaster"))?;
+        // SAFETY: NULL or writable per the contract.
+        unsafe { write_memory(f.f.session(), weight_bytes, arena_bytes) };
         Ok(())
     })
 }

@@ -162,6 +162,30 @@ int main(int argc, char **argv) {
         fewstep_session_free(st);
     }
     {
+        /* FEWSTEP_FLAG_FIT_BATCHES: a session for 1 row beside the full batch; a partial batch
+         * runs there and samples the padded batch's row, to f32 rounding */
+        FewstepSession *fit = NULL, *bad = NULL;
+        size_t plain_w = 0, plain_a = 0, fit_w = 0, fit_a = 0;
+        CHECK(fewstep_session_new_with(m, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, 1, FEWSTEP_FLAG_FIT_BATCHES, &fit) == FEWSTEP_STATUS_OK, "a session that fits its batches");
+        CHECK(fewstep_session_memory(s, &plain_w, &plain_a) == FEWSTEP_STATUS_OK && plain_w > 0 && plain_a > 0, "a plain session's memory");
+        CHECK(fewstep_session_memory(fit, &fit_w, &fit_a) == FEWSTEP_STATUS_OK, "a fitting session's memory");
+        CHECK(fit_a > plain_a, "the 1-row session adds an arena");
+        CHECK(fit_w < plain_w + plain_w / 4, "and shares the packed weights");
+        CHECK(fewstep_session_memory(fit, NULL, &fit_a) == FEWSTEP_STATUS_OK, "memory: NULL weight_bytes is skipped");
+        CHECK(fewstep_session_memory(NULL, &fit_w, &fit_a) == FEWSTEP_STATUS_NULL_POINTER, "memory of NULL session");
+        CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_OK, "the padded batch");
+        CHECK(fewstep_session_sample_batch(fit, 1, cond, cl / 2, noise, sl / 2, out16, sl / 2) == FEWSTEP_STATUS_OK, "a fitted partial batch");
+        ok = 1;
+        for (i = 0; i < sl / 2; i++) {
+            if (fabs(out[i] - out16[i]) > 1e-5 * (1.0 + fabs(out[i]))) ok = 0;
+        }
+        CHECK(ok, "its row is row 0 of the full batch");
+        CHECK(fewstep_session_new_with(m, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, 1, 2, &bad) == FEWSTEP_STATUS_INVALID_ARGUMENT && bad == NULL, "an unknown flag");
+        CHECK(strstr(fewstep_last_error(), "0x2") != NULL, "the error names the bits");
+        CHECK(fewstep_session_new_with(m, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, 1, 0x80000001u, &bad) == FEWSTEP_STATUS_INVALID_ARGUMENT && bad == NULL, "a known and an unknown flag");
+        fewstep_session_free(fit);
+    }
+    {
         /* a shipped net predicts the data (its card says so): Heun to t = 1 is refused, a
          * shorter grid is not; a generator has no sampler */
         FewstepModel *data_net = NULL, *generator = NULL;
@@ -271,6 +295,38 @@ int main(int argc, char **argv) {
         CHECK(ok && id1[2] == id2[2], "the same forecasts");
         fewstep_forecaster_free(f1);
         fewstep_forecaster_free(f2);
+    }
+    {
+        /* flags 0: every frame padded to max_agents; the same forecasts as fitted frames, to f32
+         * rounding, with less memory (no sessions for 1 and 2 rows) */
+        FewstepForecaster *fitted = NULL, *padded = NULL, *bad = NULL;
+        double ids[2] = {1, 2}, id1[4], id2[4];
+        float xs[2], ys[2], fut1[4 * 20 * 24], fut2[4 * 20 * 24];
+        size_t n1 = 0, n2 = 0, fitted_a = 0, padded_a = 0, w = 0;
+        CHECK(fewstep_forecaster_new(m, 4, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 5, &fitted) == FEWSTEP_STATUS_OK, "a fitting forecaster");
+        CHECK(fewstep_forecaster_new_with(m, 4, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 5, 1, 0, &padded) == FEWSTEP_STATUS_OK, "a padding forecaster");
+        CHECK(fewstep_forecaster_memory(fitted, &w, &fitted_a) == FEWSTEP_STATUS_OK && w > 0, "its memory");
+        CHECK(fewstep_forecaster_memory(padded, NULL, &padded_a) == FEWSTEP_STATUS_OK, "the other's");
+        CHECK(fitted_a > padded_a, "fitting adds arenas");
+        CHECK(fewstep_forecaster_memory(NULL, &w, NULL) == FEWSTEP_STATUS_NULL_POINTER, "memory of NULL forecaster");
+        for (frame = 0; frame < 8; frame++) {
+            for (i = 0; i < 2; i++) {
+                xs[i] = 0.25f * frame - (float)i;
+                ys[i] = 0.1f * frame * (float)(i + 1);
+            }
+            CHECK(fewstep_forecaster_observe(fitted, frame, ids, xs, ys, 2) == FEWSTEP_STATUS_OK
+                  && fewstep_forecaster_observe(padded, frame, ids, xs, ys, 2) == FEWSTEP_STATUS_OK, "observe on both");
+        }
+        CHECK(fewstep_forecaster_predict(fitted, id1, fut1, 4, &n1) == FEWSTEP_STATUS_OK && n1 == 2, "predict 2 of 4, fitted");
+        CHECK(fewstep_forecaster_predict(padded, id2, fut2, 4, &n2) == FEWSTEP_STATUS_OK && n2 == 2, "predict 2 of 4, padded");
+        ok = 1;
+        for (i = 0; i < 2 * 20 * 24; i++) {
+            if (fabs(fut1[i] - fut2[i]) > 1e-5 * (1.0 + fabs(fut1[i]))) ok = 0;
+        }
+        CHECK(ok && id1[1] == id2[1], "the same forecasts");
+        CHECK(fewstep_forecaster_new_with(m, 4, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 5, 1, 4, &bad) == FEWSTEP_STATUS_INVALID_ARGUMENT && bad == NULL, "an unknown forecaster flag");
+        fewstep_forecaster_free(fitted);
+        fewstep_forecaster_free(padded);
     }
 
     /* releasing, NULL included */
