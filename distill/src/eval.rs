@@ -157,6 +157,55 @@ pub struct Row {
     pub cells: BTreeMap<String, (f64, f64)>,
     pub params: Option<usize>,
     pub macs: Option<usize>,
+    /// With several noise seeds: each seed's cells (`cells` holds their mean); else empty.
+    pub per_seed: Vec<BTreeMap<String, (f64, f64)>>,
+}
+
+/// The mean (minADE, minFDE) over `cells`' scenes.
+fn average(cells: &BTreeMap<String, (f64, f64)>) -> (f64, f64) {
+    let n = cells.len().max(1) as f64;
+    let (a, f) = cells
+        .values()
+        .fold((0.0, 0.0), |(x, y), (a, f)| (x + a, y + f));
+    (a / n, f / n)
+}
+
+/// Mean, sample standard deviation, lowest and highest of `v` (sd 0 for one value).
+pub fn spread(v: &[f64]) -> (f64, f64, f64, f64) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mean, var.sqrt(), lo, hi)
+}
+
+/// Prints, for every row sampled at several noise seeds, how its average over the scenes
+/// spreads across the seeds: mean ± sd, lowest – highest, of minADE and minFDE.
+pub fn print_seed_spread(rows: &[Row]) {
+    let spread_rows: Vec<&Row> = rows.iter().filter(|r| r.per_seed.len() > 1).collect();
+    let Some(first) = spread_rows.first() else {
+        return;
+    };
+    println!();
+    println!(
+        "AVG over the scenes at each of {} noise seeds (the table above holds their mean):",
+        first.per_seed.len()
+    );
+    println!(
+        "| method | steps | minADE mean ± sd | lowest – highest | minFDE mean ± sd | lowest – highest |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for r in spread_rows {
+        let avgs: Vec<(f64, f64)> = r.per_seed.iter().map(average).collect();
+        let (ade, fde): (Vec<f64>, Vec<f64>) = avgs.into_iter().unzip();
+        let cell = |v: &[f64]| {
+            let (m, sd, lo, hi) = spread(v);
+            (format!("{m:.4} ± {sd:.4}"), format!("{lo:.4} – {hi:.4}"))
+        };
+        let ((am, ar), (fm, fr)) = (cell(&ade), cell(&fde));
+        println!("| {} | {} | {am} | {ar} | {fm} | {fr} |", r.label, r.steps);
+    }
 }
 
 /// Prints the markdown table of `rows` over `SCENES` (AVG over the scenes a row has).
@@ -174,19 +223,15 @@ pub fn print_table(rows: &[Row]) {
                 None => "–".into(),
             })
             .collect();
-        let n = r.cells.len().max(1) as f64;
-        let (sa, sf) = r
-            .cells
-            .values()
-            .fold((0.0, 0.0), |(x, y), (a, f)| (x + a, y + f));
+        let (avg_ade, avg_fde) = average(&r.cells);
         let opt = |v: Option<usize>| v.map(|v| v.to_string()).unwrap_or("–".into());
         println!(
             "| {} | {} | {} | {:.3}/{:.3} | {} | {} |",
             r.label,
             r.steps,
             cells.join(" | "),
-            sa / n,
-            sf / n,
+            avg_ade,
+            avg_fde,
             opt(r.params),
             opt(r.macs)
         );
@@ -267,5 +312,15 @@ mod tests {
         assert!(power_grid(0, 1.0).is_err());
         assert!(power_grid(10, 0.0).is_err());
         assert!(power_grid(10, f32::NAN).is_err());
+    }
+
+    #[test]
+    fn spread_is_mean_sample_sd_and_range() {
+        let (m, sd, lo, hi) = spread(&[1.0, 2.0, 3.0, 6.0]);
+        assert!((m - 3.0).abs() < 1e-12);
+        // sample variance: (4 + 1 + 0 + 9) / 3
+        assert!((sd - (14.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!((lo, hi), (1.0, 6.0));
+        assert_eq!(spread(&[0.25]), (0.25, 0.0, 0.25, 0.25));
     }
 }

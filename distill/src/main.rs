@@ -25,7 +25,8 @@ use fewstep::card::{Method, SamplerSpec, sampler_refusal};
 use fewstep_distill::choose::{Candidate, best, candidates, sampler_label, score_candidates};
 use fewstep_distill::data::{SCENES, Split};
 use fewstep_distill::eval::{
-    Row, Sampling, evaluate_groups, load, method_label, power_grid, print_table, split_sets,
+    Row, Sampling, evaluate_groups, load, method_label, power_grid, print_seed_spread, print_table,
+    split_sets,
 };
 use fewstep_distill::import::teacher_folder;
 use fewstep_distill::model_file::{prune_unused_initializers, set_sampler, write_metrics};
@@ -188,10 +189,10 @@ struct EvalArgs {
     /// Keep every agent window instead of applying the Social-GAN filter (≥ 2 agents).
     #[arg(long)]
     no_sgan_filter: bool,
-    /// An exported model (repeatable). A model whose card names its fold
-    /// (`provenance.data = eth_ucy/<scene>`) is evaluated on that scene only; models with
-    /// the same file name share a row.
-    #[arg(long = "model")]
+    /// Exported models (`--model A B`, or repeated: `--model A --model B`). A model whose card
+    /// names its fold (`provenance.data = eth_ucy/<scene>`) is evaluated on that scene only;
+    /// models with the same file name share a row.
+    #[arg(long = "model", num_args = 1..)]
     models: Vec<PathBuf>,
     /// Uniform steps instead of the card's grid (repeatable: one row each).
     #[arg(long = "steps")]
@@ -212,9 +213,11 @@ struct EvalArgs {
     /// the other four scenes: the split on which settings may be chosen).
     #[arg(long, value_enum, default_value_t = EvalSplit::Test)]
     split: EvalSplit,
-    /// Seed of the sampling noise.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seeds of the sampling noise: one (`0`), a list (`0,3`) or a range (`0-9`). With
+    /// several, each cell is the mean over the seeds, and a second table gives each row's
+    /// average over the scenes as mean ± sd and lowest – highest across the seeds.
+    #[arg(long, default_value = "0", value_parser = parse_seeds)]
+    seed: Seeds,
     /// Agents per runtime batch.
     #[arg(long, default_value_t = 256)]
     chunk: usize,
@@ -222,6 +225,38 @@ struct EvalArgs {
     /// `test_minADE20_euler<N>[_pow<P>]` (test split only).
     #[arg(long)]
     write_metrics: bool,
+}
+
+/// Noise seeds from the command line (`--seed 0`, `0,3`, `0-9`, or a mix), in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Seeds(Vec<u64>);
+
+fn parse_seeds(text: &str) -> Result<Seeds, String> {
+    let number = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{t:?} is not a seed (a whole number ≥ 0)"))
+    };
+    let mut seeds = Vec::new();
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((lo, hi)) => {
+                let (lo, hi) = (number(lo)?, number(hi)?);
+                if lo > hi || hi - lo >= 1000 {
+                    return Err(format!(
+                        "{part:?}: want a range A-B with A ≤ B, at most 1000 seeds"
+                    ));
+                }
+                seeds.extend(lo..=hi);
+            }
+            None => seeds.push(number(part)?),
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(d) = seeds.iter().find(|s| !seen.insert(**s)) {
+        return Err(format!("seed {d} is given twice"));
+    }
+    Ok(Seeds(seeds))
 }
 
 /// A sampler's integration method, as a command-line value.
@@ -270,6 +305,10 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
     if a.write_metrics && split != Split::Test {
         return Err("--write-metrics stores test figures: drop it with --split val".into());
     }
+    let seeds = &a.seed.0;
+    if a.write_metrics && seeds.len() > 1 {
+        return Err("--write-metrics stores one noise seed's figures: give one --seed".into());
+    }
     if !(a.noise_scale.is_finite() && a.noise_scale >= 0.0) {
         return Err(format!(
             "--noise-scale {}: want a finite value ≥ 0",
@@ -298,6 +337,7 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
         cells: cv,
         params: Some(0),
         macs: Some(0),
+        per_seed: Vec::new(),
     });
     let loaded = a
         .models
@@ -330,6 +370,7 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
         let rows_of_group = if generators { 1 } else { step_opts.len() };
         for st in &step_opts[..rows_of_group] {
             let mut cells = BTreeMap::new();
+            let mut per_seed = vec![BTreeMap::new(); seeds.len()];
             let mut labels = Vec::new();
             for &i in idx {
                 let m = &loaded[i];
@@ -366,21 +407,27 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                         }
                         _ => None,
                     };
-                    let sampling = Sampling {
-                        steps: *st,
-                        times,
-                        // the runtime's evaluator leaves a generator's (absent) sampler alone
-                        method: st.map(|_| a.method.method()),
-                        noise_scale: a.noise_scale,
-                        seed: a.seed,
-                        chunk: a.chunk,
-                    };
-                    let (ade, fde, secs) = evaluate_groups(m, groups, &sampling)?;
-                    eprintln!(
-                        "{} on {scene} {split_name} ({steps_label}): {ade:.4}/{fde:.4} m, {} windows sampled in {secs:.2} s",
-                        m.path.display(),
-                        groups.iter().map(Vec::len).sum::<usize>()
-                    );
+                    let (mut ade, mut fde) = (0.0, 0.0);
+                    for (k, &seed) in seeds.iter().enumerate() {
+                        let sampling = Sampling {
+                            steps: *st,
+                            times: times.clone(),
+                            // the runtime's evaluator leaves a generator's (absent) sampler alone
+                            method: st.map(|_| a.method.method()),
+                            noise_scale: a.noise_scale,
+                            seed,
+                            chunk: a.chunk,
+                        };
+                        let (sa, sf, secs) = evaluate_groups(m, groups, &sampling)?;
+                        eprintln!(
+                            "{} on {scene} {split_name} ({steps_label}, noise seed {seed}): {sa:.4}/{sf:.4} m, {} windows sampled in {secs:.2} s",
+                            m.path.display(),
+                            groups.iter().map(Vec::len).sum::<usize>()
+                        );
+                        per_seed[k].insert(scene.clone(), (sa, sf));
+                        ade += sa / seeds.len() as f64;
+                        fde += sf / seeds.len() as f64;
+                    }
                     cells.insert(scene.clone(), (ade, fde));
                     if a.write_metrics {
                         let lower = method_name.to_lowercase();
@@ -410,10 +457,16 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                 cells,
                 params: Some(first.params),
                 macs: first.macs,
+                per_seed: if seeds.len() > 1 {
+                    per_seed
+                } else {
+                    Vec::new()
+                },
             });
         }
     }
     print_table(&rows);
+    print_seed_spread(&rows);
     Ok(())
 }
 
@@ -624,6 +677,17 @@ mod tests {
     use fewstep_distill::data::*;
     use std::path::Path;
 
+    #[test]
+    fn seeds_parse_as_lists_and_ranges() {
+        use super::{Seeds, parse_seeds};
+        assert_eq!(parse_seeds("0"), Ok(Seeds(vec![0])));
+        assert_eq!(parse_seeds("0-3"), Ok(Seeds(vec![0, 1, 2, 3])));
+        assert_eq!(parse_seeds("7,1-2, 9"), Ok(Seeds(vec![7, 1, 2, 9])));
+        for bad in ["", "x", "-1", "3-1", "1,1", "0-2,2", "0-5000", "1.5"] {
+            assert!(parse_seeds(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
     /// `fewstep-distill COMMAND [SUBCOMMAND] --help` explains every command and every flag.
     #[test]
     fn every_command_and_flag_has_help() {
@@ -741,19 +805,23 @@ mod tests {
             grid_power: None,
             noise_scale: 1.0,
             split,
-            seed: 0,
+            seed: super::Seeds(vec![0]),
             chunk: 256,
             write_metrics: false,
         }
     }
 
-    /// Cards hold test figures only: `--write-metrics` is refused with val windows, and
+    /// Cards hold one noise seed's test figures only: `--write-metrics` is refused with val
+    /// windows and with several seeds, and
     /// `--grid-power` and `--method` need `--steps`.
     #[test]
     fn eval_refuses_inconsistent_flags() {
         let mut a = eval_args(super::EvalSplit::Val);
         a.write_metrics = true;
         assert!(super::eval(&a).unwrap_err().contains("--write-metrics"));
+        let mut a = eval_args(super::EvalSplit::Test);
+        (a.write_metrics, a.seed) = (true, super::Seeds(vec![0, 1]));
+        assert!(super::eval(&a).unwrap_err().contains("give one --seed"));
         let mut a = eval_args(super::EvalSplit::Test);
         a.grid_power = Some(2.0);
         assert!(super::eval(&a).unwrap_err().contains("--steps"));

@@ -1,7 +1,8 @@
 //! `fewstep-distill eval`'s table and `--write-metrics`: a generator is one row whatever
 //! `--steps` asks of the velocity models, and its figures are stored under the `card` tag; the
 //! stored figures are the shipped cards' own (same evaluator, same windows, seed 0); a row whose
-//! models' cards sample different step counts says each.
+//! models' cards sample different step counts says each; several noise seeds give the mean and
+//! its spread.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -85,4 +86,63 @@ fn a_row_of_cards_with_different_samplers_names_each() {
         .find(|l| l.starts_with("| teacher.onnx"))
         .unwrap();
     assert!(row.contains("| 2/3 (card) |"), "{row}");
+}
+
+/// The AVG cell of `table`'s row starting with `row`: (minADE, minFDE).
+fn avg_cell(table: &str, row: &str) -> (f64, f64) {
+    let line = table.lines().find(|l| l.starts_with(row)).unwrap();
+    let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+    // | method | steps | ETH | HOTEL | UNIV | ZARA1 | ZARA2 | AVG | params | MACs |
+    let (a, f) = cells[8].split_once('/').unwrap();
+    (a.parse().unwrap(), f.parse().unwrap())
+}
+
+#[test]
+fn several_noise_seeds_report_their_mean_and_spread() {
+    let reflow = root().join("models/hotel/reflow.onnx");
+    let run = |seed: &str| {
+        eval(&[
+            "--scenes",
+            "hotel",
+            "--seed",
+            seed,
+            "--model",
+            reflow.to_str().unwrap(),
+        ])
+    };
+    let single: Vec<(f64, f64)> = ["0", "1", "2"]
+        .iter()
+        .map(|k| avg_cell(&run(k), "| reflow.onnx"))
+        .collect();
+    assert!(
+        !run("0").contains("noise seeds"),
+        "one seed has no spread table"
+    );
+    let table = run("0-2");
+    let (ade, fde) = avg_cell(&table, "| reflow.onnx");
+    let mean = |i: usize| single.iter().map(|c| [c.0, c.1][i]).sum::<f64>() / 3.0;
+    // the printed cells are rounded to 0.001
+    assert!(
+        (ade - mean(0)).abs() <= 1.1e-3 && (fde - mean(1)).abs() <= 1.1e-3,
+        "{table}"
+    );
+    let spread = table
+        .lines()
+        .skip_while(|l| !l.contains("3 noise seeds"))
+        .find(|l| l.starts_with("| reflow.onnx"))
+        .unwrap_or_else(|| panic!("no spread row: {table}"));
+    let cells: Vec<&str> = spread.split('|').map(str::trim).collect();
+    let (fde_mean, fde_sd) = cells[5].split_once(" ± ").unwrap();
+    let (fde_lo, fde_hi) = cells[6].split_once(" – ").unwrap();
+    let num = |s: &str| s.parse::<f64>().unwrap();
+    assert!((num(fde_mean) - mean(1)).abs() <= 6e-4, "{spread}");
+    let fdes: Vec<f64> = single.iter().map(|c| c.1).collect();
+    let lo = fdes.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = fdes.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    assert!(
+        (num(fde_lo) - lo).abs() <= 6e-4 && (num(fde_hi) - hi).abs() <= 6e-4,
+        "{spread}"
+    );
+    // the seeds sample different noise, so the figures differ
+    assert!(num(fde_sd) > 0.0 && hi > lo, "{spread} {single:?}");
 }
