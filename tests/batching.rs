@@ -288,6 +288,44 @@ fn a_threaded_session_moved_between_threads_samples_the_same() {
     }
 }
 
+/// Many threaded sessions at once, their callers on threads of their own (more threads than
+/// cores, so workers and callers are descheduled and park mid-call): each caller's samples,
+/// full and partial batches, are bitwise those of the same session run alone.
+#[test]
+fn threaded_sessions_called_concurrently_sample_as_alone() {
+    let model = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
+    let run = |threads: usize, seed: u64| -> Vec<u32> {
+        let mut s = session(&model, Backend::Native, Precision::F32, 7, threads);
+        let (sr, cr) = (s.state_len() / 7, s.cond_len() / 7);
+        let mut bits = Vec::new();
+        for call in 0..40u64 {
+            let (cond, noise) = inputs(&s, seed * 1000 + call);
+            let rows = 1 + (call as usize * 3) % 7;
+            let mut out = vec![0.0; rows * sr];
+            s.sample_batch(rows, &cond[..rows * cr], &noise[..rows * sr], &mut out)
+                .unwrap();
+            bits.extend(out.iter().map(|v| v.to_bits()));
+        }
+        bits
+    };
+    let jobs: Vec<(usize, u64)> = (0..6).map(|i| (2 + i % 2, i as u64)).collect();
+    let alone: Vec<Vec<u32>> = jobs.iter().map(|&(t, seed)| run(t, seed)).collect();
+    let together: Vec<Vec<u32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|&(t, seed)| scope.spawn(move || run(t, seed)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (a, b)) in alone.iter().zip(&together).enumerate() {
+        assert!(
+            a == b,
+            "caller {i} ({} threads) sampled otherwise",
+            jobs[i].0
+        );
+    }
+}
+
 /// Threads of this process (Linux: /proc/self/status).
 #[cfg(target_os = "linux")]
 fn process_threads() -> usize {

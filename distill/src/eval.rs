@@ -281,6 +281,37 @@ pub fn evaluate_groups(
     Ok((ade / n as f64, fde / n as f64, secs))
 }
 
+/// `f` over `items` on up to `jobs` threads (at least one), the results in `items`' order.
+/// Each item is computed whole on one thread, so a result does not depend on `jobs`.
+pub fn par_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    };
+    let jobs = jobs.clamp(1, items.len().max(1));
+    let mut all: Vec<(usize, R)> = if jobs == 1 {
+        work()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..jobs).map(|_| scope.spawn(work)).collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
+}
+
 /// A time grid of `steps` Euler steps from 0 to 1 with `t_i = (i / steps)^power`: 1 is the
 /// uniform grid, above 1 denser near the noise end (t = 0), below 1 near the data end.
 pub fn power_grid(steps: usize, power: f32) -> Result<Vec<f32>, String> {
@@ -312,6 +343,16 @@ mod tests {
         assert!(power_grid(0, 1.0).is_err());
         assert!(power_grid(10, 0.0).is_err());
         assert!(power_grid(10, f32::NAN).is_err());
+    }
+
+    #[test]
+    fn par_map_keeps_the_order_whatever_the_jobs() {
+        let items: Vec<u64> = (0..37).collect();
+        let want: Vec<u64> = items.iter().map(|x| x * x + 1).collect();
+        for jobs in [0, 1, 2, 3, 8, 100] {
+            assert_eq!(par_map(&items, jobs, |x| x * x + 1), want, "{jobs} jobs");
+        }
+        assert!(par_map(&[] as &[u64], 4, |x| *x).is_empty());
     }
 
     #[test]

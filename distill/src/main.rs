@@ -25,8 +25,8 @@ use fewstep::card::{Method, SamplerSpec, sampler_refusal};
 use fewstep_distill::choose::{Candidate, best, candidates, sampler_label, score_candidates};
 use fewstep_distill::data::{SCENES, Split};
 use fewstep_distill::eval::{
-    Row, Sampling, evaluate_groups, load, method_label, power_grid, print_seed_spread, print_table,
-    split_sets,
+    Row, Sampling, evaluate_groups, load, method_label, par_map, power_grid, print_seed_spread,
+    print_table, split_sets,
 };
 use fewstep_distill::import::teacher_folder;
 use fewstep_distill::model_file::{prune_unused_initializers, set_sampler, write_metrics};
@@ -221,6 +221,10 @@ struct EvalArgs {
     /// Agents per runtime batch.
     #[arg(long, default_value_t = 256)]
     chunk: usize,
+    /// Evaluations (a model on a scene at a noise seed) run at once, each on one thread of its
+    /// own, so the figures do not depend on it (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Store each model's test minADE20/minFDE20 (per step count) in its card, as
     /// `test_minADE20_euler<N>[_pow<P>]` (test split only).
     #[arg(long)]
@@ -306,6 +310,8 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
         return Err("--write-metrics stores test figures: drop it with --split val".into());
     }
     let seeds = &a.seed.0;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = a.jobs.unwrap_or(cores);
     if a.write_metrics && seeds.len() > 1 {
         return Err("--write-metrics stores one noise seed's figures: give one --seed".into());
     }
@@ -397,38 +403,52 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
                 {
                     labels.push(steps_label.clone());
                 }
-                for (scene, groups) in &sets {
-                    if m.scene.as_ref().is_some_and(|s| s != scene) {
-                        continue;
+                let times = match (a.grid_power, st) {
+                    (Some(p), Some(n)) if m.kind != fewstep::card::Kind::Generator => {
+                        Some(power_grid(*n, p)?)
                     }
-                    let times = match (a.grid_power, st) {
-                        (Some(p), Some(n)) if m.kind != fewstep::card::Kind::Generator => {
-                            Some(power_grid(*n, p)?)
-                        }
-                        _ => None,
+                    _ => None,
+                };
+                // every (scene, seed) of this model, evaluated `jobs` at a time
+                let tasks: Vec<(&String, usize)> = sets
+                    .keys()
+                    .filter(|scene| m.scene.as_ref().is_none_or(|s| s == *scene))
+                    .flat_map(|scene| (0..seeds.len()).map(move |k| (scene, k)))
+                    .collect();
+                let results = par_map(&tasks, jobs, |&(scene, k)| {
+                    let sampling = Sampling {
+                        steps: *st,
+                        times: times.clone(),
+                        // the runtime's evaluator leaves a generator's (absent) sampler alone
+                        method: st.map(|_| a.method.method()),
+                        noise_scale: a.noise_scale,
+                        seed: seeds[k],
+                        chunk: a.chunk,
                     };
-                    let (mut ade, mut fde) = (0.0, 0.0);
-                    for (k, &seed) in seeds.iter().enumerate() {
-                        let sampling = Sampling {
-                            steps: *st,
-                            times: times.clone(),
-                            // the runtime's evaluator leaves a generator's (absent) sampler alone
-                            method: st.map(|_| a.method.method()),
-                            noise_scale: a.noise_scale,
-                            seed,
-                            chunk: a.chunk,
-                        };
-                        let (sa, sf, secs) = evaluate_groups(m, groups, &sampling)?;
-                        eprintln!(
-                            "{} on {scene} {split_name} ({steps_label}, noise seed {seed}): {sa:.4}/{sf:.4} m, {} windows sampled in {secs:.2} s",
-                            m.path.display(),
-                            groups.iter().map(Vec::len).sum::<usize>()
-                        );
-                        per_seed[k].insert(scene.clone(), (sa, sf));
-                        ade += sa / seeds.len() as f64;
-                        fde += sf / seeds.len() as f64;
-                    }
-                    cells.insert(scene.clone(), (ade, fde));
+                    let groups = &sets[scene];
+                    let r = evaluate_groups(m, groups, &sampling)?;
+                    eprintln!(
+                        "{} on {scene} {split_name} ({steps_label}, noise seed {}): {:.4}/{:.4} m, {} windows sampled in {:.2} s",
+                        m.path.display(),
+                        seeds[k],
+                        r.0,
+                        r.1,
+                        groups.iter().map(Vec::len).sum::<usize>(),
+                        r.2
+                    );
+                    Ok::<_, String>(r)
+                });
+                // this model's scenes: the mean over the seeds
+                let mut mine = BTreeMap::new();
+                for (&(scene, k), r) in tasks.iter().zip(results) {
+                    let (sa, sf, _) = r?;
+                    per_seed[k].insert(scene.clone(), (sa, sf));
+                    let cell = mine.entry(scene.clone()).or_insert((0.0, 0.0));
+                    cell.0 += sa / seeds.len() as f64;
+                    cell.1 += sf / seeds.len() as f64;
+                }
+                for (scene, (ade, fde)) in mine {
+                    cells.insert(scene, (ade, fde));
                     if a.write_metrics {
                         let lower = method_name.to_lowercase();
                         let generator = m.kind == fewstep::card::Kind::Generator;
@@ -807,6 +827,7 @@ mod tests {
             split,
             seed: super::Seeds(vec![0]),
             chunk: 256,
+            jobs: None,
             write_metrics: false,
         }
     }
