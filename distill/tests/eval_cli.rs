@@ -119,6 +119,15 @@ fn several_noise_seeds_report_their_mean_and_spread() {
         "one seed has no spread table"
     );
     let table = run("0-2");
+    // evaluations run side by side (three at once here), each whole on one thread: one at a
+    // time prints the same bytes
+    let at = |jobs: &str| {
+        let model = reflow.to_str().unwrap();
+        eval(&[
+            "--scenes", "hotel", "--seed", "0-2", "--jobs", jobs, "--model", model,
+        ])
+    };
+    assert_eq!(at("3"), at("1"));
     let (ade, fde) = avg_cell(&table, "| reflow.onnx");
     let mean = |i: usize| single.iter().map(|c| [c.0, c.1][i]).sum::<f64>() / 3.0;
     // the printed cells are rounded to 0.001
