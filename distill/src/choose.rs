@@ -6,7 +6,7 @@
 use fewstep::card::{Method, SamplerSpec};
 use fewstep::forecast::windows::Window;
 
-use crate::eval::{Loaded, Sampling, evaluate_groups, method_label};
+use crate::eval::{Loaded, Sampling, evaluate_groups, method_label, par_map};
 
 /// A sampler to try: a method over a time grid from 0 to 1.
 pub type Candidate = SamplerSpec;
@@ -91,14 +91,17 @@ pub fn candidates(
 }
 
 /// Scores every candidate on the sampling groups `groups` ([`evaluate_groups`]), averaging
-/// over `seeds` (at least one). `progress` is called after each candidate with its figures.
+/// over `seeds` (at least one), `jobs` candidates at a time; the scores come back in `cands`'
+/// order. `progress` is called after each candidate with its figures, from the thread that
+/// scored it.
 pub fn score_candidates(
     m: &Loaded,
     groups: &[Vec<Window>],
     cands: &[Candidate],
     seeds: &[u64],
     chunk: usize,
-    mut progress: impl FnMut(&Scored),
+    jobs: usize,
+    progress: impl Fn(&Scored) + Sync,
 ) -> Result<Vec<Scored>, String> {
     if seeds.is_empty() {
         return Err("at least one noise seed is needed".into());
@@ -110,8 +113,9 @@ pub fn score_candidates(
             m.kind
         ));
     }
-    let mut out = Vec::with_capacity(cands.len());
-    for c in cands {
+    // candidates side by side, each whole (its seeds in order) on one thread: the scores do not
+    // depend on `jobs`
+    par_map(cands, jobs, |c| {
         let (mut ade, mut fde) = (0.0, 0.0);
         for &seed in seeds {
             let sampling = Sampling {
@@ -132,9 +136,10 @@ pub fn score_candidates(
             min_fde: fde / n,
         };
         progress(&s);
-        out.push(s);
-    }
-    Ok(out)
+        Ok(s)
+    })
+    .into_iter()
+    .collect()
 }
 
 /// The lowest score; ties go to fewer network passes, then to a uniform grid, then to Euler,

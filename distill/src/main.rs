@@ -145,9 +145,9 @@ enum Cmd {
 /// Options of `fewstep-distill choose-sampler`.
 #[derive(clap::Args)]
 struct ChooseArgs {
-    /// A velocity model whose card names its fold (`provenance.data = eth_ucy/<scene>`);
-    /// repeatable.
-    #[arg(long = "model", required = true)]
+    /// Velocity models whose cards name their folds (`provenance.data = eth_ucy/<scene>`):
+    /// `--model A B`, or repeated.
+    #[arg(long = "model", required = true, num_args = 1..)]
     models: Vec<PathBuf>,
     /// Euler step counts to try (comma-separated; the flag alone: none).
     #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1,2,3,4,5,10,20")]
@@ -175,6 +175,10 @@ struct ChooseArgs {
     /// Agents per runtime batch.
     #[arg(long, default_value_t = 256)]
     chunk: usize,
+    /// Candidates scored at once, each on one thread of its own, so the scores do not depend
+    /// on it (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
 }
 
 /// Options of `fewstep-distill eval`.
@@ -555,7 +559,9 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .progress_chars("=> "),
         );
-        let scored = score_candidates(&m, groups, &cands, &a.seeds, a.chunk, |s| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let jobs = a.jobs.unwrap_or(cores);
+        let scored = score_candidates(&m, groups, &cands, &a.seeds, a.chunk, jobs, |s| {
             pb.suspend(|| {
                 eprintln!(
                     "{} on {scene} val ({}): {:.4}/{:.4} m",

@@ -50,6 +50,15 @@ fn reproduces_session_14s_choice_for_the_hotel_teacher() {
     );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("| 2 Euler **chosen** | 2 |"), "{table}");
+    // candidates are scored side by side, each on one thread: one at a time scores the same
+    for jobs in ["1", "3"] {
+        let again = choose(&["--model", p, "--euler", "1,2,3", "--jobs", jobs]);
+        assert_eq!(
+            String::from_utf8_lossy(&again.stdout),
+            table,
+            "--jobs {jobs}"
+        );
+    }
     assert_eq!(
         std::fs::read(&path).unwrap(),
         bytes,
