@@ -4,6 +4,7 @@
  * usage: c-forecast MODEL.onnx SCENE.txt [MAX_AGENTS] [SEED] [THREADS]
  * THREADS: CPU threads that share each frame's agents (fewstep_forecaster_new_threads; default 1).
  * SCENE.txt: whitespace-separated `frame agent x y` rows, sorted by frame (as in ETH-UCY).
+ * Stderr: the forecaster's weight and arena memory (fewstep_forecaster_memory), then errors.
  * Output: one line per forecast agent and frame:
  *   frame <f> agent <id> k <K> mean_final <x> <y> mode0 <x0,y0 ... x11,y11>
  * Plain C99 against include/fewstep.h; links libfewstep.a. */
@@ -64,6 +65,13 @@ int main(int argc, char **argv) {
                                        threads, &fc) != FEWSTEP_STATUS_OK) {
         fewstep_model_free(model);
         return fail("building the forecaster");
+    }
+    {
+        /* the memory a deployment budgets for: packed weights and activation arenas */
+        size_t weight_bytes = 0, arena_bytes = 0;
+        if (fewstep_forecaster_memory(fc, &weight_bytes, &arena_bytes) == FEWSTEP_STATUS_OK)
+            fprintf(stderr, "c-forecast: %zu agents on %zu thread(s): %zu KiB of weights, %zu KiB of arenas\n",
+                    max_agents, threads ? threads : 1, weight_bytes / 1024, arena_bytes / 1024);
     }
     fut = malloc(max_agents * fewstep_forecaster_k(fc) * 24 * sizeof(float));
     scene = fopen(argv[2], "r");
