@@ -35,6 +35,19 @@ pub struct SharedWeights {
     precision: Precision,
 }
 
+impl SharedWeights {
+    /// Bytes of the packed matrices.
+    pub fn bytes(&self) -> usize {
+        self.packed
+            .iter()
+            .map(|p| match p {
+                Packed::F32(b) => b.bytes(),
+                Packed::F16(b) => b.bytes(),
+            })
+            .sum()
+    }
+}
+
 /// FNV-1a over the bits of `w`: identifies a weight matrix without keeping it.
 fn fingerprint(w: &[f32]) -> u64 {
     w.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {

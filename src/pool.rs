@@ -27,6 +27,7 @@ use crate::session::Session;
 const OP_SAMPLE: usize = 0;
 const OP_SET_SAMPLER: usize = 1;
 const OP_STOP: usize = 2;
+const OP_RUN: usize = 3;
 
 /// One worker's side of the handover. The calling thread writes `op`, `take` and the inputs,
 /// then raises `started` (Release); the worker acquires it, does the op, writes the outputs and
@@ -46,6 +47,10 @@ struct Channel {
     error: Mutex<Option<Error>>,
     /// The sampler an `OP_SET_SAMPLER` installs.
     sampler: Mutex<Option<(Method, Vec<f32>)>>,
+    /// A plain forward pass's (`OP_RUN`) inputs and outputs, as the chunk's session takes
+    /// them; empty when [`RowPool::run`] is refused for the model.
+    run_in: Vec<Box<[AtomicU32]>>,
+    run_out: Vec<Box<[AtomicU32]>>,
     /// The worker thread's allocation count after its last op ([`crate::alloc_count`]).
     allocations: AtomicUsize,
 }
@@ -68,9 +73,22 @@ impl Caller {
 /// costs tens of µs, about what a worker's chunk often lags the calling thread's.
 const SPIN: std::time::Duration = std::time::Duration::from_micros(150);
 
+/// How a graph input or output of the whole batch maps onto a chunk's: `Rows(r)`, `r` values
+/// per batch row (each chunk takes its rows); `Whole`, the same values for every chunk (an
+/// input without the batch axis, e.g. a scalar time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Rows(usize),
+    Whole,
+}
+
 /// Sessions over chunks of a batch, chunk 0 on the calling thread, the others on workers.
 pub(crate) struct RowPool {
     local: Box<Session>,
+    /// Rows of each chunk, chunk 0 first.
+    rows: Vec<usize>,
+    /// How [`RowPool::run`] splits the inputs and outputs, or why it cannot.
+    run_parts: Result<(Vec<Part>, Vec<Part>), &'static str>,
     channels: Vec<Arc<Channel>>,
     handles: Vec<JoinHandle<()>>,
     caller: Arc<Caller>,
@@ -115,14 +133,67 @@ fn load(to: &mut [f32], from: &[AtomicU32]) {
     }
 }
 
+/// How each of the whole batch's `lens` (an input's or output's element counts, `batch_rows`
+/// rows) maps onto the chunks whose counts are `chunk_lens` (per chunk, per tensor) and rows
+/// `rows`; `None` when some tensor neither scales with the rows nor stays whole.
+fn parts(
+    lens: &[usize],
+    batch_rows: usize,
+    chunk_lens: &[&[usize]],
+    rows: &[usize],
+) -> Option<Vec<Part>> {
+    (0..lens.len())
+        .map(|i| {
+            let len = lens[i];
+            let each = |want: &dyn Fn(usize) -> usize| {
+                chunk_lens.iter().zip(rows).all(|(c, &r)| c[i] == want(r))
+            };
+            if len.is_multiple_of(batch_rows) && each(&|r| len / batch_rows * r) {
+                Some(Part::Rows(len / batch_rows))
+            } else if each(&|_| len) {
+                Some(Part::Whole)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 impl RowPool {
     /// One chunk per session, each as many rows as its session's batch, in order; the first
     /// runs on the calling thread. Starts one worker thread per session after the first, each
-    /// owning its session.
-    pub(crate) fn new(sessions: Vec<Session>) -> Result<RowPool, Error> {
+    /// owning its session. `input_lens` and `output_lens` are the whole batch's graph inputs'
+    /// and outputs' element counts, for [`RowPool::run`].
+    pub(crate) fn new(
+        sessions: Vec<Session>,
+        input_lens: &[usize],
+        output_lens: &[usize],
+    ) -> Result<RowPool, Error> {
         let bytes = sessions.iter().fold((0, 0), |(w, a), s| {
             (w + s.info().weight_bytes, a + s.info().arena_bytes)
         });
+        let rows: Vec<usize> = sessions.iter().map(Session::batch_rows).collect();
+        let batch_rows = rows.iter().sum();
+        let ins: Vec<&[usize]> = sessions.iter().map(Session::input_lens).collect();
+        let outs: Vec<&[usize]> = sessions.iter().map(Session::output_lens).collect();
+        let run_parts = match (
+            parts(input_lens, batch_rows, &ins, &rows),
+            parts(output_lens, batch_rows, &outs, &rows),
+        ) {
+            (Some(i), Some(o)) if o.iter().all(|p| matches!(p, Part::Rows(_))) => Ok((i, o)),
+            _ => Err(
+                "a multi-threaded session runs a forward pass by rows, and some input or output \
+                 of this model does not scale with the batch: run it on one thread",
+            ),
+        };
+        let can_run = run_parts.is_ok();
+        let run_buffers = |lens: &[usize]| -> Vec<Box<[AtomicU32]>> {
+            if can_run {
+                lens.iter().map(|&n| atomics(n)).collect()
+            } else {
+                Vec::new()
+            }
+        };
         let mut sessions = sessions.into_iter();
         let local = Box::new(sessions.next().expect("at least one chunk"));
         let state_row = local.state_len() / local.batch_rows();
@@ -130,6 +201,8 @@ impl RowPool {
         let here = std::thread::current();
         let mut pool = RowPool {
             local,
+            rows,
+            run_parts,
             channels: Vec::new(),
             handles: Vec::new(),
             caller_id: here.id(),
@@ -155,6 +228,8 @@ impl RowPool {
                 failed: AtomicBool::new(false),
                 error: Mutex::new(None),
                 sampler: Mutex::new(None),
+                run_in: run_buffers(session.input_lens()),
+                run_out: run_buffers(session.output_lens()),
                 allocations: AtomicUsize::new(0),
             });
             let (worker_channel, worker_caller) = (channel.clone(), pool.caller.clone());
@@ -254,6 +329,64 @@ impl RowPool {
         Ok(())
     }
 
+    /// One forward pass of the whole batch (`Session::run`'s inputs and outputs, checked by
+    /// the caller): each chunk runs its rows (and every input without the batch axis whole).
+    /// Refused for a model some of whose inputs or outputs do not scale with the batch.
+    pub(crate) fn run(
+        &mut self,
+        inputs: &[&[f32]],
+        outputs: &mut [&mut [f32]],
+    ) -> Result<(), Error> {
+        // moved out for the call (no allocation), so that the chunks can be driven meanwhile
+        let parts = std::mem::replace(&mut self.run_parts, Err(""));
+        let result = match &parts {
+            Ok((ins, outs)) => self.run_split(ins, outs, inputs, outputs),
+            Err(why) => Err(Error::InvalidInput(why)),
+        };
+        self.run_parts = parts;
+        result
+    }
+
+    /// [`RowPool::run`] with the inputs' and outputs' parts.
+    fn run_split(
+        &mut self,
+        ins: &[Part],
+        outs: &[Part],
+        inputs: &[&[f32]],
+        outputs: &mut [&mut [f32]],
+    ) -> Result<(), Error> {
+        let range = |part: Part, at: usize, rows: usize, len: usize| match part {
+            Part::Rows(r) => at * r..(at + rows) * r,
+            Part::Whole => 0..len,
+        };
+        let mut at = self.rows[0];
+        for (c, &rows) in self.channels.iter().zip(&self.rows[1..]) {
+            for ((buf, x), &part) in c.run_in.iter().zip(inputs).zip(ins) {
+                store(buf, &x[range(part, at, rows, x.len())]);
+            }
+            c.op.store(OP_RUN, Ordering::Relaxed);
+            at += rows;
+        }
+        let generation = self.start_workers();
+        let rows0 = self.rows[0];
+        let local = self.local.run_with(
+            |i, buf| buf.copy_from_slice(&inputs[i][range(ins[i], 0, rows0, inputs[i].len())]),
+            |o, buf| outputs[o][range(outs[o], 0, rows0, 0)].copy_from_slice(buf),
+        );
+        self.wait_workers(generation);
+        let workers = self.worker_result();
+        local?;
+        workers?;
+        let mut at = self.rows[0];
+        for (c, &rows) in self.channels.iter().zip(&self.rows[1..]) {
+            for ((buf, y), &part) in c.run_out.iter().zip(outputs.iter_mut()).zip(outs) {
+                load(&mut y[range(part, at, rows, 0)], buf);
+            }
+            at += rows;
+        }
+        Ok(())
+    }
+
     /// Starts the ops written into the channels and waits for them.
     fn run_workers(&mut self) {
         let generation = self.start_workers();
@@ -339,6 +472,13 @@ fn worker(
                 Some((method, times)) => session.set_sampler(method, &times),
                 None => Ok(()),
             },
+            OP_RUN => catch_unwind(AssertUnwindSafe(|| {
+                session.run_with(
+                    |i, buf| load(buf, &channel.run_in[i]),
+                    |o, buf| store(&channel.run_out[o], buf),
+                )
+            }))
+            .unwrap_or(Err(Error::WorkerPanic)),
             _ => {
                 let take = channel.take.load(Ordering::Relaxed);
                 let (c, n, o) = (take * cond_row, take * state_row, take * state_row);

@@ -116,8 +116,8 @@ pub struct SessionOptions {
     /// `set_sampler`, when a chunk fails, and on the first call from a thread other than the
     /// last caller's.
     /// Needs a card whose state and condition share a symbolic batch axis, rows that do not
-    /// interact (as `sample_batch` assumes), and a CPU backend; `run` stays on the calling
-    /// thread.
+    /// interact (as `sample_batch` assumes), and a CPU backend. Such a session holds no engine
+    /// for the whole batch: `run` too is split by rows over the chunks.
     pub threads: usize,
     /// Make [`Session::sample_batch`] cost about its own rows: a ladder of sessions for 1, 2,
     /// 4, … rows (below the batch) is built beside the full one, sharing its packed weights,
@@ -145,7 +145,8 @@ pub struct SessionInfo {
     /// For the GPU backend: adapter, fp16 path and shader compile time.
     pub gpu: Option<GpuInfo>,
     /// Threads a full batch is sampled on (1 unless `SessionOptions::threads` split it; then
-    /// `weight_bytes` and `arena_bytes` count every chunk's session too).
+    /// `weight_bytes` and `arena_bytes` are those of the chunks' sessions, the packed matrices
+    /// they share counted once).
     pub threads: usize,
 }
 
@@ -209,9 +210,16 @@ struct Roles {
     output: usize,
 }
 
+/// What runs a session's batch: its own engine, or (with `SessionOptions::threads` > 1) the
+/// sessions of its chunks, on worker threads, with no engine for the whole batch.
+enum Exec {
+    Engine(Engine),
+    Rows(RowPool),
+}
+
 /// A model ready to run. `Send`; build one per thread.
 pub struct Session {
-    engine: Engine,
+    exec: Exec,
     info: SessionInfo,
     input_lens: Vec<usize>,
     output_lens: Vec<usize>,
@@ -220,12 +228,14 @@ pub struct Session {
     times: Vec<f32>,
     /// The card's `prediction`, which can rule samplers out.
     prediction: Option<Prediction>,
+    /// Elements of the sampler state (noise and sample) of the whole batch.
+    state_len: usize,
+    /// The sampler's state and scratch (empty with `Exec::Rows`, whose chunks hold their own).
     state: Vec<f32>,
     scratch: Vec<f32>,
     batch_rows: usize,
+    /// Padding for a partial batch (empty with `Exec::Rows` or a `fit_batches` ladder).
     batch: BatchBuffers,
-    /// With `threads` > 1: the sessions over the batch's chunks, which sample in its stead.
-    pool: Option<Box<RowPool>>,
     /// With `fit_batches`: sessions for 1, 2, 4, … rows (fewer than `batch_rows`), ascending.
     ladder: Vec<Session>,
 }
@@ -360,15 +370,18 @@ impl Session {
         };
         let pool = match opts.threads {
             0 | 1 => None,
-            threads => Some(Box::new(Self::row_pool(
-                model,
-                &opts,
-                &info,
-                roles,
-                batch_rows,
-                threads,
-                weights.as_ref(),
-            )?)),
+            threads => {
+                let chunks = Self::chunk_sessions(
+                    model,
+                    &opts,
+                    &info,
+                    roles,
+                    batch_rows,
+                    threads,
+                    weights.as_ref(),
+                )?;
+                Some(RowPool::new(chunks, &input_lens, &output_lens)?)
+            }
         };
         let symbol = roles.and_then(|r| batch_symbol(model, r));
         let ladder = match symbol {
@@ -386,17 +399,25 @@ impl Session {
         };
         let mut info = info;
         if let Some(p) = &pool {
-            let (weights, arenas) = p.bytes();
+            // the whole batch's engine is dropped below; its packed matrices live on in the
+            // chunks, which share them (counted once, here)
+            let (chunk_weights, arenas) = p.bytes();
+            let shared = weights.as_ref().map_or(0, SharedWeights::bytes);
             info.threads = p.threads();
-            info.weight_bytes += weights;
-            info.arena_bytes += arenas;
+            info.weight_bytes = shared + chunk_weights;
+            info.arena_bytes = arenas;
         }
         for s in &ladder {
             info.weight_bytes += s.info.weight_bytes;
             info.arena_bytes += s.info.arena_bytes;
         }
+        // a multi-threaded session samples and runs on its chunks only
+        let (exec, own) = match pool {
+            Some(pool) => (Exec::Rows(pool), 0),
+            None => (Exec::Engine(engine), 1),
+        };
         Ok(Session {
-            engine,
+            exec,
             info,
             input_lens,
             output_lens,
@@ -404,21 +425,22 @@ impl Session {
             method,
             times,
             prediction: model.card().and_then(|c| c.prediction),
-            state: vec![0.0; state_len],
-            scratch: vec![0.0; state_len],
+            state_len,
+            state: vec![0.0; own * state_len],
+            scratch: vec![0.0; own * state_len],
             batch_rows,
             batch: BatchBuffers {
-                cond: vec![0.0; cond_len],
-                noise: vec![0.0; state_len],
-                out: vec![0.0; state_len],
+                cond: vec![0.0; own * cond_len],
+                noise: vec![0.0; own * state_len],
+                out: vec![0.0; own * state_len],
             },
-            pool,
             ladder,
         })
     }
 
-    /// The sessions that share a batch over `threads` CPU threads (`SessionOptions::threads`).
-    fn row_pool(
+    /// The sessions that share a batch over `threads` CPU threads (`SessionOptions::threads`),
+    /// one per chunk of rows.
+    fn chunk_sessions(
         model: &Model,
         opts: &SessionOptions,
         info: &SessionInfo,
@@ -426,7 +448,7 @@ impl Session {
         batch_rows: usize,
         threads: usize,
         weights: Option<&SharedWeights>,
-    ) -> Result<RowPool, Error> {
+    ) -> Result<Vec<Session>, Error> {
         let refuse = |why: &str| {
             Err(Error::InvalidArgument(format!(
                 "threads = {threads}: {why}"
@@ -446,11 +468,10 @@ impl Session {
                  condition shares (e.g. N)",
             );
         };
-        let sessions = chunk_rows(batch_rows, threads)
+        chunk_rows(batch_rows, threads)
             .into_iter()
             .map(|n| Self::part(model, opts, info.backend, &symbol, n, weights))
-            .collect::<Result<Vec<_>, _>>()?;
-        RowPool::new(sessions)
+            .collect()
     }
 
     /// A single-threaded session like `opts` on `backend` (the one the whole session resolved
@@ -544,9 +565,11 @@ impl Session {
 
     /// Timings of the last GPU run (encode, submit-to-readback); `None` on other backends.
     pub fn gpu_timing(&self) -> Option<(std::time::Duration, std::time::Duration)> {
-        match &self.engine {
+        match &self.exec {
             #[cfg(feature = "gpu")]
-            Engine::Gpu(e) => Some((e.timing().encode, e.timing().submit_to_readback)),
+            Exec::Engine(Engine::Gpu(e)) => {
+                Some((e.timing().encode, e.timing().submit_to_readback))
+            }
             _ => None,
         }
     }
@@ -606,7 +629,7 @@ impl Session {
 
     /// Length of the state (noise and sample) for `sample`; 0 without a card.
     pub fn state_len(&self) -> usize {
-        self.state.len()
+        self.state_len
     }
 
     /// Length of the condition for `sample`; 0 if the model is unconditional or has no card.
@@ -651,7 +674,7 @@ impl Session {
         }
         // rows < batch_rows: only a carded model has a batch of more than one row
         let r = self.roles.ok_or(Error::NoCard)?;
-        let state_row = self.state.len() / self.batch_rows;
+        let state_row = self.state_len / self.batch_rows;
         let cond_row = self.cond_len() / self.batch_rows;
         check(cond, rows * cond_row, "cond")?;
         check(noise, rows * state_row, "noise")?;
@@ -662,7 +685,7 @@ impl Session {
                 got: out.len(),
             });
         }
-        if let Some(pool) = &mut self.pool {
+        if let Exec::Rows(pool) = &mut self.exec {
             pool.sample(rows, cond, noise, out)?;
             return check_finite(out, "sample");
         }
@@ -690,7 +713,10 @@ impl Session {
     /// the global allocator; 0 otherwise. With [`crate::alloc_count::thread_allocations`] on
     /// the calling thread, it gives a multi-threaded call's allocations exactly.
     pub fn worker_allocations(&self) -> usize {
-        self.pool.as_ref().map_or(0, |p| p.worker_allocations())
+        match &self.exec {
+            Exec::Rows(pool) => pool.worker_allocations(),
+            Exec::Engine(_) => 0,
+        }
     }
 
     /// What the model's card says it is (`None`: no card, so nothing to sample).
@@ -723,7 +749,7 @@ impl Session {
             Some(Kind::Velocity) => {}
         }
         check_sampler(self.prediction, method, times)?;
-        if let Some(pool) = &mut self.pool {
+        if let Exec::Rows(pool) = &mut self.exec {
             pool.set_sampler(method, times)?;
         }
         for s in &mut self.ladder {
@@ -754,6 +780,9 @@ impl Session {
 
     /// One forward pass of the graph (no card needed): `inputs[i]` and `outputs[i]` in graph
     /// order, each of the exact length. NaN/Inf in an input is rejected with `Error::NonFinite`.
+    /// With `SessionOptions::threads` > 1 the chunks run their rows of the batch; that needs
+    /// every output (and every input but those without the batch axis) to scale with the
+    /// batch, else it is refused (`Error::InvalidInput`).
     pub fn run(&mut self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) -> Result<(), Error> {
         if inputs.len() != self.input_lens.len() {
             return Err(Error::WrongLength {
@@ -781,12 +810,34 @@ impl Session {
                 });
             }
         }
-        for (i, x) in inputs.iter().enumerate() {
-            self.engine.input_mut(i).copy_from_slice(x);
+        match &mut self.exec {
+            Exec::Rows(pool) => pool.run(inputs, outputs),
+            Exec::Engine(_) => self.run_with(
+                |i, buf| buf.copy_from_slice(inputs[i]),
+                |o, buf| outputs[o].copy_from_slice(buf),
+            ),
         }
-        self.engine.run()?;
-        for (o, y) in outputs.iter_mut().enumerate() {
-            y.copy_from_slice(self.engine.output(o));
+    }
+
+    /// One forward pass of a session with an engine, unchecked: `fill(i, buffer)` writes graph
+    /// input `i`, `read(o, values)` takes output `o`. (A chunk of a multi-threaded session runs
+    /// its rows this way; the whole batch's inputs were checked.)
+    pub(crate) fn run_with(
+        &mut self,
+        mut fill: impl FnMut(usize, &mut [f32]),
+        mut read: impl FnMut(usize, &[f32]),
+    ) -> Result<(), Error> {
+        let Exec::Engine(engine) = &mut self.exec else {
+            return Err(Error::InvalidInput(
+                "a chunk session runs on its own engine",
+            ));
+        };
+        for i in 0..self.input_lens.len() {
+            fill(i, engine.input_mut(i));
+        }
+        engine.run()?;
+        for o in 0..self.output_lens.len() {
+            read(o, engine.output(o));
         }
         Ok(())
     }
@@ -799,18 +850,18 @@ impl Session {
     /// So an `Ok` sample is finite.
     pub fn sample(&mut self, cond: &[f32], noise: &[f32], out: &mut [f32]) -> Result<(), Error> {
         let r = self.roles.ok_or(Error::NoCard)?;
-        check(noise, self.state.len(), "noise")?;
+        check(noise, self.state_len, "noise")?;
         check(cond, self.cond_len(), "cond")?;
-        if out.len() != self.state.len() {
+        if out.len() != self.state_len {
             return Err(Error::WrongLength {
                 what: "out",
-                expected: self.state.len(),
+                expected: self.state_len,
                 got: out.len(),
             });
         }
-        match &mut self.pool {
-            Some(pool) => pool.sample(self.batch_rows, cond, noise, out)?,
-            None => self.sample_checked(r, cond, noise, out)?,
+        match &mut self.exec {
+            Exec::Rows(pool) => pool.sample(self.batch_rows, cond, noise, out)?,
+            Exec::Engine(_) => self.sample_checked(r, cond, noise, out)?,
         }
         check_finite(out, "sample")
     }
@@ -823,8 +874,13 @@ impl Session {
         noise: &[f32],
         out: &mut [f32],
     ) -> Result<(), Error> {
+        let Exec::Engine(engine) = &mut self.exec else {
+            return Err(Error::InvalidInput(
+                "a multi-threaded session samples on its chunks",
+            ));
+        };
         #[cfg(feature = "gpu")]
-        if let Engine::Gpu(e) = &mut self.engine {
+        if let Engine::Gpu(e) = engine {
             let roles = crate::gpu::GpuRoles {
                 generator: r.kind == Kind::Generator,
                 state: e.input_offset(r.state),
@@ -837,20 +893,17 @@ impl Session {
             return e.sample(roles, self.method, &self.times, cond, noise, out);
         }
         if let Some(c) = r.cond {
-            self.engine.input_mut(c).copy_from_slice(cond);
+            engine.input_mut(c).copy_from_slice(cond);
         }
         match r.kind {
             Kind::Generator => {
-                self.engine.input_mut(r.state).copy_from_slice(noise);
-                self.engine.run()?;
-                out.copy_from_slice(self.engine.output(r.output));
+                engine.input_mut(r.state).copy_from_slice(noise);
+                engine.run()?;
+                out.copy_from_slice(engine.output(r.output));
             }
             Kind::Velocity => {
                 self.state.copy_from_slice(noise);
-                let mut field = Field {
-                    engine: &mut self.engine,
-                    roles: r,
-                };
+                let mut field = Field { engine, roles: r };
                 sampler::integrate(
                     &mut field,
                     self.method,

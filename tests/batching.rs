@@ -44,7 +44,7 @@ fn built(
     Session::new(model, o).unwrap()
 }
 
-fn inputs(s: &Session, seed: u64) -> (Vec<f32>, Vec<f32>) {
+fn inputs_of(s: &Session, seed: u64) -> (Vec<f32>, Vec<f32>) {
     let mut rng = Rng::new(seed);
     let (mut cond, mut noise) = (vec![0.0; s.cond_len()], vec![0.0; s.state_len()]);
     rng.fill_normal(&mut cond);
@@ -82,7 +82,7 @@ fn threads_sample_what_one_thread_samples() {
         for precision in [Precision::F32, Precision::F16] {
             for n in [1, 2, 5, 17] {
                 let mut one = session(&model, Backend::Native, precision, n, 1);
-                let (cond, noise) = inputs(&one, n as u64);
+                let (cond, noise) = inputs_of(&one, n as u64);
                 let want = sample(&mut one, &cond, &noise);
                 for threads in [2, 3, 4] {
                     let mut many = session(&model, Backend::Native, precision, n, threads);
@@ -134,7 +134,7 @@ fn fitted_partial_batches_sample_what_padded_ones_do() {
             let n = 13;
             let mut plain = session(&model, Backend::Native, Precision::F32, n, 1);
             let mut fit = built(&model, Backend::Native, Precision::F32, n, threads, true);
-            let (cond, noise) = inputs(&plain, 5);
+            let (cond, noise) = inputs_of(&plain, 5);
             let what = format!("{name}, {threads} threads");
             let full = sample(&mut plain, &cond, &noise);
             if threads == 1 {
@@ -178,7 +178,7 @@ fn tract_threads_and_a_new_sampler_match_too() {
     let model = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
     let mut one = session(&model, Backend::Tract, Precision::F32, 6, 1);
     let mut many = session(&model, Backend::Tract, Precision::F32, 6, 3);
-    let (cond, noise) = inputs(&one, 9);
+    let (cond, noise) = inputs_of(&one, 9);
     let want = sample(&mut one, &cond, &noise);
     close(&sample(&mut many, &cond, &noise), &want, "tract");
     let mut native_one = session(&model, Backend::Native, Precision::F32, 6, 1);
@@ -231,7 +231,7 @@ fn bad_requests_are_refused_and_errors_come_back_from_the_workers() {
     // a chunk's failure is the call's: a grid whose step overflows, on every chunk
     let model = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
     let mut s = session(&model, Backend::Native, Precision::F32, 8, 4);
-    let (cond, mut noise) = inputs(&s, 4);
+    let (cond, mut noise) = inputs_of(&s, 4);
     let card_grid = s.times().to_vec();
     s.set_times(&[-3e38, 3e38]).unwrap();
     let mut out = vec![0.0; s.state_len()];
@@ -251,6 +251,148 @@ fn bad_requests_are_refused_and_errors_come_back_from_the_workers() {
     s.sample(&cond, &noise, &mut out).unwrap();
 }
 
+/// `x [N, 4]`, a time `t [1]` without the batch axis, `cond [N, 3]`; `v = Linear(x, cond) + t`,
+/// and with `extra`, a second output `2 t` that does not scale with the batch.
+fn rows_and_whole(extra: bool) -> Model {
+    use fewstep::card::{Card, CardDim, FORMAT_VERSION, Kind, Roles, TensorSpec};
+    use fewstep::onnx::{Dim, GraphBuilder};
+    let mut rng = Rng::new(3);
+    let mut g = GraphBuilder::new("rows_and_whole");
+    let n = || Dim::Sym("N".into());
+    let x = g.input("x", &[n(), 4.into()]);
+    let t = g.input("t", &[1.into()]);
+    let c = g.input("cond", &[n(), 3.into()]);
+    let h = g.node("Concat", &[&x, &c], &[fewstep::onnx::Attr::Int("axis", 1)]);
+    let (mut w, mut b) = (vec![0.0; 7 * 4], vec![0.0; 4]);
+    rng.fill_normal(&mut w);
+    rng.fill_normal(&mut b);
+    let h = g.linear(&h, &w, Some(&b), 7, 4);
+    g.node_named("Add", &[&h, &t], &[], "v");
+    g.output("v", &[n(), 4.into()]);
+    let spec = |name: &str, shape: Vec<CardDim>| TensorSpec {
+        name: name.into(),
+        shape,
+    };
+    let sym = || CardDim::Sym("N".into());
+    let mut outputs = vec![spec("v", vec![sym(), CardDim::Fixed(4)])];
+    if extra {
+        let two = g.constant("two", &[1], &[2.0]);
+        g.node_named("Mul", &[&t, &two], &[], "t2");
+        g.output("t2", &[1.into()]);
+        outputs.push(spec("t2", vec![CardDim::Fixed(1)]));
+    }
+    let card = Card {
+        format_version: FORMAT_VERSION,
+        kind: Kind::Velocity,
+        roles: Roles {
+            state: "x".into(),
+            time: Some("t".into()),
+            cond: Some("cond".into()),
+            output: "v".into(),
+        },
+        inputs: vec![
+            spec("x", vec![sym(), CardDim::Fixed(4)]),
+            spec("t", vec![CardDim::Fixed(1)]),
+            spec("cond", vec![sym(), CardDim::Fixed(3)]),
+        ],
+        outputs,
+        sampler: Some(SamplerSpec::uniform(Method::Euler, 3)),
+        prediction: None,
+        normalization: serde_json::Value::Null,
+        provenance: Default::default(),
+        metrics: Default::default(),
+    };
+    Model::from_bytes(&encode(&g.finish(Some(&card)))).unwrap()
+}
+
+/// Random inputs for `s.run`, one per graph input.
+fn run_inputs(s: &Session, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng::new(seed);
+    s.input_lens()
+        .iter()
+        .map(|&n| {
+            let mut v = vec![0.0; n];
+            rng.fill_normal(&mut v);
+            v
+        })
+        .collect()
+}
+
+fn run(s: &mut Session, inputs: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let ins: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut outs: Vec<Vec<f32>> = s.output_lens().iter().map(|&n| vec![0.0; n]).collect();
+    let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+    s.run(&ins, &mut refs).unwrap();
+    outs
+}
+
+/// A multi-threaded session has no engine for the whole batch: its chunks run a plain forward
+/// pass by rows (an input without the batch axis whole), as one thread runs it, without
+/// allocating; its arenas are the chunks' only. A model with an output that does not scale with
+/// the batch is refused `run` on threads, and still samples there.
+#[test]
+fn threads_run_a_forward_pass_by_rows_and_hold_no_whole_batch_engine() {
+    let mut all = models();
+    all.push(("whole time input", rows_and_whole(false)));
+    for (name, model) in &all {
+        for backend in [Backend::Native, Backend::Tract] {
+            let mut one = session(model, backend, Precision::F32, 7, 1);
+            let inputs = run_inputs(&one, 5);
+            let want = run(&mut one, &inputs);
+            for threads in [2, 3] {
+                let what = format!("{name}, {backend:?}, {threads} threads");
+                let mut many = session(model, backend, Precision::F32, 7, threads);
+                let got = run(&mut many, &inputs);
+                for (g, w) in got.iter().zip(&want) {
+                    close(g, w, &what);
+                }
+                if backend == Backend::Tract {
+                    // tract allocates as it runs, on one thread or many, and has no arena
+                    continue;
+                }
+                // the arenas are exactly the chunks' (7 rows: 4 + 3, or 3 + 2 + 2), with no
+                // whole-batch engine's beside them
+                let chunks: &[usize] = if threads == 2 { &[4, 3] } else { &[3, 2, 2] };
+                let arena = |n| {
+                    session(model, backend, Precision::F32, n, 1)
+                        .info()
+                        .arena_bytes
+                };
+                let want_arena: usize = chunks.iter().map(|&n| arena(n)).sum();
+                assert_eq!(many.info().arena_bytes, want_arena, "{what}");
+                let ins: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+                let mut outs: Vec<Vec<f32>> = want.clone();
+                let workers = many.worker_allocations();
+                for _ in 0..20 {
+                    let mut refs: Vec<&mut [f32]> =
+                        outs.iter_mut().map(Vec::as_mut_slice).collect();
+                    let before = thread_allocations();
+                    many.run(&ins, &mut refs).unwrap();
+                    assert_eq!(thread_allocations(), before, "{what}: run allocated");
+                }
+                assert_eq!(many.worker_allocations(), workers, "{what}: worker threads");
+            }
+        }
+    }
+    let extra = rows_and_whole(true);
+    let mut many = session(&extra, Backend::Native, Precision::F32, 7, 2);
+    let inputs = run_inputs(&many, 6);
+    let ins: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut outs: Vec<Vec<f32>> = many.output_lens().iter().map(|&n| vec![0.0; n]).collect();
+    let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+    match many.run(&ins, &mut refs) {
+        Err(Error::InvalidInput(why)) => assert!(why.contains("one thread"), "{why}"),
+        r => panic!("expected a refusal, got {r:?}"),
+    }
+    let mut one = session(&extra, Backend::Native, Precision::F32, 7, 1);
+    let (cond, noise) = inputs_of(&one, 8);
+    close(
+        &sample(&mut many, &cond, &noise),
+        &sample(&mut one, &cond, &noise),
+        "the extra output's model samples on threads",
+    );
+}
+
 /// The workers wake whichever thread called last: a session sent to another thread between
 /// calls, and back, samples the same bits there (and does not hang waiting for a wake-up sent
 /// to the thread it left: with more threads than cores, as in CI, the calling thread often
@@ -259,7 +401,7 @@ fn bad_requests_are_refused_and_errors_come_back_from_the_workers() {
 fn a_threaded_session_moved_between_threads_samples_the_same() {
     let model = Model::from_bytes(&encode(&testing::trajectory_velocity(5, 32, 2))).unwrap();
     let mut s = session(&model, Backend::Native, Precision::F32, 7, 3);
-    let (cond, noise) = inputs(&s, 12);
+    let (cond, noise) = inputs_of(&s, 12);
     let (sr, cr) = (s.state_len() / 7, s.cond_len() / 7);
     let part = |s: &mut Session| {
         let mut out = vec![0.0; 5 * sr];
@@ -299,7 +441,7 @@ fn threaded_sessions_called_concurrently_sample_as_alone() {
         let (sr, cr) = (s.state_len() / 7, s.cond_len() / 7);
         let mut bits = Vec::new();
         for call in 0..40u64 {
-            let (cond, noise) = inputs(&s, seed * 1000 + call);
+            let (cond, noise) = inputs_of(&s, seed * 1000 + call);
             let rows = 1 + (call as usize * 3) % 7;
             let mut out = vec![0.0; rows * sr];
             s.sample_batch(rows, &cond[..rows * cr], &noise[..rows * sr], &mut out)
@@ -364,7 +506,7 @@ fn worker_threads_start_with_the_session_and_end_with_it() {
 fn a_threaded_call_allocates_nothing_on_any_thread() {
     for ((name, model), fit) in models().into_iter().zip([false, true, true]) {
         let mut s = built(&model, Backend::Native, Precision::F32, 6, 3, fit);
-        let (cond, noise) = inputs(&s, 2);
+        let (cond, noise) = inputs_of(&s, 2);
         let mut out = vec![0.0; s.state_len()];
         let (sr, cr) = (s.state_len() / 6, s.cond_len() / 6);
         let mut part = vec![0.0; 4 * sr];
