@@ -114,7 +114,8 @@ pub struct SessionOptions {
     /// without allocation or lock: a call hands the chunks over through atomics and wakes the
     /// workers by unparking them (Linux, Android: a futex). Locks are taken only by
     /// `set_sampler`, when a chunk fails, and on the first call from a thread other than the
-    /// last caller's.
+    /// last caller's (which registers that thread to be woken; on a thread that Rust did not
+    /// start, e.g. a C caller's, the first call there also allocates its `Thread` handle).
     /// Needs a card whose state and condition share a symbolic batch axis, rows that do not
     /// interact (as `sample_batch` assumes), and a CPU backend. Such a session holds no engine
     /// for the whole batch: `run` too is split by rows over the chunks.
