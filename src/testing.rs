@@ -107,7 +107,30 @@ pub fn mlp_velocity(seed: u64, s: MlpShape, steps: usize) -> ModelProto {
     let bn = g.constant("b_out", &[s.state], &b);
     g.node_named("Gemm", &[&h, &wn, &bn], &[], "v");
     g.output("v", &[n, s.state.into()]);
-    let card = Card {
+    let card = velocity_card(
+        vec![
+            spec("x", &[n_sym(), CardDim::Fixed(s.state)]),
+            spec("t", &[n_sym(), CardDim::Fixed(1)]),
+            spec("cond", &[n_sym(), CardDim::Fixed(s.cond)]),
+        ],
+        vec![spec("v", &[n_sym(), CardDim::Fixed(s.state)])],
+        steps,
+        seed,
+        format!("fewstep::testing::mlp_velocity({seed}, {s:?}, {steps})"),
+    );
+    g.finish(Some(&card))
+}
+
+/// The card of a velocity fixture: roles `x`, `t`, `cond` → `v`, `steps` uniform Euler steps,
+/// random weights drawn from `seed` by `command`.
+fn velocity_card(
+    inputs: Vec<TensorSpec>,
+    outputs: Vec<TensorSpec>,
+    steps: usize,
+    seed: u64,
+    command: String,
+) -> Card {
+    Card {
         format_version: FORMAT_VERSION,
         kind: Kind::Velocity,
         roles: Roles {
@@ -116,25 +139,54 @@ pub fn mlp_velocity(seed: u64, s: MlpShape, steps: usize) -> ModelProto {
             cond: Some("cond".into()),
             output: "v".into(),
         },
-        inputs: vec![
-            spec("x", &[n_sym(), CardDim::Fixed(s.state)]),
-            spec("t", &[n_sym(), CardDim::Fixed(1)]),
-            spec("cond", &[n_sym(), CardDim::Fixed(s.cond)]),
-        ],
-        outputs: vec![spec("v", &[n_sym(), CardDim::Fixed(s.state)])],
+        inputs,
+        outputs,
         sampler: Some(SamplerSpec::uniform(Method::Euler, steps)),
         prediction: None,
         normalization: serde_json::Value::Null,
         provenance: Provenance {
             method: Some("random weights (fixture, not trained)".into()),
             seed: Some(seed),
-            command: Some(format!(
-                "fewstep::testing::mlp_velocity({seed}, {s:?}, {steps})"
-            )),
+            command: Some(command),
             ..Default::default()
         },
         metrics: Default::default(),
-    };
+    }
+}
+
+/// `x [N, 4]`, a time `t [1]` without the batch axis, `cond [N, 3]`; `v = Linear(x ‖ cond) +
+/// t`, 3 Euler steps. With `extra_output`, a second output `t2 = 2 t` that does not scale with
+/// the batch. For what splits a batch into rows (`SessionOptions::threads`).
+pub fn whole_time_velocity(seed: u64, extra_output: bool) -> ModelProto {
+    let mut rng = Rng::new(seed);
+    let mut g = GraphBuilder::new("whole_time_velocity");
+    let n = || Dim::Sym("N".into());
+    let x = g.input("x", &[n(), 4.into()]);
+    let t = g.input("t", &[1.into()]);
+    let c = g.input("cond", &[n(), 3.into()]);
+    let h = g.node("Concat", &[&x, &c], &[Attr::Int("axis", 1)]);
+    let (w, b) = (weights(&mut rng, 7 * 4, 0.5), weights(&mut rng, 4, 0.1));
+    let h = g.linear(&h, &w, Some(&b), 7, 4);
+    g.node_named("Add", &[&h, &t], &[], "v");
+    g.output("v", &[n(), 4.into()]);
+    let mut outputs = vec![spec("v", &[n_sym(), CardDim::Fixed(4)])];
+    if extra_output {
+        let two = g.constant("two", &[1], &[2.0]);
+        g.node_named("Mul", &[&t, &two], &[], "t2");
+        g.output("t2", &[1.into()]);
+        outputs.push(spec("t2", &[CardDim::Fixed(1)]));
+    }
+    let card = velocity_card(
+        vec![
+            spec("x", &[n_sym(), CardDim::Fixed(4)]),
+            spec("t", &[CardDim::Fixed(1)]),
+            spec("cond", &[n_sym(), CardDim::Fixed(3)]),
+        ],
+        outputs,
+        3,
+        seed,
+        format!("fewstep::testing::whole_time_velocity({seed}, {extra_output})"),
+    );
     g.finish(Some(&card))
 }
 
@@ -237,37 +289,20 @@ pub fn transformer_velocity(seed: u64, s: BlockShape, steps: usize) -> ModelProt
     let out = dense(&mut g, &mut rng, &r, d, w_);
     g.node_named("Identity", &[&out], &[], "v");
     g.output("v", &[n, t_.into(), w_.into()]);
-    let card = Card {
-        format_version: FORMAT_VERSION,
-        kind: Kind::Velocity,
-        roles: Roles {
-            state: "x".into(),
-            time: Some("t".into()),
-            cond: Some("cond".into()),
-            output: "v".into(),
-        },
-        inputs: vec![
+    let card = velocity_card(
+        vec![
             spec("x", &[n_sym(), CardDim::Fixed(t_), CardDim::Fixed(w_)]),
             spec("t", &[n_sym(), CardDim::Fixed(1)]),
             spec("cond", &[n_sym(), CardDim::Fixed(s.cond)]),
         ],
-        outputs: vec![spec(
+        vec![spec(
             "v",
             &[n_sym(), CardDim::Fixed(t_), CardDim::Fixed(w_)],
         )],
-        sampler: Some(SamplerSpec::uniform(Method::Euler, steps)),
-        prediction: None,
-        normalization: serde_json::Value::Null,
-        provenance: Provenance {
-            method: Some("random weights (fixture, not trained)".into()),
-            seed: Some(seed),
-            command: Some(format!(
-                "fewstep::testing::transformer_velocity({seed}, {s:?}, {steps})"
-            )),
-            ..Default::default()
-        },
-        metrics: Default::default(),
-    };
+        steps,
+        seed,
+        format!("fewstep::testing::transformer_velocity({seed}, {s:?}, {steps})"),
+    );
     g.finish(Some(&card))
 }
 

@@ -251,58 +251,8 @@ fn bad_requests_are_refused_and_errors_come_back_from_the_workers() {
     s.sample(&cond, &noise, &mut out).unwrap();
 }
 
-/// `x [N, 4]`, a time `t [1]` without the batch axis, `cond [N, 3]`; `v = Linear(x, cond) + t`,
-/// and with `extra`, a second output `2 t` that does not scale with the batch.
 fn rows_and_whole(extra: bool) -> Model {
-    use fewstep::card::{Card, CardDim, FORMAT_VERSION, Kind, Roles, TensorSpec};
-    use fewstep::onnx::{Dim, GraphBuilder};
-    let mut rng = Rng::new(3);
-    let mut g = GraphBuilder::new("rows_and_whole");
-    let n = || Dim::Sym("N".into());
-    let x = g.input("x", &[n(), 4.into()]);
-    let t = g.input("t", &[1.into()]);
-    let c = g.input("cond", &[n(), 3.into()]);
-    let h = g.node("Concat", &[&x, &c], &[fewstep::onnx::Attr::Int("axis", 1)]);
-    let (mut w, mut b) = (vec![0.0; 7 * 4], vec![0.0; 4]);
-    rng.fill_normal(&mut w);
-    rng.fill_normal(&mut b);
-    let h = g.linear(&h, &w, Some(&b), 7, 4);
-    g.node_named("Add", &[&h, &t], &[], "v");
-    g.output("v", &[n(), 4.into()]);
-    let spec = |name: &str, shape: Vec<CardDim>| TensorSpec {
-        name: name.into(),
-        shape,
-    };
-    let sym = || CardDim::Sym("N".into());
-    let mut outputs = vec![spec("v", vec![sym(), CardDim::Fixed(4)])];
-    if extra {
-        let two = g.constant("two", &[1], &[2.0]);
-        g.node_named("Mul", &[&t, &two], &[], "t2");
-        g.output("t2", &[1.into()]);
-        outputs.push(spec("t2", vec![CardDim::Fixed(1)]));
-    }
-    let card = Card {
-        format_version: FORMAT_VERSION,
-        kind: Kind::Velocity,
-        roles: Roles {
-            state: "x".into(),
-            time: Some("t".into()),
-            cond: Some("cond".into()),
-            output: "v".into(),
-        },
-        inputs: vec![
-            spec("x", vec![sym(), CardDim::Fixed(4)]),
-            spec("t", vec![CardDim::Fixed(1)]),
-            spec("cond", vec![sym(), CardDim::Fixed(3)]),
-        ],
-        outputs,
-        sampler: Some(SamplerSpec::uniform(Method::Euler, 3)),
-        prediction: None,
-        normalization: serde_json::Value::Null,
-        provenance: Default::default(),
-        metrics: Default::default(),
-    };
-    Model::from_bytes(&encode(&g.finish(Some(&card)))).unwrap()
+    Model::from_bytes(&encode(&testing::whole_time_velocity(3, extra))).unwrap()
 }
 
 /// Random inputs for `s.run`, one per graph input.
