@@ -36,6 +36,31 @@ static unsigned char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* Streams 8 frames of `agents` (at most 4) walking agents into both forecasters, predicts with
+ * room for `capacity` (at most 4) and says whether both forecast all the agents alike: the same
+ * ids and futures equal to f32 rounding. */
+static int forecast_alike(FewstepForecaster *a, FewstepForecaster *b, size_t agents, size_t capacity) {
+    double ids[4] = {1, 2, 3, 4}, id_a[4], id_b[4];
+    float xs[4], ys[4], fut_a[4 * 20 * 24], fut_b[4 * 20 * 24];
+    size_t i, n_a = 0, n_b = 0;
+    int frame, ok = 1;
+    for (frame = 0; frame < 8; frame++) {
+        for (i = 0; i < agents; i++) {
+            xs[i] = 0.3f * frame + (float)i;
+            ys[i] = 0.2f * frame * (float)(i + 1);
+        }
+        ok &= fewstep_forecaster_observe(a, frame, ids, xs, ys, agents) == FEWSTEP_STATUS_OK;
+        ok &= fewstep_forecaster_observe(b, frame, ids, xs, ys, agents) == FEWSTEP_STATUS_OK;
+    }
+    ok &= fewstep_forecaster_predict(a, id_a, fut_a, capacity, &n_a) == FEWSTEP_STATUS_OK && n_a == agents;
+    ok &= fewstep_forecaster_predict(b, id_b, fut_b, capacity, &n_b) == FEWSTEP_STATUS_OK && n_b == agents;
+    for (i = 0; ok && i < agents; i++) ok &= id_a[i] == id_b[i];
+    for (i = 0; ok && i < agents * 20 * 24; i++) {
+        if (fabs(fut_a[i] - fut_b[i]) > 1e-5 * (1.0 + fabs(fut_a[i]))) ok = 0;
+    }
+    return ok;
+}
+
 int main(int argc, char **argv) {
     FewstepModel *m = NULL, *m2 = NULL;
     FewstepSession *s = NULL, *s16 = NULL;
@@ -273,26 +298,9 @@ int main(int argc, char **argv) {
     {
         /* a forecaster on 2 threads forecasts what one thread does, to f32 rounding */
         FewstepForecaster *f1 = NULL, *f2 = NULL;
-        double ids[3] = {1, 2, 3}, id1[3], id2[3];
-        float xs[3], ys[3], fut1[3 * 20 * 24], fut2[3 * 20 * 24];
-        size_t n1 = 0, n2 = 0;
         CHECK(fewstep_forecaster_new_threads(m, 3, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 11, 1, &f1) == FEWSTEP_STATUS_OK, "forecaster on 1 thread");
         CHECK(fewstep_forecaster_new_threads(m, 3, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 11, 2, &f2) == FEWSTEP_STATUS_OK, "forecaster on 2 threads");
-        for (frame = 0; frame < 8; frame++) {
-            for (i = 0; i < 3; i++) {
-                xs[i] = 0.3f * frame + (float)i;
-                ys[i] = 0.2f * frame * (float)i;
-            }
-            CHECK(fewstep_forecaster_observe(f1, frame, ids, xs, ys, 3) == FEWSTEP_STATUS_OK
-                  && fewstep_forecaster_observe(f2, frame, ids, xs, ys, 3) == FEWSTEP_STATUS_OK, "observe on both");
-        }
-        CHECK(fewstep_forecaster_predict(f1, id1, fut1, 3, &n1) == FEWSTEP_STATUS_OK && n1 == 3, "predict on 1 thread");
-        CHECK(fewstep_forecaster_predict(f2, id2, fut2, 3, &n2) == FEWSTEP_STATUS_OK && n2 == 3, "predict on 2 threads");
-        ok = 1;
-        for (i = 0; i < 3 * 20 * 24; i++) {
-            if (fabs(fut1[i] - fut2[i]) > 1e-5 * (1.0 + fabs(fut1[i]))) ok = 0;
-        }
-        CHECK(ok && id1[2] == id2[2], "the same forecasts");
+        CHECK(forecast_alike(f1, f2, 3, 3), "the same forecasts");
         fewstep_forecaster_free(f1);
         fewstep_forecaster_free(f2);
     }
@@ -300,30 +308,14 @@ int main(int argc, char **argv) {
         /* flags 0: every frame padded to max_agents; the same forecasts as fitted frames, to f32
          * rounding, with less memory (no sessions for 1 and 2 rows) */
         FewstepForecaster *fitted = NULL, *padded = NULL, *bad = NULL;
-        double ids[2] = {1, 2}, id1[4], id2[4];
-        float xs[2], ys[2], fut1[4 * 20 * 24], fut2[4 * 20 * 24];
-        size_t n1 = 0, n2 = 0, fitted_a = 0, padded_a = 0, w = 0;
+        size_t fitted_a = 0, padded_a = 0, w = 0;
         CHECK(fewstep_forecaster_new(m, 4, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 5, &fitted) == FEWSTEP_STATUS_OK, "a fitting forecaster");
         CHECK(fewstep_forecaster_new_with(m, 4, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 5, 1, 0, &padded) == FEWSTEP_STATUS_OK, "a padding forecaster");
         CHECK(fewstep_forecaster_memory(fitted, &w, &fitted_a) == FEWSTEP_STATUS_OK && w > 0, "its memory");
         CHECK(fewstep_forecaster_memory(padded, NULL, &padded_a) == FEWSTEP_STATUS_OK, "the other's");
         CHECK(fitted_a > padded_a, "fitting adds arenas");
         CHECK(fewstep_forecaster_memory(NULL, &w, NULL) == FEWSTEP_STATUS_NULL_POINTER, "memory of NULL forecaster");
-        for (frame = 0; frame < 8; frame++) {
-            for (i = 0; i < 2; i++) {
-                xs[i] = 0.25f * frame - (float)i;
-                ys[i] = 0.1f * frame * (float)(i + 1);
-            }
-            CHECK(fewstep_forecaster_observe(fitted, frame, ids, xs, ys, 2) == FEWSTEP_STATUS_OK
-                  && fewstep_forecaster_observe(padded, frame, ids, xs, ys, 2) == FEWSTEP_STATUS_OK, "observe on both");
-        }
-        CHECK(fewstep_forecaster_predict(fitted, id1, fut1, 4, &n1) == FEWSTEP_STATUS_OK && n1 == 2, "predict 2 of 4, fitted");
-        CHECK(fewstep_forecaster_predict(padded, id2, fut2, 4, &n2) == FEWSTEP_STATUS_OK && n2 == 2, "predict 2 of 4, padded");
-        ok = 1;
-        for (i = 0; i < 2 * 20 * 24; i++) {
-            if (fabs(fut1[i] - fut2[i]) > 1e-5 * (1.0 + fabs(fut1[i]))) ok = 0;
-        }
-        CHECK(ok && id1[1] == id2[1], "the same forecasts");
+        CHECK(forecast_alike(fitted, padded, 2, 4), "2 of 4 agents: the same forecasts");
         CHECK(fewstep_forecaster_new_with(m, 4, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 5, 1, 4, &bad) == FEWSTEP_STATUS_INVALID_ARGUMENT && bad == NULL, "an unknown forecaster flag");
         fewstep_forecaster_free(fitted);
         fewstep_forecaster_free(padded);
