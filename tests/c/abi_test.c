@@ -36,6 +36,15 @@ static unsigned char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* Whether `a` and `b` agree to f32 rounding (the tolerance of the Rust tests' TOL_F32). */
+static int close_f32(const float *a, const float *b, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (fabs(a[i] - b[i]) > 1e-5 * (1.0 + fabs(a[i]))) return 0;
+    }
+    return 1;
+}
+
 /* Streams 8 frames of `agents` (at most 4) walking agents into both forecasters, predicts with
  * room for `capacity` (at most 4) and says whether both forecast all the agents alike: the same
  * ids and futures equal to f32 rounding. */
@@ -55,10 +64,7 @@ static int forecast_alike(FewstepForecaster *a, FewstepForecaster *b, size_t age
     ok &= fewstep_forecaster_predict(a, id_a, fut_a, capacity, &n_a) == FEWSTEP_STATUS_OK && n_a == agents;
     ok &= fewstep_forecaster_predict(b, id_b, fut_b, capacity, &n_b) == FEWSTEP_STATUS_OK && n_b == agents;
     for (i = 0; ok && i < agents; i++) ok &= id_a[i] == id_b[i];
-    for (i = 0; ok && i < agents * 20 * 24; i++) {
-        if (fabs(fut_a[i] - fut_b[i]) > 1e-5 * (1.0 + fabs(fut_a[i]))) ok = 0;
-    }
-    return ok;
+    return ok && close_f32(fut_a, fut_b, agents * 20 * 24);
 }
 
 int main(int argc, char **argv) {
@@ -126,10 +132,7 @@ int main(int argc, char **argv) {
     CHECK(fewstep_session_batch_rows(s) == 2 && fewstep_session_batch_rows(NULL) == 0, "batch rows");
     CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_OK, "full batch");
     CHECK(fewstep_session_sample_batch(s, 1, cond, cl / 2, noise, sl / 2, out16, sl / 2) == FEWSTEP_STATUS_OK, "batch of 1");
-    ok = 1;
-    for (i = 0; i < sl / 2; i++) {
-        if (fabs(out[i] - out16[i]) > 1e-5 * (1.0 + fabs(out[i]))) ok = 0;
-    }
+    ok = close_f32(out, out16, sl / 2);
     CHECK(ok, "a batch of 1 matches row 0 of the full batch");
     CHECK(fewstep_session_sample_batch(s, 3, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_INVALID_ARGUMENT, "3 rows of 2");
     CHECK(fewstep_session_sample_batch(s, 0, cond, 0, noise, 0, out, 0) == FEWSTEP_STATUS_INVALID_ARGUMENT, "0 rows");
@@ -172,16 +175,10 @@ int main(int argc, char **argv) {
         CHECK(fewstep_session_new_threads(m, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, 2, &st) == FEWSTEP_STATUS_OK, "a session on 2 threads");
         CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_OK, "sample on 1 thread");
         CHECK(fewstep_session_sample(st, cond, cl, noise, sl, out16, sl) == FEWSTEP_STATUS_OK, "sample on 2 threads");
-        ok = 1;
-        for (i = 0; i < sl; i++) {
-            if (fabs(out[i] - out16[i]) > 1e-5 * (1.0 + fabs(out[i]))) ok = 0;
-        }
+        ok = close_f32(out, out16, sl);
         CHECK(ok, "2 threads sample what 1 does");
         CHECK(fewstep_session_sample_batch(st, 1, cond, cl / 2, noise, sl / 2, out16, sl / 2) == FEWSTEP_STATUS_OK, "a partial batch on 2 threads");
-        ok = 1;
-        for (i = 0; i < sl / 2; i++) {
-            if (fabs(out[i] - out16[i]) > 1e-5 * (1.0 + fabs(out[i]))) ok = 0;
-        }
+        ok = close_f32(out, out16, sl / 2);
         CHECK(ok, "its row is row 0 of the full batch");
         CHECK(fewstep_session_new_threads(NULL, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, 2, &st) == FEWSTEP_STATUS_NULL_POINTER, "threads: NULL model");
         fewstep_session_free(st);
@@ -200,10 +197,7 @@ int main(int argc, char **argv) {
         CHECK(fewstep_session_memory(NULL, &fit_w, &fit_a) == FEWSTEP_STATUS_NULL_POINTER, "memory of NULL session");
         CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_OK, "the padded batch");
         CHECK(fewstep_session_sample_batch(fit, 1, cond, cl / 2, noise, sl / 2, out16, sl / 2) == FEWSTEP_STATUS_OK, "a fitted partial batch");
-        ok = 1;
-        for (i = 0; i < sl / 2; i++) {
-            if (fabs(out[i] - out16[i]) > 1e-5 * (1.0 + fabs(out[i]))) ok = 0;
-        }
+        ok = close_f32(out, out16, sl / 2);
         CHECK(ok, "its row is row 0 of the full batch");
         CHECK(fewstep_session_new_with(m, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, 1, 2, &bad) == FEWSTEP_STATUS_INVALID_ARGUMENT && bad == NULL, "an unknown flag");
         CHECK(strstr(fewstep_last_error(), "0x2") != NULL, "the error names the bits");
