@@ -13,6 +13,8 @@
 //! than the one that called last.) The samples are those of one session over the whole batch
 //! to f32 rounding (rows do not interact, as [`Session::sample_batch`] requires too; a row's
 //! summation order depends on the kernels' register tiles, which depend on the row count).
+//! A plain forward pass ([`RowPool::run`]) is split the same way, so a multi-threaded session
+//! needs no engine for the whole batch.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -63,9 +65,12 @@ struct Caller {
 }
 
 impl Caller {
+    /// The epoch, then the thread: the thread is at least as new as the epoch returned with
+    /// it (the calling thread stores the thread before it raises the epoch), so a worker whose
+    /// epoch is current never wakes a thread that left.
     fn get(&self) -> (u64, Thread) {
-        let thread = relock(&self.thread).clone();
-        (self.epoch.load(Ordering::Acquire), thread)
+        let epoch = self.epoch.load(Ordering::Acquire);
+        (epoch, relock(&self.thread).clone())
     }
 }
 

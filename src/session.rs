@@ -235,7 +235,8 @@ pub struct Session {
     state: Vec<f32>,
     scratch: Vec<f32>,
     batch_rows: usize,
-    /// Padding for a partial batch (empty with `Exec::Rows` or a `fit_batches` ladder).
+    /// Padding for a partial batch that no `fit_batches` session holds (empty with
+    /// `Exec::Rows`, whose chunks pad their own).
     batch: BatchBuffers,
     /// With `fit_batches`: sessions for 1, 2, 4, … rows (fewer than `batch_rows`), ascending.
     ladder: Vec<Session>,
