@@ -267,6 +267,11 @@ fn parse_seeds(text: &str) -> Result<Seeds, String> {
     Ok(Seeds(seeds))
 }
 
+/// `--jobs`, or one job per core when it is not given.
+fn jobs_or_cores(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// A sampler's integration method, as a command-line value.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum MethodArg {
@@ -314,8 +319,7 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
         return Err("--write-metrics stores test figures: drop it with --split val".into());
     }
     let seeds = &a.seed.0;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = a.jobs.unwrap_or(cores);
+    let jobs = jobs_or_cores(a.jobs);
     if a.write_metrics && seeds.len() > 1 {
         return Err("--write-metrics stores one noise seed's figures: give one --seed".into());
     }
@@ -559,8 +563,7 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .progress_chars("=> "),
         );
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let jobs = a.jobs.unwrap_or(cores);
+        let jobs = jobs_or_cores(a.jobs);
         let scored = score_candidates(&m, groups, &cands, &a.seeds, a.chunk, jobs, |s| {
             pb.suspend(|| {
                 eprintln!(
