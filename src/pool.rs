@@ -87,13 +87,24 @@ enum Part {
     Whole,
 }
 
+impl Part {
+    /// The values of rows `at .. at + rows` of a tensor of `len` values.
+    fn range(self, at: usize, rows: usize, len: usize) -> std::ops::Range<usize> {
+        match self {
+            Part::Rows(r) => at * r..(at + rows) * r,
+            Part::Whole => 0..len,
+        }
+    }
+}
+
 /// Sessions over chunks of a batch, chunk 0 on the calling thread, the others on workers.
 pub(crate) struct RowPool {
     local: Box<Session>,
     /// Rows of each chunk, chunk 0 first.
     rows: Vec<usize>,
-    /// How [`RowPool::run`] splits the inputs and outputs, or why it cannot.
-    run_parts: Result<(Vec<Part>, Vec<Part>), &'static str>,
+    /// How [`RowPool::run`] splits the inputs, and each output's values per row; or why it
+    /// cannot.
+    run_parts: Result<(Vec<Part>, Vec<usize>), &'static str>,
     channels: Vec<Arc<Channel>>,
     handles: Vec<JoinHandle<()>>,
     caller: Arc<Caller>,
@@ -181,11 +192,17 @@ impl RowPool {
         let batch_rows = rows.iter().sum();
         let ins: Vec<&[usize]> = sessions.iter().map(Session::input_lens).collect();
         let outs: Vec<&[usize]> = sessions.iter().map(Session::output_lens).collect();
-        let run_parts = match (
-            parts(input_lens, batch_rows, &ins, &rows),
-            parts(output_lens, batch_rows, &outs, &rows),
-        ) {
-            (Some(i), Some(o)) if o.iter().all(|p| matches!(p, Part::Rows(_))) => Ok((i, o)),
+        // every output must scale with the rows: one that does not may mix them
+        let out_rows = parts(output_lens, batch_rows, &outs, &rows).and_then(|o| {
+            o.into_iter()
+                .map(|p| match p {
+                    Part::Rows(r) => Some(r),
+                    Part::Whole => None,
+                })
+                .collect::<Option<Vec<usize>>>()
+        });
+        let run_parts = match (parts(input_lens, batch_rows, &ins, &rows), out_rows) {
+            (Some(i), Some(o)) => Ok((i, o)),
             _ => Err(
                 "a multi-threaded session runs a forward pass by rows, and some input or output \
                  of this model does not scale with the batch: run it on one thread",
@@ -345,29 +362,25 @@ impl RowPool {
         // moved out for the call (no allocation), so that the chunks can be driven meanwhile
         let parts = std::mem::replace(&mut self.run_parts, Err(""));
         let result = match &parts {
-            Ok((ins, outs)) => self.run_split(ins, outs, inputs, outputs),
+            Ok((ins, out_rows)) => self.run_split(ins, out_rows, inputs, outputs),
             Err(why) => Err(Error::InvalidInput(why)),
         };
         self.run_parts = parts;
         result
     }
 
-    /// [`RowPool::run`] with the inputs' and outputs' parts.
+    /// [`RowPool::run`] with the inputs' parts and the outputs' values per row.
     fn run_split(
         &mut self,
         ins: &[Part],
-        outs: &[Part],
+        out_rows: &[usize],
         inputs: &[&[f32]],
         outputs: &mut [&mut [f32]],
     ) -> Result<(), Error> {
-        let range = |part: Part, at: usize, rows: usize, len: usize| match part {
-            Part::Rows(r) => at * r..(at + rows) * r,
-            Part::Whole => 0..len,
-        };
         let mut at = self.rows[0];
         for (c, &rows) in self.channels.iter().zip(&self.rows[1..]) {
-            for ((buf, x), &part) in c.run_in.iter().zip(inputs).zip(ins) {
-                store(buf, &x[range(part, at, rows, x.len())]);
+            for ((buf, x), part) in c.run_in.iter().zip(inputs).zip(ins) {
+                store(buf, &x[part.range(at, rows, x.len())]);
             }
             c.op.store(OP_RUN, Ordering::Relaxed);
             at += rows;
@@ -375,8 +388,8 @@ impl RowPool {
         let generation = self.start_workers();
         let rows0 = self.rows[0];
         let local = self.local.run_with(
-            |i, buf| buf.copy_from_slice(&inputs[i][range(ins[i], 0, rows0, inputs[i].len())]),
-            |o, buf| outputs[o][range(outs[o], 0, rows0, 0)].copy_from_slice(buf),
+            |i, buf| buf.copy_from_slice(&inputs[i][ins[i].range(0, rows0, inputs[i].len())]),
+            |o, buf| outputs[o][..rows0 * out_rows[o]].copy_from_slice(buf),
         );
         self.wait_workers(generation);
         let workers = self.worker_result();
@@ -384,8 +397,8 @@ impl RowPool {
         workers?;
         let mut at = self.rows[0];
         for (c, &rows) in self.channels.iter().zip(&self.rows[1..]) {
-            for ((buf, y), &part) in c.run_out.iter().zip(outputs.iter_mut()).zip(outs) {
-                load(&mut y[range(part, at, rows, 0)], buf);
+            for ((buf, y), &r) in c.run_out.iter().zip(outputs.iter_mut()).zip(out_rows) {
+                load(&mut y[at * r..(at + rows) * r], buf);
             }
             at += rows;
         }
