@@ -604,6 +604,40 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// candle's CPU kernels take their thread count from `RAYON_NUM_THREADS`. When `--threads`
+/// asks for a count that variable does not already hold, this program runs itself again with
+/// it set (on Unix it replaces itself, on other systems it waits for the copy and returns its
+/// exit code), so that the process never edits its own environment. `None`: the variable
+/// already holds `threads`; go on.
+fn rerun_with_threads(threads: usize) -> Option<ExitCode> {
+    const VAR: &str = "RAYON_NUM_THREADS";
+    let want = threads.to_string();
+    if std::env::var(VAR).ok().as_deref() == Some(want.as_str()) {
+        return None;
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot find this program to set {VAR}={want}: {e}");
+            return Some(ExitCode::FAILURE);
+        }
+    };
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(std::env::args_os().skip(1)).env(VAR, &want);
+    #[cfg(unix)]
+    let err = std::os::unix::process::CommandExt::exec(&mut cmd);
+    #[cfg(not(unix))]
+    let err = match cmd.status() {
+        Ok(s) => return Some(ExitCode::from(s.code().unwrap_or(1).clamp(0, 255) as u8)),
+        Err(e) => e,
+    };
+    eprintln!(
+        "error: cannot run {} again with {VAR}={want}: {err}",
+        exe.display()
+    );
+    Some(ExitCode::FAILURE)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let threads = match &cli.cmd {
@@ -611,10 +645,10 @@ fn main() -> ExitCode {
         Cmd::Train(TrainCmd::Student(a)) => Some(a.threads),
         _ => None,
     };
-    if let Some(t) = threads {
-        // before any thread exists: candle's CPU kernels read RAYON_NUM_THREADS
-        // SAFETY: single-threaded at this point.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", t.max(1).to_string()) };
+    if let Some(t) = threads
+        && let Some(code) = rerun_with_threads(t.max(1))
+    {
+        return code;
     }
     let r = match cli.cmd {
         Cmd::Eval(a) => eval(&a),
