@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use crate::card::Card;
+use crate::forecast::frames::FrameReader;
 use crate::forecast::{OBS, PRED, features, scene, windows};
 use crate::model::Model;
 use crate::session::{Backend, Session, SessionOptions};
@@ -94,14 +95,48 @@ pub fn card_json(data: &[u8]) {
 }
 
 /// Scene files: an accepted scene is sorted, finite and consistent, and its windows and
-/// trajectory features are computed without a panic.
+/// trajectory features are computed without a panic. The same bytes read as a stream
+/// ([`FrameReader`]) give frames of one id each, sorted by agent, and, for an accepted scene,
+/// no error and the scene's rows.
 pub fn scene_file(data: &[u8]) {
+    let mut streamed = Vec::new();
+    let mut refused = 0;
+    for f in FrameReader::new(data, "fuzz") {
+        match f {
+            Ok(f) => {
+                assert!(!f.rows.is_empty(), "an empty frame");
+                assert!(
+                    f.rows.iter().all(|r| r.frame == f.frame),
+                    "a frame of two ids"
+                );
+                assert!(
+                    f.rows.windows(2).all(|w| w[0].agent <= w[1].agent),
+                    "a frame not sorted by agent"
+                );
+                streamed.extend(f.rows);
+            }
+            Err(_) => refused += 1,
+        }
+    }
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let Ok(scene) = scene::parse(text, "fuzz") else {
         return;
     };
+    assert_eq!(
+        refused, 0,
+        "a line of an accepted scene refused by FrameReader"
+    );
+    streamed.sort_by(|a, b| {
+        a.frame
+            .total_cmp(&b.frame)
+            .then(a.agent.total_cmp(&b.agent))
+    });
+    assert_eq!(
+        streamed, scene.rows,
+        "FrameReader and scene::parse read different rows"
+    );
     for r in &scene.rows {
         assert!(
             r.frame.is_finite() && r.agent.is_finite(),

@@ -1,4 +1,5 @@
-//! The CLI forms other tools rely on: `info`, `run`, `sample`, `bench`, through the binary.
+//! The CLI forms other tools rely on: `info`, `run`, `sample`, `bench`, `forecast`, `eval` and
+//! `stream`, through the binary.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -432,4 +433,272 @@ fn method_overrides_the_card_and_bad_methods_are_refused() {
         assert!(!o.status.success() && err.contains(why), "{args:?}: {err}");
     }
     assert!(!out.exists());
+}
+
+/// Two agents walking for `frames` frames, 10 frame ids apart.
+fn two_walkers(frames: usize) -> String {
+    (0..frames)
+        .map(|f| {
+            format!(
+                "{} 1 {} 0.5\n{} 2 1.0 {}\n",
+                f * 10,
+                0.4 * f as f32,
+                f * 10,
+                0.3 * f as f32
+            )
+        })
+        .collect()
+}
+
+/// Runs `fewstep stream ARGS` with `input` on standard input.
+fn stream(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fewstep"))
+        .arg("stream")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let text = input.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()).unwrap());
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    o
+}
+
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+/// Every number in `v`, in order, as f32.
+fn f32s(v: &serde_json::Value) -> Vec<f32> {
+    match v {
+        serde_json::Value::Number(n) => vec![n.as_f64().unwrap() as f32],
+        serde_json::Value::Array(a) => a.iter().flat_map(f32s).collect(),
+        _ => panic!("not a number or array: {v}"),
+    }
+}
+
+/// `fewstep stream` forecasts what `fewstep forecast` forecasts for the same frames, read from
+/// a file instead of a pipe: frame by frame, bit for bit (same seed, same agent capacity).
+#[test]
+fn stream_forecasts_what_forecast_forecasts_for_a_scene_file() {
+    let d = tmp("stream");
+    let m = traj_model(&d);
+    let text = two_walkers(24);
+    let scene = d.join("s.txt");
+    std::fs::write(&scene, &text).unwrap();
+    let json = d.join("f.json");
+    let o = fewstep(&[
+        "forecast",
+        "--model",
+        s(&m),
+        "--scene",
+        s(&scene),
+        "--seed",
+        "3",
+        "--json",
+        s(&json),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let whole: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let whole = whole["frames"].as_array().unwrap();
+
+    let o = stream(
+        &["--model", s(&m), "--seed", "3", "--max-agents", "2"],
+        &text,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines = json_lines(&o);
+    // one line per frame; the first 7 have no agent with 8 observations yet
+    assert_eq!(lines.len(), 24);
+    for (f, l) in lines.iter().enumerate() {
+        assert_eq!(l["frame"].as_f64(), Some((f * 10) as f64));
+        let n = l["agents"].as_array().unwrap().len();
+        assert_eq!(n, if f < 7 { 0 } else { 2 }, "frame {f}");
+        assert!(l["us"].as_f64().is_some_and(|u| u >= 0.0), "{l}");
+    }
+    let streamed: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["agents"] != serde_json::json!([]))
+        .collect();
+    assert_eq!(streamed.len(), whole.len());
+    for (a, b) in streamed.iter().zip(whole) {
+        assert_eq!(a["frame"], b["frame"]);
+        for (x, y) in a["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["agents"].as_array().unwrap())
+        {
+            assert_eq!(x["id"], y["id"]);
+            // stream writes f32 text, forecast f64 text of the same f32s
+            assert_eq!(
+                f32s(&x["futures"]),
+                f32s(&y["futures"]),
+                "frame {}",
+                a["frame"]
+            );
+        }
+    }
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("48 lines, 24 frames answered (17 with forecasts, 34 agent forecasts)"),
+        "{err}"
+    );
+
+    // --input reads the file itself, with the same forecasts
+    let o2 = fewstep(&[
+        "stream",
+        "--model",
+        s(&m),
+        "--seed",
+        "3",
+        "--max-agents",
+        "2",
+        "--input",
+        s(&scene),
+    ]);
+    assert!(
+        o2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o2.stderr)
+    );
+    let without_time = |mut v: Vec<serde_json::Value>| {
+        v.iter_mut().for_each(|l| {
+            l.as_object_mut().unwrap().remove("us");
+        });
+        v
+    };
+    assert_eq!(without_time(json_lines(&o2)), without_time(lines));
+}
+
+/// A malformed line is skipped and named; a frame the forecaster refuses (too many agents, a
+/// frame id that goes back) gets an error line and changes nothing, so the agents' histories go
+/// on; the command fails at the end, after every frame.
+#[test]
+fn stream_reports_bad_lines_and_refused_frames_and_goes_on() {
+    let d = tmp("stream-errors");
+    let m = traj_model(&d);
+    let mut text = two_walkers(8); // lines 1-16: frames 0..70
+    text += "80 1 3.2 0.5\n80 2 x 2.4\n80 2 1.0 2.4\n"; // line 18: bad
+    text += "90 1 3.6 0.5\n90 2 1.0 2.7\n90 3 5 5\n"; // three agents, capacity two
+    text += "75 1 3.6 0.5\n75 2 1.0 2.7\n"; // back in time
+    text += "90 1 3.6 0.5\n90 2 1.0 2.7\n"; // frame 90 again, now valid
+    let o = stream(&["--model", s(&m), "--max-agents", "2"], &text);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("stdin:18:6:") && err.contains("line skipped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("frame 90: ") && err.contains("max_agents"),
+        "{err}"
+    );
+    assert!(
+        err.contains("frame 75: ") && err.contains("increasing"),
+        "{err}"
+    );
+    assert!(err.contains("2 frames refused, 1 lines skipped"), "{err}");
+    let lines = json_lines(&o);
+    let frames: Vec<f64> = lines.iter().map(|l| l["frame"].as_f64().unwrap()).collect();
+    assert_eq!(
+        frames,
+        [0., 10., 20., 30., 40., 50., 60., 70., 80., 90., 75., 90.]
+    );
+    assert!(lines[9]["error"].as_str().unwrap().contains("max_agents"));
+    assert!(lines[10]["error"].as_str().unwrap().contains("increasing"));
+    // frames 70 and 80 forecast both agents, and so does the last frame 90: the refused frames
+    // broke no history
+    for i in [7, 8, 11] {
+        assert_eq!(
+            lines[i]["agents"].as_array().unwrap().len(),
+            2,
+            "{}",
+            lines[i]
+        );
+    }
+    // a missing input file is an error before anything is read
+    let o = fewstep(&[
+        "stream",
+        "--model",
+        s(&m),
+        "--input",
+        s(&d.join("none.txt")),
+    ]);
+    assert!(!o.status.success() && o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("none.txt"));
+}
+
+/// A blank line ends a frame at once: a live producer gets each frame's forecast before it
+/// sends the next frame. (A watchdog kills the stream after 120 s, so a stream that waits for
+/// more input fails this test instead of hanging it.)
+#[test]
+fn stream_answers_each_frame_before_the_next_arrives() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+    let d = tmp("stream-live");
+    let m = traj_model(&d);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fewstep"))
+        .args(["stream", "--model", s(&m), "--max-agents", "4"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let child = Arc::new(Mutex::new(child));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let (child, done) = (child.clone(), done.clone());
+        std::thread::spawn(move || {
+            for _ in 0..1200 {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = child.lock().unwrap().kill();
+        })
+    };
+    for f in 0..10 {
+        // one frame, then a blank line; its answer must come before the next frame is sent
+        write!(
+            stdin,
+            "{} 7 {} 1.0\n{} 8 2.0 {}\n\n",
+            f * 10,
+            0.4 * f as f32,
+            f * 10,
+            0.3 * f as f32
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("frame {f}: {line:?}: {e}"));
+        assert_eq!(v["frame"].as_f64(), Some((f * 10) as f64));
+        assert_eq!(
+            v["agents"].as_array().unwrap().len(),
+            if f < 7 { 0 } else { 2 }
+        );
+    }
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "", "no frame is left after the end of the input");
+    let status = child.lock().unwrap().wait().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    watchdog.join().unwrap();
+    assert!(status.success());
 }

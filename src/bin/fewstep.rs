@@ -13,6 +13,9 @@ use serde_json::json;
 
 use fewstep::alloc_count;
 
+#[path = "fewstep/stream.rs"]
+mod stream;
+
 #[global_allocator]
 static ALLOC: alloc_count::Counting = alloc_count::Counting;
 
@@ -106,6 +109,31 @@ enum Cmd {
         frame: Option<f64>,
         /// Sample every frame at the scene's largest agent count, padding, instead of at about
         /// the frame's own (slower; for comparison with earlier versions).
+        #[arg(long)]
+        pad: bool,
+        #[command(flatten)]
+        sampler: SamplerArgs,
+        #[command(flatten)]
+        cpu: CpuArgs,
+    },
+    /// Forecast frames as they arrive: `frame agent x y` lines on standard input (or --input),
+    /// one JSON line per frame on standard output, flushed at once. A frame ends at the next
+    /// frame's first line, at a blank line, or at the end of the input.
+    Stream {
+        /// A fewstep trajectory model: an ONNX file whose card has a trajectory normalization.
+        #[arg(long)]
+        model: PathBuf,
+        /// Where the lines come from: `-` (standard input) or a file.
+        #[arg(long, default_value = "-", value_name = "FILE|-")]
+        input: PathBuf,
+        /// Most agents in view at once; a frame with more is refused (an error line).
+        #[arg(long, default_value_t = 64)]
+        max_agents: usize,
+        /// Seed of the sampling noise (the same seed and frames give the same forecasts).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Sample every frame at --max-agents, padding, instead of at about the frame's own
+        /// agent count.
         #[arg(long)]
         pad: bool,
         #[command(flatten)]
@@ -1264,6 +1292,25 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             *frame,
             sampler.flags()?,
         ),
+        Cmd::Stream {
+            model,
+            input,
+            max_agents,
+            seed,
+            pad,
+            sampler,
+            cpu,
+        } => stream::stream(stream::StreamArgs {
+            model,
+            input,
+            max_agents: *max_agents,
+            session: SessionOptions {
+                fit_batches: !*pad,
+                ..cpu.options()?
+            },
+            seed: *seed,
+            flags: sampler.flags()?,
+        }),
         Cmd::Eval {
             model,
             scene,

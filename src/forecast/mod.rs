@@ -1,4 +1,4 @@
-//! Trajectory forecasting: scene files, standard windows, the trajectory features (the one
+//! Trajectory forecasting: scene files (whole, or frame by frame as they arrive), standard windows, the trajectory features (the one
 //! implementation that `fewstep-distill` trains with and the device runs with), and the
 //! minADE/minFDE metrics.
 //!
@@ -9,6 +9,7 @@ pub mod draw;
 pub mod eval;
 pub mod features;
 pub mod forecaster;
+pub mod frames;
 pub mod metrics;
 pub mod scene;
 pub mod windows;

@@ -40,68 +40,73 @@ impl Scene {
     }
 }
 
-fn err(source: &str, line: usize, col: usize, msg: impl std::fmt::Display) -> Error {
+pub(super) fn err(source: &str, line: usize, col: usize, msg: impl std::fmt::Display) -> Error {
     Error::BadScene(format!("{source}:{line}:{col}: {msg}"))
+}
+
+/// Parses one line of scene text: `Ok(None)` for a blank one (spaces, tabs, a `\r` before the
+/// line end). `source` and `line_no` name the line in errors, which also give the column. Ids
+/// of -0 are read as 0, so that one id never compares both equal and different.
+pub fn parse_line(line: &str, source: &str, line_no: usize) -> Result<Option<Row>, Error> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let mut fields = [0f64; 4];
+    let mut count = 0;
+    let mut pos = 0;
+    for tok in line.split([' ', '\t']) {
+        let col = pos + 1;
+        pos += tok.len() + 1;
+        if tok.is_empty() {
+            continue;
+        }
+        if count == 4 {
+            return Err(err(
+                source,
+                line_no,
+                col,
+                format!("unexpected fifth field {tok:?} (expected `frame agent x y`)"),
+            ));
+        }
+        let v: f64 = tok
+            .parse()
+            .map_err(|_| err(source, line_no, col, format!("{tok:?} is not a number")))?;
+        if !v.is_finite() {
+            return Err(err(source, line_no, col, format!("{tok:?} is not finite")));
+        }
+        // -0 and 0 are one id: without this, sorting (total order) kept them apart while
+        // frame grouping (==) merged them (found by the scene_file fuzz target)
+        fields[count] = if count < 2 { v + 0.0 } else { v };
+        count += 1;
+    }
+    if count != 4 {
+        return Err(err(
+            source,
+            line_no,
+            line.len() + 1,
+            format!("found {count} fields, expected 4 (`frame agent x y`)"),
+        ));
+    }
+    let (x, y) = (fields[2] as f32, fields[3] as f32);
+    if !x.is_finite() || !y.is_finite() {
+        return Err(err(source, line_no, 1, "coordinate out of f32 range"));
+    }
+    Ok(Some(Row {
+        frame: fields[0],
+        agent: fields[1],
+        x,
+        y,
+    }))
 }
 
 /// Parses scene text; `source` names it in errors.
 pub fn parse(text: &str, source: &str) -> Result<Scene, Error> {
     let mut rows = Vec::new();
     for (li, line) in text.lines().enumerate() {
-        let line_no = li + 1;
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.trim().is_empty() {
-            continue;
+        if let Some(row) = parse_line(line, source, li + 1)? {
+            rows.push((li + 1, row));
         }
-        let mut fields = [0f64; 4];
-        let mut count = 0;
-        let mut pos = 0;
-        for tok in line.split([' ', '\t']) {
-            let col = pos + 1;
-            pos += tok.len() + 1;
-            if tok.is_empty() {
-                continue;
-            }
-            if count == 4 {
-                return Err(err(
-                    source,
-                    line_no,
-                    col,
-                    format!("unexpected fifth field {tok:?} (expected `frame agent x y`)"),
-                ));
-            }
-            let v: f64 = tok
-                .parse()
-                .map_err(|_| err(source, line_no, col, format!("{tok:?} is not a number")))?;
-            if !v.is_finite() {
-                return Err(err(source, line_no, col, format!("{tok:?} is not finite")));
-            }
-            // -0 and 0 are one id: without this, sorting (total order) kept them apart while
-            // frame grouping (==) merged them (found by the scene_file fuzz target)
-            fields[count] = if count < 2 { v + 0.0 } else { v };
-            count += 1;
-        }
-        if count != 4 {
-            return Err(err(
-                source,
-                line_no,
-                line.len() + 1,
-                format!("found {count} fields, expected 4 (`frame agent x y`)"),
-            ));
-        }
-        let (x, y) = (fields[2] as f32, fields[3] as f32);
-        if !x.is_finite() || !y.is_finite() {
-            return Err(err(source, line_no, 1, "coordinate out of f32 range"));
-        }
-        rows.push((
-            line_no,
-            Row {
-                frame: fields[0],
-                agent: fields[1],
-                x,
-                y,
-            },
-        ));
     }
     if rows.is_empty() {
         return Err(Error::BadScene(format!("{source}: no observations")));
