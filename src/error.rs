@@ -16,8 +16,9 @@ pub enum Error {
     /// The card in `metadata_props["fewstep"]` is malformed or disagrees with the graph.
     #[error("bad model card: {0}")]
     BadCard(String),
-    /// The native backend cannot run this graph (names the op and why).
-    #[error("the native backend cannot run this model: {0}")]
+    /// The chosen backend cannot run this graph: native kernels lack an op, the GPU a feature
+    /// or the room, tract a transform (the message names the op or the limit, and why).
+    #[error("this backend cannot run this model: {0}")]
     Unsupported(String),
     /// The requested backend is not available (e.g. no GPU adapter).
     #[error("backend unavailable: {0}")]

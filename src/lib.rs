@@ -14,6 +14,7 @@
 //! ```
 
 pub mod alloc_count;
+mod buffers;
 pub mod card;
 pub mod cpu;
 pub mod error;

@@ -187,7 +187,7 @@ impl NativeEngine {
         Ok(NativeEngine {
             isa,
             instrs,
-            arena: vec![0.0; plan.arena_len],
+            arena: crate::buffers::zeroed(plan.arena_len, "activation arena")?,
             consts,
             packed: match reuse {
                 Some(s) => s.packed.clone(),

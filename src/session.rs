@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::buffers::zeroed;
 use crate::card::{CardDim, Kind, Method, Prediction, grid_problem, sampler_refusal, uniform_grid};
 use crate::cpu::Isa;
 use crate::cpu::finite::first_non_finite;
@@ -428,13 +429,13 @@ impl Session {
             times,
             prediction: model.card().and_then(|c| c.prediction),
             state_len,
-            state: vec![0.0; own * state_len],
-            scratch: vec![0.0; own * state_len],
+            state: zeroed(own * state_len, "sampler state")?,
+            scratch: zeroed(own * state_len, "sampler scratch")?,
             batch_rows,
             batch: BatchBuffers {
-                cond: vec![0.0; own * cond_len],
-                noise: vec![0.0; own * state_len],
-                out: vec![0.0; own * state_len],
+                cond: zeroed(own * cond_len, "condition buffer")?,
+                noise: zeroed(own * state_len, "noise buffer")?,
+                out: zeroed(own * state_len, "output buffer")?,
             },
             ladder,
         })

@@ -8,6 +8,7 @@
 
 use tract_onnx::prelude::*;
 
+use crate::buffers::{probe, zeroed};
 use crate::error::Error;
 
 /// A tract plan with its input and output buffers kept between runs.
@@ -45,6 +46,14 @@ fn concrete(model: &TypedModel, o: &OutletId) -> Result<Vec<usize>, Error> {
     })
 }
 
+/// The element count of `shape`, or an error when it overflows.
+fn elements(shape: &[usize]) -> Result<usize, Error> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| Error::InvalidArgument(format!("shape {shape:?} overflows usize")))
+}
+
 impl TractEngine {
     /// Optimizes `model` (decluttered, concrete shapes) into a runnable plan.
     pub fn new(model: TypedModel) -> Result<TractEngine, Error> {
@@ -56,12 +65,23 @@ impl TractEngine {
         let outputs = model
             .outputs
             .iter()
-            .map(|o| concrete(&model, o).map(|s| vec![0f32; s.iter().product()]))
+            .map(|o| concrete(&model, o).and_then(|s| zeroed(elements(&s)?, "tract output")))
             .collect::<Result<Vec<_>, _>>()?;
         let inputs = shapes
             .iter()
-            .map(|s| vec![0f32; s.iter().product()])
-            .collect();
+            .map(|s| zeroed(elements(s)?, "tract input"))
+            .collect::<Result<Vec<_>, _>>()?;
+        // tract allocates its tensors as it runs, where a failure would abort: the largest one
+        // must at least be possible now
+        let mut largest = 0;
+        for node in &model.nodes {
+            for o in &node.outputs {
+                if let Some(s) = o.fact.shape.as_concrete() {
+                    largest = largest.max(elements(s)?.saturating_mul(o.fact.datum_type.size_of()));
+                }
+            }
+        }
+        probe::<u8>(largest, "tract's largest tensor")?;
         let types = model
             .inputs
             .iter()

@@ -394,3 +394,44 @@ fn model_is_send_sync_and_session_is_send() {
     let outs: Vec<Vec<f32>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(outs[0], outs[1]);
 }
+
+/// Dimensions come from untrusted files and callers: a batch too large for one input, or whose
+/// activations no machine could hold, is an `InvalidArgument` before anything is allocated, on
+/// every backend, instead of an allocation failure that aborts the process.
+#[test]
+fn sizes_that_cannot_be_allocated_are_errors_not_aborts() {
+    let m = Model::from_bytes(&mlp_bytes()).unwrap();
+    for n in [1usize << 40, 1 << 62, usize::MAX] {
+        for backend in [Backend::Native, Backend::Tract, Backend::Auto] {
+            match Session::new(&m, opts(backend, n)) {
+                Err(Error::InvalidArgument(why)) => {
+                    assert!(why.contains("more than 4294967295 elements"), "{why}")
+                }
+                r => panic!("N = {n} on {backend:?}: expected InvalidArgument, got {r:?}"),
+            }
+        }
+    }
+    // each input fits, but one activation has 2^31 x 2^20 elements (8 PB of f32: more than a
+    // 48-bit address space holds), made by an Expand of a tiny graph
+    let mut g = GraphBuilder::new("expand");
+    let x = g.input("x", &[Dim::Sym("N".into()), Dim::Fixed(1)]);
+    let shape = g.constant_i64("shape", &[2], &[1, 1 << 20]);
+    g.node_named("Expand", &[&x, &shape], &[], "y");
+    g.output("y", &[]);
+    let m = Model::from_bytes(&encode(&g.finish(None))).unwrap();
+    for backend in [Backend::Native, Backend::Tract] {
+        match Session::new(&m, opts(backend, 1 << 31)) {
+            Err(Error::InvalidArgument(why)) => {
+                assert!(why.contains("cannot be allocated"), "{backend:?}: {why}")
+            }
+            r => panic!("{backend:?}: expected InvalidArgument, got {r:?}"),
+        }
+    }
+    // and the same graph at a size that fits runs
+    for backend in [Backend::Native, Backend::Tract] {
+        let mut s = Session::new(&m, opts(backend, 2)).unwrap();
+        let mut y = vec![0.0; 2 << 20];
+        s.run(&[&[1.0, 2.0]], &mut [&mut y]).unwrap();
+        assert!(y[..1 << 20].iter().all(|&v| v == 1.0) && y[1 << 20..].iter().all(|&v| v == 2.0));
+    }
+}

@@ -283,3 +283,27 @@ fn no_adapter_is_a_clear_error() {
         "{text}"
     );
 }
+
+/// A batch whose activations exceed the adapter's storage binding (here also more memory than
+/// the machine has) is refused before anything is allocated, not an aborted allocation.
+#[test]
+fn a_batch_too_large_for_the_gpu_is_refused_before_allocating() {
+    if !gpu_available() {
+        return;
+    }
+    let mlp = Model::from_bytes(&encode(&testing::mlp_velocity(1, Default::default(), 3))).unwrap();
+    let mut o = SessionOptions {
+        backend: Backend::Gpu,
+        ..Default::default()
+    };
+    o.dims.insert("N".into(), 1 << 26);
+    match Session::new(&mlp, o) {
+        Err(fewstep::Error::Unsupported(why)) => {
+            assert!(why.contains("storage binding limit"), "{why}")
+        }
+        r => panic!(
+            "expected Unsupported, got {:?}",
+            r.map(|s| s.info().clone())
+        ),
+    }
+}

@@ -14,6 +14,7 @@
 
 use super::features::{FUTURE_VALUES, Frame, Neighbour, Normalization, future_world};
 use super::{OBS, PRED, Point};
+use crate::buffers::zeroed;
 use crate::card::{CardDim, Kind, Method};
 use crate::error::Error;
 use crate::model::Model;
@@ -222,9 +223,9 @@ impl Forecaster {
                 n
             ],
             ready: Vec::with_capacity(n),
-            cond: vec![0.0; session.cond_len()],
-            noise: vec![0.0; session.state_len()],
-            out: vec![0.0; session.state_len()],
+            cond: zeroed(session.cond_len(), "forecaster conditions")?,
+            noise: zeroed(session.state_len(), "forecaster noise")?,
+            out: zeroed(session.state_len(), "forecaster samples")?,
             session,
             step: 0,
             last_frame: f64::NEG_INFINITY,

@@ -449,8 +449,17 @@ impl GpuEngine {
         let weight_only = g.linear_weight_only();
         // On the SHADER_F16 path: the values kept f32 in `data`.
         let wide = f32_values(g);
+        // the arena alone must fit one storage binding: refused before anything is allocated
+        let max_binding = ctx.device.limits().max_storage_buffer_binding_size as usize;
+        if plan.arena_len.saturating_mul(4) > max_binding {
+            return Err(Error::Unsupported(format!(
+                "{} MB of GPU activations exceed the adapter's {} MB storage binding limit",
+                plan.arena_len.saturating_mul(4) >> 20,
+                max_binding >> 20
+            )));
+        }
         // `data`: arena, then the constants, then x and s of the sampler.
-        let mut host: Vec<f32> = vec![0.0; plan.arena_len];
+        let mut host: Vec<f32> = crate::buffers::zeroed(plan.arena_len, "GPU activation arena")?;
         // binding 1: packed f16 weights (u32 pairs of f16 bits), or on the SHADER_F16 path the
         // f16 arena followed by the f16 weights
         let mut half: Vec<u16> = Vec::new();

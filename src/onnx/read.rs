@@ -61,10 +61,23 @@ pub fn concrete_input_shapes(
                 }
             }
         }
+        let elements = s.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if elements.is_none_or(|n| n > MAX_INPUT_ELEMENTS) {
+            return Err(Error::InvalidArgument(format!(
+                "input {:?} of shape {s:?} has more than {MAX_INPUT_ELEMENTS} elements (2^32 - 1, \
+                 the most a session takes per input): bind a smaller dimension",
+                vi.name
+            )));
+        }
         out.push((vi.name.clone(), s));
     }
     Ok(out)
 }
+
+/// The most elements one input of a session may have: 2^32 - 1 (16 GiB of f32), which also
+/// keeps every input addressable by the GPU's 32-bit indices. Dimensions come from untrusted
+/// model files and callers; past this bound a session is refused before anything is allocated.
+pub const MAX_INPUT_ELEMENTS: usize = u32::MAX as usize;
 
 /// tract's decluttered typed model; with `dims`, every input shape is made concrete first.
 ///

@@ -102,6 +102,10 @@ int main(int argc, char **argv) {
     CHECK(fewstep_session_new(NULL, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, &s) == FEWSTEP_STATUS_NULL_POINTER, "session of NULL model");
     CHECK(fewstep_session_new(m, 7, FEWSTEP_PRECISION_F32, 2, &s) == FEWSTEP_STATUS_INVALID_ARGUMENT, "unknown backend code");
     CHECK(fewstep_session_new(m, FEWSTEP_BACKEND_NATIVE, 0xffffffffu, 2, &s) == FEWSTEP_STATUS_INVALID_ARGUMENT, "unknown precision code");
+    /* a batch no machine could hold is an error, not an aborted allocation */
+    CHECK(fewstep_session_new(m, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, SIZE_MAX, &s) == FEWSTEP_STATUS_INVALID_ARGUMENT && s == NULL, "a batch of SIZE_MAX");
+    CHECK(strstr(fewstep_last_error(), "elements") != NULL, "the error names the input's size");
+    CHECK(fewstep_session_new(m, FEWSTEP_BACKEND_TRACT, FEWSTEP_PRECISION_F32, (size_t)1 << 40, &s) == FEWSTEP_STATUS_INVALID_ARGUMENT && s == NULL, "a batch of 2^40 on tract");
     CHECK(fewstep_session_new(m, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 2, &s) == FEWSTEP_STATUS_OK, "session f32");
     CHECK(fewstep_session_new(m2, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F16, 2, &s16) == FEWSTEP_STATUS_OK, "session f16");
     sl = fewstep_session_state_len(s);
@@ -244,6 +248,7 @@ int main(int argc, char **argv) {
     /* the streaming forecaster */
     CHECK(fewstep_forecaster_new(NULL, 4, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 7, &fc) == FEWSTEP_STATUS_NULL_POINTER, "forecaster of NULL");
     CHECK(fewstep_forecaster_new(m, 0, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 7, &fc) == FEWSTEP_STATUS_INVALID_ARGUMENT, "zero agents");
+    CHECK(fewstep_forecaster_new(m, SIZE_MAX, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 7, &fc) == FEWSTEP_STATUS_INVALID_ARGUMENT && fc == NULL, "SIZE_MAX agents");
     CHECK(fewstep_forecaster_new(m, 4, FEWSTEP_BACKEND_NATIVE, FEWSTEP_PRECISION_F32, 7, &fc) == FEWSTEP_STATUS_OK, "forecaster");
     CHECK(fewstep_forecaster_k(fc) == 20 && fewstep_forecaster_k(NULL) == 0, "K");
     {
