@@ -3,12 +3,10 @@
 //! scripts/install-c.sh through its pkg-config files (static and shared), exercises every
 //! function, misuse included.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::{build_c_libraries, root};
 
 fn generated_header() -> String {
     let config = cbindgen::Config::from_file(root().join("cbindgen.toml")).unwrap();
@@ -36,35 +34,9 @@ fn header_is_current() {
     );
 }
 
-/// The folder holding this test's build artefacts (target/<profile>).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
 #[test]
 fn c_program_exercises_every_function() {
-    // `cargo test` links tests against the rlib only: build the staticlib of this same profile
-    // (a no-op when it is current) so the C program always tests the code under test.
-    let profile = profile_dir();
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .current_dir(root())
-        .args(["build", "--lib", "--target-dir"])
-        .arg(profile.parent().unwrap());
-    if profile.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "building the staticlib failed"
-    );
-    let lib = profile.join("libfewstep.a");
-    assert!(
-        lib.exists(),
-        "{} missing after cargo build --lib",
-        lib.display()
-    );
+    let profile = build_c_libraries();
     let dir = std::env::temp_dir().join(format!("fewstep-c-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let model = dir.join("traj.onnx");

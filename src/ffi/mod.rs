@@ -6,6 +6,11 @@
 //! returns a `FewstepStatus`, and on failure `fewstep_last_error()` gives a message (thread-local,
 //! valid until the next fewstep call on the same thread). Null pointers, wrong lengths and
 //! panics become status codes: nothing unwinds across the boundary.
+//!
+//! Threads: a model may be shared, and sessions and forecasters built from it, on any number
+//! of threads at once (`Model` is `Send + Sync`). A session or forecaster may move between
+//! threads (`Send`) but must not be used by two at the same time (it is not `Sync`): a C
+//! caller guards a shared one with a lock.
 
 pub mod fuzz;
 
