@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use crate::card::Card;
-use crate::forecast::frames::FrameReader;
+use crate::forecast::frames::{FrameReader, MAX_LINE_BYTES};
 use crate::forecast::{OBS, PRED, features, scene, windows};
 use crate::model::Model;
 use crate::session::{Backend, Session, SessionOptions};
@@ -96,8 +96,8 @@ pub fn card_json(data: &[u8]) {
 
 /// Scene files: an accepted scene is sorted, finite and consistent, and its windows and
 /// trajectory features are computed without a panic. The same bytes read as a stream
-/// ([`FrameReader`]) give frames of one id each, sorted by agent, and, for an accepted scene,
-/// no error and the scene's rows.
+/// ([`FrameReader`]) give frames of one id each, sorted by agent, and, for an accepted scene
+/// without over-long lines, no error and the scene's rows.
 pub fn scene_file(data: &[u8]) {
     let mut streamed = Vec::new();
     let mut refused = 0;
@@ -124,19 +124,22 @@ pub fn scene_file(data: &[u8]) {
     let Ok(scene) = scene::parse(text, "fuzz") else {
         return;
     };
-    assert_eq!(
-        refused, 0,
-        "a line of an accepted scene refused by FrameReader"
-    );
-    streamed.sort_by(|a, b| {
-        a.frame
-            .total_cmp(&b.frame)
-            .then(a.agent.total_cmp(&b.agent))
-    });
-    assert_eq!(
-        streamed, scene.rows,
-        "FrameReader and scene::parse read different rows"
-    );
+    // (FrameReader refuses over-long lines by design)
+    if text.lines().all(|l| l.len() <= MAX_LINE_BYTES) {
+        assert_eq!(
+            refused, 0,
+            "a line of an accepted scene refused by FrameReader"
+        );
+        streamed.sort_by(|a, b| {
+            a.frame
+                .total_cmp(&b.frame)
+                .then(a.agent.total_cmp(&b.agent))
+        });
+        assert_eq!(
+            streamed, scene.rows,
+            "FrameReader and scene::parse read different rows"
+        );
+    }
     for r in &scene.rows {
         assert!(
             r.frame.is_finite() && r.agent.is_finite(),

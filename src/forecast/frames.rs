@@ -12,11 +12,12 @@
 //! frame ids increase or that an agent appears once per frame: the forecaster refuses such a
 //! frame and stays as it was (`Forecaster::observe`).
 //!
-//! A line that is not `frame agent x y` (or not UTF-8) is an `Err` naming its line and column;
-//! reading goes on after it. An I/O error is an `Err` too, and ends the frames; the frame being
+//! A line that is not `frame agent x y` (or not UTF-8, or longer than [`MAX_LINE_BYTES`]) is an
+//! `Err` naming its line and column; reading goes on after it. Memory stays bounded whatever
+//! the input: a line is read up to that length, and [`FrameReader::max_rows`] bounds a frame. An I/O error is an `Err` too, and ends the frames; the frame being
 //! gathered when it happened is dropped, since it may lack agents.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use super::scene::{Row, err, parse_line};
 use crate::error::Error;
@@ -28,6 +29,9 @@ pub struct FrameRows {
     pub rows: Vec<Row>,
 }
 
+/// The longest line taken, without its line end: a `frame agent x y` line is far shorter.
+pub const MAX_LINE_BYTES: usize = 4096;
+
 /// See the module docs.
 pub struct FrameReader<R> {
     input: R,
@@ -38,6 +42,8 @@ pub struct FrameReader<R> {
     rows: Vec<Row>,
     /// The first row of the next frame, read while looking for the end of this one.
     next: Option<Row>,
+    /// Rows kept per frame beyond which more are read and dropped.
+    keep: usize,
     done: bool,
 }
 
@@ -51,7 +57,35 @@ impl<R: BufRead> FrameReader<R> {
             line: Vec::new(),
             rows: Vec::new(),
             next: None,
+            keep: usize::MAX,
             done: false,
+        }
+    }
+
+    /// Keeps at most `n + 1` rows of a frame; the rest are read and dropped. A forecaster of
+    /// `n` agents refuses such a frame anyway, and `n + 1` rows are enough for it to.
+    pub fn max_rows(mut self, n: usize) -> Self {
+        self.keep = n.saturating_add(1);
+        self
+    }
+
+    /// Reads the rest of a line that was too long, up to and with its `\n`.
+    fn skip_line(&mut self) -> std::io::Result<()> {
+        loop {
+            let buf = self.input.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    self.input.consume(i + 1);
+                    return Ok(());
+                }
+                None => {
+                    let n = buf.len();
+                    self.input.consume(n);
+                }
+            }
         }
     }
 
@@ -79,10 +113,35 @@ impl<R: BufRead> Iterator for FrameReader<R> {
         }
         while !self.done {
             self.line.clear();
-            match self.input.read_until(b'\n', &mut self.line) {
+            // `\r\n` may follow the longest line taken
+            let limit = MAX_LINE_BYTES as u64 + 2;
+            match (&mut self.input)
+                .take(limit)
+                .read_until(b'\n', &mut self.line)
+            {
                 Ok(0) => self.done = true,
                 Ok(_) => {
                     self.line_no += 1;
+                    let body = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+                    let body = body.strip_suffix(b"\r").unwrap_or(body);
+                    if body.len() > MAX_LINE_BYTES {
+                        if !self.line.ends_with(b"\n")
+                            && let Err(source) = self.skip_line()
+                        {
+                            self.done = true;
+                            self.rows.clear();
+                            return Some(Err(Error::Io {
+                                path: self.source.clone(),
+                                source,
+                            }));
+                        }
+                        return Some(Err(err(
+                            &self.source,
+                            self.line_no,
+                            MAX_LINE_BYTES + 1,
+                            format!("line longer than {MAX_LINE_BYTES} bytes"),
+                        )));
+                    }
                     let text = match std::str::from_utf8(&self.line) {
                         // the line ends `str::lines` strips: `\n` or `\r\n`
                         Ok(t) => t
@@ -104,7 +163,8 @@ impl<R: BufRead> Iterator for FrameReader<R> {
                                 self.next = Some(row);
                                 return self.take().map(Ok);
                             }
-                            _ => self.rows.push(row),
+                            _ if self.rows.len() < self.keep => self.rows.push(row),
+                            _ => {}
                         },
                         Err(e) => return Some(Err(e)),
                     }
@@ -199,6 +259,43 @@ mod tests {
         assert_eq!((f.frame, f.rows.len()), (0.0, 2));
         let f = got[3].as_ref().unwrap();
         assert_eq!((f.frame, f.rows.len()), (10.0, 1));
+    }
+
+    /// A line past the length limit is an error and skipped, however long it is; a frame keeps
+    /// at most `max_rows + 1` rows.
+    #[test]
+    fn long_lines_and_crowded_frames_stay_bounded() {
+        let mut text = b"0 1 0 0\n".to_vec();
+        text.extend(std::iter::repeat_n(b'7', 100_000));
+        text.extend(b"\n0 2 1 1\n");
+        text.extend(std::iter::repeat_n(b' ', MAX_LINE_BYTES));
+        text.extend(b"\r\n0 3 2 2\n");
+        for a in 0..50 {
+            text.extend(format!("10 {a} 0 0\n").bytes());
+        }
+        let got: Vec<_> = FrameReader::new(text.as_slice(), "in")
+            .max_rows(4)
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect();
+        assert_eq!(got.len(), 4, "{got:?}");
+        let e = got[0].as_ref().unwrap_err();
+        assert!(
+            e.contains("in:2:4097") && e.contains("longer than 4096"),
+            "{e}"
+        );
+        // the line of 4096 spaces and `\r\n` is blank (it ends frame 0), not too long
+        let agents = |i: usize| -> Vec<f64> {
+            got[i]
+                .as_ref()
+                .unwrap()
+                .rows
+                .iter()
+                .map(|r| r.agent)
+                .collect()
+        };
+        assert_eq!((agents(1), agents(2)), (vec![1.0, 2.0], vec![3.0]));
+        let crowded = got[3].as_ref().unwrap();
+        assert_eq!((crowded.frame, crowded.rows.len()), (10.0, 5));
     }
 
     /// An I/O error ends the frames, after the one being gathered is dropped.

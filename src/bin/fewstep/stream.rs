@@ -87,7 +87,7 @@ pub(crate) fn stream(a: StreamArgs) -> Result<(), Error> {
         f.session().info().backend,
         out.k()
     );
-    let mut frames = FrameReader::new(reader, &source);
+    let mut frames = FrameReader::new(reader, &source).max_rows(a.max_agents);
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     let mut obs = Vec::with_capacity(a.max_agents);
