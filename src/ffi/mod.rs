@@ -215,8 +215,21 @@ unsafe fn slice<'a, T>(
     if ptr.is_null() {
         return Err(null(what));
     }
+    too_long::<T>(len, what)?;
     // SAFETY: non-null, and the caller promises `len` readable elements.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// A length no buffer can have (more than `isize::MAX` bytes): refused before a slice is made
+/// of it, since making one would be undefined behaviour whatever the pointer.
+fn too_long<T>(len: usize, what: &str) -> Result<(), (FewstepStatus, String)> {
+    if len > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
+        return Err((
+            FewstepStatus::WrongLength,
+            format!("{what}: {len} elements is longer than any buffer"),
+        ));
+    }
+    Ok(())
 }
 
 /// # Safety
@@ -232,6 +245,7 @@ unsafe fn slice_mut<'a, T>(
     if ptr.is_null() {
         return Err(null(what));
     }
+    too_long::<T>(len, what)?;
     // SAFETY: non-null, and the caller promises `len` writable elements not aliased elsewhere.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
@@ -784,14 +798,6 @@ pub unsafe extern "C" fn fewstep_forecaster_observe(
     guard(|| {
         // SAFETY: a live handle per the contract.
         let h = unsafe { f.as_mut() }.ok_or_else(|| null("forecaster"))?;
-        // SAFETY: lengths per the contract.
-        let (a, x, y) = unsafe {
-            (
-                slice(agents, n, "agents")?,
-                slice(xs, n, "xs")?,
-                slice(ys, n, "ys")?,
-            )
-        };
         if n > h.obs.capacity() {
             return Err((
                 FewstepStatus::Capacity,
@@ -801,6 +807,14 @@ pub unsafe extern "C" fn fewstep_forecaster_observe(
                 ),
             ));
         }
+        // SAFETY: lengths per the contract.
+        let (a, x, y) = unsafe {
+            (
+                slice(agents, n, "agents")?,
+                slice(xs, n, "xs")?,
+                slice(ys, n, "ys")?,
+            )
+        };
         h.obs.clear();
         h.obs.extend((0..n).map(|i| (a[i], x[i], y[i])));
         h.f.observe(frame, &h.obs).map_err(fail)

@@ -140,6 +140,8 @@ int main(int argc, char **argv) {
     CHECK(ok, "a batch of 1 matches row 0 of the full batch");
     CHECK(fewstep_session_sample_batch(s, 3, cond, cl, noise, sl, out, sl) == FEWSTEP_STATUS_INVALID_ARGUMENT, "3 rows of 2");
     CHECK(fewstep_session_sample_batch(s, 0, cond, 0, noise, 0, out, 0) == FEWSTEP_STATUS_INVALID_ARGUMENT, "0 rows");
+    CHECK(fewstep_session_sample(s, cond, SIZE_MAX, noise, sl, out, sl) == FEWSTEP_STATUS_WRONG_LENGTH, "a cond length of SIZE_MAX");
+    CHECK(fewstep_session_sample(s, cond, cl, noise, sl, out, SIZE_MAX / 2) == FEWSTEP_STATUS_WRONG_LENGTH, "an out length no buffer has");
     CHECK(fewstep_session_sample_batch(s, 1, cond, cl, noise, sl / 2, out, sl / 2) == FEWSTEP_STATUS_WRONG_LENGTH, "cond of 2 rows for 1");
     CHECK(fewstep_session_sample_batch(NULL, 1, cond, cl / 2, noise, sl / 2, out, sl / 2) == FEWSTEP_STATUS_NULL_POINTER, "batch of NULL session");
     CHECK(fewstep_session_sample_batch(s, 1, cond, cl / 2, NULL, sl / 2, out, sl / 2) == FEWSTEP_STATUS_NULL_POINTER, "batch with NULL noise");
@@ -286,6 +288,7 @@ int main(int argc, char **argv) {
         ids[1] = 2;
         CHECK(fewstep_forecaster_observe(fc, 110.0, ids, xs, ys, 5) == FEWSTEP_STATUS_CAPACITY, "too many agents");
         CHECK(fewstep_forecaster_observe(fc, 50.0, ids, xs, ys, 2) == FEWSTEP_STATUS_INVALID_ARGUMENT, "frame going back");
+        CHECK(fewstep_forecaster_observe(fc, 200.0, ids, xs, ys, SIZE_MAX) == FEWSTEP_STATUS_CAPACITY, "SIZE_MAX agents in a frame");
         CHECK(fewstep_forecaster_observe(fc, 120.0, ids, NULL, ys, 2) == FEWSTEP_STATUS_NULL_POINTER, "NULL xs");
         CHECK(fewstep_forecaster_observe(fc, 130.0, ids, xs, ys, 2) == FEWSTEP_STATUS_OK, "observe after errors");
         CHECK(fewstep_forecaster_predict(fc, out_ids, fut, 4, NULL) == FEWSTEP_STATUS_NULL_POINTER, "NULL count");
