@@ -241,6 +241,42 @@ enum FewstepStatus fewstep_session_sample(struct FewstepSession *s,
 size_t fewstep_session_batch_rows(const struct FewstepSession *s);
 
 /**
+ * Number of graph inputs `fewstep_session_run` takes, in the graph's order (the order
+ * `fewstep info` lists them in); 0 for a NULL handle.
+ *
+ * # Safety
+ * `s` must be NULL or a live session handle.
+ */
+size_t fewstep_session_input_count(const struct FewstepSession *s);
+
+/**
+ * Number of floats of graph input `i` at the session's dimensions; 0 for a NULL handle or an
+ * `i` past the last input.
+ *
+ * # Safety
+ * `s` must be NULL or a live session handle.
+ */
+size_t fewstep_session_input_len(const struct FewstepSession *s, size_t i);
+
+/**
+ * Number of graph outputs `fewstep_session_run` writes, in the graph's order; 0 for a NULL
+ * handle.
+ *
+ * # Safety
+ * `s` must be NULL or a live session handle.
+ */
+size_t fewstep_session_output_count(const struct FewstepSession *s);
+
+/**
+ * Number of floats of graph output `i` at the session's dimensions; 0 for a NULL handle or
+ * an `i` past the last output.
+ *
+ * # Safety
+ * `s` must be NULL or a live session handle.
+ */
+size_t fewstep_session_output_len(const struct FewstepSession *s, size_t i);
+
+/**
  * Samples the first `rows` conditions of the batch (1 ≤ `rows` ≤
  * `fewstep_session_batch_rows`): `cond` and `noise` hold `rows` rows, `out` receives `rows`
  * rows; the remaining rows are computed on zeros and discarded (on the GPU, still one
@@ -261,7 +297,7 @@ enum FewstepStatus fewstep_session_sample_batch(struct FewstepSession *s,
 
 /**
  * One forward pass: `n_inputs` inputs and `n_outputs` outputs in graph order, each with its
- * length.
+ * length (`fewstep_session_input_len` and `fewstep_session_output_len` give the lengths).
  *
  * # Safety
  * `s` must be NULL or a live session; the pointer arrays must hold `n_inputs` / `n_outputs`

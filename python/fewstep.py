@@ -9,6 +9,7 @@
 
     s = fewstep.Session(model, batch=4)    # any carded model: the card's sampler
     out = s.sample(cond, noise)            # float32 arrays shaped like the card's inputs
+    v, = s.run(x, t, cond)                 # or one pass of the graph, inputs in graph order
 
 The shared library is found at $FEWSTEP_LIB, else next to this file, else in
 ../target/release (a checkout after `cargo build --release`), else by the system's loader.
@@ -110,6 +111,15 @@ _SIGNATURES = {
     "fewstep_session_state_len": ([_P], _SIZE),
     "fewstep_session_cond_len": ([_P], _SIZE),
     "fewstep_session_batch_rows": ([_P], _SIZE),
+    "fewstep_session_input_count": ([_P], _SIZE),
+    "fewstep_session_input_len": ([_P, _SIZE], _SIZE),
+    "fewstep_session_output_count": ([_P], _SIZE),
+    "fewstep_session_output_len": ([_P, _SIZE], _SIZE),
+    "fewstep_session_run": (
+        [_P, ctypes.POINTER(_F32P), ctypes.POINTER(_SIZE), _SIZE,
+         ctypes.POINTER(_F32P), ctypes.POINTER(_SIZE), _SIZE],
+        ctypes.c_int,
+    ),
     "fewstep_session_sample": ([_P, _F32P, _SIZE, _F32P, _SIZE, _F32P, _SIZE], ctypes.c_int),
     "fewstep_session_sample_batch": (
         [_P, _SIZE, _F32P, _SIZE, _F32P, _SIZE, _F32P, _SIZE],
@@ -269,6 +279,30 @@ class Session(_Handle):
         self.state_len = lib.fewstep_session_state_len(h)
         self.cond_len = lib.fewstep_session_cond_len(h)
         self.batch_rows = lib.fewstep_session_batch_rows(h)
+        #: Floats of each graph input and output (in graph order) at the session's dimensions.
+        self.input_lens = [
+            lib.fewstep_session_input_len(h, i) for i in range(lib.fewstep_session_input_count(h))
+        ]
+        self.output_lens = [
+            lib.fewstep_session_output_len(h, i) for i in range(lib.fewstep_session_output_count(h))
+        ]
+
+    def run(self, *inputs):
+        """One forward pass of the graph (no card needed): the inputs in graph order, any
+        shapes holding `input_lens` floats each; returns the outputs as flat float32 arrays."""
+        ins = [_f32(x).reshape(-1) for x in inputs]
+        outs = [np.empty(n, dtype=np.float32) for n in self.output_lens]
+        in_ptrs = (_F32P * max(len(ins), 1))(*[_ptr(x) for x in ins])
+        in_lens = (_SIZE * max(len(ins), 1))(*[x.size for x in ins])
+        out_ptrs = (_F32P * max(len(outs), 1))(*[_ptr(y) for y in outs])
+        out_lens = (_SIZE * max(len(outs), 1))(*[y.size for y in outs])
+        with self._lock:
+            _check(
+                _load().fewstep_session_run(
+                    self._handle(), in_ptrs, in_lens, len(ins), out_ptrs, out_lens, len(outs)
+                )
+            )
+        return outs
 
     def sample(self, cond, noise, rows=None):
         """The sample for `noise` (the state at the grid's first time) given `cond`, as a new

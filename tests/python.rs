@@ -24,6 +24,6 @@ fn python_binding_matches_the_cli() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}");
-    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("7 passed, 0 failed"), "{stdout}");
     std::fs::remove_dir_all(&tmp).ok();
 }

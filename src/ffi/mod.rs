@@ -529,6 +529,50 @@ pub unsafe extern "C" fn fewstep_session_batch_rows(s: *const FewstepSession) ->
     unsafe { s.as_ref() }.map_or(0, |s| s.0.batch_rows())
 }
 
+/// Number of graph inputs `fewstep_session_run` takes, in the graph's order (the order
+/// `fewstep info` lists them in); 0 for a NULL handle.
+///
+/// # Safety
+/// `s` must be NULL or a live session handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_input_count(s: *const FewstepSession) -> usize {
+    // SAFETY: a live handle or NULL per the contract.
+    unsafe { s.as_ref() }.map_or(0, |s| s.0.input_lens().len())
+}
+
+/// Number of floats of graph input `i` at the session's dimensions; 0 for a NULL handle or an
+/// `i` past the last input.
+///
+/// # Safety
+/// `s` must be NULL or a live session handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_input_len(s: *const FewstepSession, i: usize) -> usize {
+    // SAFETY: a live handle or NULL per the contract.
+    unsafe { s.as_ref() }.map_or(0, |s| s.0.input_lens().get(i).copied().unwrap_or(0))
+}
+
+/// Number of graph outputs `fewstep_session_run` writes, in the graph's order; 0 for a NULL
+/// handle.
+///
+/// # Safety
+/// `s` must be NULL or a live session handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_output_count(s: *const FewstepSession) -> usize {
+    // SAFETY: a live handle or NULL per the contract.
+    unsafe { s.as_ref() }.map_or(0, |s| s.0.output_lens().len())
+}
+
+/// Number of floats of graph output `i` at the session's dimensions; 0 for a NULL handle or
+/// an `i` past the last output.
+///
+/// # Safety
+/// `s` must be NULL or a live session handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fewstep_session_output_len(s: *const FewstepSession, i: usize) -> usize {
+    // SAFETY: a live handle or NULL per the contract.
+    unsafe { s.as_ref() }.map_or(0, |s| s.0.output_lens().get(i).copied().unwrap_or(0))
+}
+
 /// Samples the first `rows` conditions of the batch (1 ≤ `rows` ≤
 /// `fewstep_session_batch_rows`): `cond` and `noise` hold `rows` rows, `out` receives `rows`
 /// rows; the remaining rows are computed on zeros and discarded (on the GPU, still one
@@ -558,7 +602,7 @@ pub unsafe extern "C" fn fewstep_session_sample_batch(
 }
 
 /// One forward pass: `n_inputs` inputs and `n_outputs` outputs in graph order, each with its
-/// length.
+/// length (`fewstep_session_input_len` and `fewstep_session_output_len` give the lengths).
 ///
 /// # Safety
 /// `s` must be NULL or a live session; the pointer arrays must hold `n_inputs` / `n_outputs`

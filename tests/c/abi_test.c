@@ -240,6 +240,12 @@ int main(int argc, char **argv) {
         ins[1] = t; in_lens[1] = 2;
         ins[2] = cond; in_lens[2] = cl;
         outs[0] = out; out_lens[0] = sl;
+        /* the lengths the session reports are the ones the graph takes */
+        CHECK(fewstep_session_input_count(s) == 3 && fewstep_session_output_count(s) == 1, "input and output counts");
+        CHECK(fewstep_session_input_len(s, 0) == sl && fewstep_session_input_len(s, 1) == 2 && fewstep_session_input_len(s, 2) == cl, "input lengths");
+        CHECK(fewstep_session_output_len(s, 0) == sl, "output length");
+        CHECK(fewstep_session_input_len(s, 3) == 0 && fewstep_session_output_len(s, 1) == 0, "lengths past the last");
+        CHECK(fewstep_session_input_count(NULL) == 0 && fewstep_session_input_len(NULL, 0) == 0 && fewstep_session_output_count(NULL) == 0 && fewstep_session_output_len(NULL, 0) == 0, "counts and lengths of NULL");
         CHECK(fewstep_session_run(s, ins, in_lens, 3, outs, out_lens, 1) == FEWSTEP_STATUS_OK, "run");
         CHECK(fewstep_session_run(s, ins, in_lens, 2, outs, out_lens, 1) == FEWSTEP_STATUS_WRONG_LENGTH, "run with too few inputs");
         in_lens[1] = 3;

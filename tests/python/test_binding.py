@@ -95,6 +95,30 @@ def test_session_samples_what_the_cli_samples():
     raises("INVALID_ARGUMENT", lambda: fewstep.Session(model, batch=2**40), "elements")
 
 
+def test_run_computes_what_fewstep_run_computes():
+    info = json.loads(cli("info", TOY, "--dim", "N=3"))
+    model = fewstep.Model(TOY)
+    s = fewstep.Session(model, batch=3, backend="native")
+    rng = np.random.default_rng(11)
+    inputs, args = [], []
+    for spec, n in zip(info["inputs"], s.input_lens):
+        shape = [3 if d == "N" else d for d in spec["shape"]]
+        assert int(np.prod(shape)) == n, (spec, n)
+        x = rng.standard_normal(shape).astype(np.float32)
+        path = os.path.join(TMP, f"in-{spec['name']}.npy")
+        np.save(path, x)
+        inputs.append(x)
+        args += ["--input", f"{spec['name']}={path}"]
+    outs = s.run(*inputs)
+    assert [y.size for y in outs] == s.output_lens and len(outs) == len(info["outputs"])
+    cli("run", TOY, *args, "--output-dir", TMP, "--backend", "native")
+    for spec, y in zip(info["outputs"], outs):
+        want = np.load(os.path.join(TMP, f"{spec['name']}.npy")).reshape(-1)
+        assert np.array_equal(y, want), spec["name"]
+    raises("WRONG_LENGTH", lambda: s.run(*inputs[:2]))
+    raises("WRONG_LENGTH", lambda: s.run(inputs[0][:2], *inputs[1:]))
+
+
 def test_one_session_shared_by_threads_gives_each_its_own_samples():
     model = fewstep.Model(TOY)
     cond = np.load(TOY_COND)
