@@ -257,6 +257,22 @@ pub fn c_abi(data: &[u8]) -> AbiRun {
                     )
                 });
                 if !s.is_null() {
+                    // the buffer queries, past the last index too (they read no program bytes)
+                    // SAFETY: `s` is live.
+                    let (ni, no) = unsafe {
+                        (
+                            fewstep_session_input_count(s),
+                            fewstep_session_output_count(s),
+                        )
+                    };
+                    // SAFETY: `s` is live.
+                    let past = unsafe {
+                        (
+                            fewstep_session_input_len(s, ni),
+                            fewstep_session_output_len(s, no),
+                        )
+                    };
+                    assert!(ni > 0 && no > 0 && past == (0, 0), "buffer queries");
                     // SAFETY: handles NULL or live; each buffer holds the length passed with it.
                     unsafe { fewstep_session_free(session) };
                     session = s;
