@@ -8,14 +8,15 @@
 //! - at the end of the input.
 //!
 //! A frame's rows come sorted by agent, as a scene file's do after
-//! [`scene::parse`](super::scene::parse), so both give the forecaster the same frames. Nothing here checks that
-//! frame ids increase or that an agent appears once per frame: the forecaster refuses such a
-//! frame and stays as it was (`Forecaster::observe`).
+//! [`scene::parse`](super::scene::parse), so both give the forecaster the same frames. Nothing
+//! here checks that frame ids increase or that an agent appears once per frame: the forecaster
+//! refuses such a frame and stays as it was (`Forecaster::observe`).
 //!
 //! A line that is not `frame agent x y` (or not UTF-8, or longer than [`MAX_LINE_BYTES`]) is an
 //! `Err` naming its line and column; reading goes on after it. Memory stays bounded whatever
-//! the input: a line is read up to that length, and [`FrameReader::max_rows`] bounds a frame. An I/O error is an `Err` too, and ends the frames; the frame being
-//! gathered when it happened is dropped, since it may lack agents.
+//! the input: a line is read up to that length, and [`FrameReader::max_rows`] bounds a frame.
+//! An I/O error is an `Err` too, and ends the frames; the frame being gathered when it
+//! happened is dropped, since it may lack agents.
 
 use std::io::{BufRead, Read};
 

@@ -1,6 +1,6 @@
-//! Trajectory forecasting: scene files (whole, or frame by frame as they arrive), standard windows, the trajectory features (the one
-//! implementation that `fewstep-distill` trains with and the device runs with), and the
-//! minADE/minFDE metrics.
+//! Trajectory forecasting: scene files (whole, or frame by frame as they arrive), standard
+//! windows, the trajectory features (the one implementation that `fewstep-distill` trains with
+//! and the device runs with), and the minADE/minFDE metrics.
 //!
 //! The protocol is ETH-UCY's: 8 observed positions, 12 predicted, one window per 20
 //! consecutive distinct frames (stride 1).
