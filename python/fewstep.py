@@ -264,17 +264,18 @@ class Session(_Handle):
         lib = _load()
         h = _P()
         flags = FLAG_FIT_BATCHES if fit_batches else 0
-        _check(
-            lib.fewstep_session_new_with(
-                model._handle(),
-                _enum(BACKENDS, backend, "backend"),
-                _enum(PRECISIONS, precision, "precision"),
-                batch,
-                threads,
-                flags,
-                ctypes.byref(h),
+        with model._lock:  # the model must not be closed meanwhile
+            _check(
+                lib.fewstep_session_new_with(
+                    model._handle(),
+                    _enum(BACKENDS, backend, "backend"),
+                    _enum(PRECISIONS, precision, "precision"),
+                    batch,
+                    threads,
+                    flags,
+                    ctypes.byref(h),
+                )
             )
-        )
         self._h = h
         self.state_len = lib.fewstep_session_state_len(h)
         self.cond_len = lib.fewstep_session_cond_len(h)
@@ -348,18 +349,19 @@ class Forecaster(_Handle):
         lib = _load()
         h = _P()
         flags = FLAG_FIT_BATCHES if fit_batches else 0
-        _check(
-            lib.fewstep_forecaster_new_with(
-                model._handle(),
-                max_agents,
-                _enum(BACKENDS, backend, "backend"),
-                _enum(PRECISIONS, precision, "precision"),
-                seed,
-                threads,
-                flags,
-                ctypes.byref(h),
+        with model._lock:  # the model must not be closed meanwhile
+            _check(
+                lib.fewstep_forecaster_new_with(
+                    model._handle(),
+                    max_agents,
+                    _enum(BACKENDS, backend, "backend"),
+                    _enum(PRECISIONS, precision, "precision"),
+                    seed,
+                    threads,
+                    flags,
+                    ctypes.byref(h),
+                )
             )
-        )
         self._h = h
         self.max_agents = max_agents
         self.k = lib.fewstep_forecaster_k(h)
