@@ -53,7 +53,7 @@ pub fn parse(bytes: &[u8]) -> Result<Array, String> {
             .trim_start())
     };
     let descr = field("descr")?;
-    let width = if descr.starts_with("'<f4'") {
+    let width: usize = if descr.starts_with("'<f4'") {
         4
     } else if descr.starts_with("'<f8'") {
         8
@@ -79,12 +79,15 @@ pub fn parse(bytes: &[u8]) -> Result<Array, String> {
                 .map_err(|_| format!("bad dimension {s:?}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let n: usize = shape.iter().product();
+    // a shape whose size overflows would otherwise wrap to a small, matching length
+    let n = shape
+        .iter()
+        .try_fold(width, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| format!("shape {shape:?} is larger than any file"))?;
     let body = &bytes[start + hlen..];
-    if body.len() != n * width {
+    if body.len() != n {
         return Err(format!(
-            "expected {} bytes of data for shape {shape:?}, found {}",
-            n * width,
+            "expected {n} bytes of data for shape {shape:?}, found {}",
             body.len()
         ));
     }
@@ -156,5 +159,18 @@ mod tests {
         let mut trunc = encode(&[4], &[1.0, 2.0, 3.0, 4.0]);
         trunc.pop();
         assert!(parse(&trunc).unwrap_err().contains("bytes of data"));
+    }
+
+    /// A shape whose byte size overflows `usize` is an error, not a wrapped size that an empty
+    /// body would match (2^62 x 4 floats of 4 bytes is 2^66 bytes, 0 when wrapped).
+    #[test]
+    fn a_shape_too_large_for_any_file_is_refused() {
+        let header =
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }\n";
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.bytes());
+        let e = parse(&bytes).unwrap_err();
+        assert!(e.contains("larger than any file"), "{e}");
     }
 }
