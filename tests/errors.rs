@@ -427,6 +427,22 @@ fn sizes_that_cannot_be_allocated_are_errors_not_aborts() {
             r => panic!("{backend:?}: expected InvalidArgument, got {r:?}"),
         }
     }
+    // a shape whose size overflows usize, fixed in the file: refused (native) or an error
+    // (tract), never a wrapped, small buffer
+    let mut g = GraphBuilder::new("expand-overflow");
+    let x = g.input("x", &[Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(1)]);
+    let shape = g.constant_i64("shape", &[3], &[1 << 30, 1 << 30, 1 << 30]);
+    g.node_named("Expand", &[&x, &shape], &[], "y");
+    g.output("y", &[]);
+    match Model::from_bytes(&encode(&g.finish(None))) {
+        Err(e) => assert!(matches!(e, Error::BadModel(_)), "{e:?}"),
+        Ok(huge) => {
+            for backend in [Backend::Native, Backend::Tract, Backend::Auto] {
+                let r = Session::new(&huge, opts(backend, 1));
+                assert!(r.is_err(), "{backend:?} built a session of 2^90 elements");
+            }
+        }
+    }
     // and the same graph at a size that fits runs
     for backend in [Backend::Native, Backend::Tract] {
         let mut s = Session::new(&m, opts(backend, 2)).unwrap();

@@ -86,6 +86,19 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
             .as_concrete()
             .ok_or_else(|| unsupported(node, format!("symbolic shape {:?}", fact.shape)))?
             .to_vec();
+        // every later size is a product of these dimensions: one that overflows (a shape from
+        // an untrusted file) would wrap to a small buffer the kernels then overrun
+        if shape
+            .iter()
+            .try_fold(std::mem::size_of::<f32>(), |n, &d| n.checked_mul(d))
+            .is_none_or(|bytes| bytes > isize::MAX as usize)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{} (node {:?}): shape {shape:?} is larger than any buffer",
+                node.op.name(),
+                node.name
+            )));
+        }
         let outlet = OutletId::new(id, 0);
 
         if let Some(c) = node.op_as::<Const>() {
