@@ -61,7 +61,9 @@ pub fn plan(g: &Graph) -> MemoryPlan {
         last[r] = n_nodes;
         used[r] = true;
     }
-    let mut arena_len = 0;
+    // Sums saturate: a graph of huge values (each bounded by the lowering) asks for an arena of
+    // usize::MAX, which no allocation satisfies, instead of wrapping to a small one.
+    let mut arena_len: usize = 0;
     // Inputs first, alive throughout.
     for &v in &g.inputs {
         let len = g.values[v].len();
@@ -69,7 +71,7 @@ pub fn plan(g: &Graph) -> MemoryPlan {
             offset: arena_len,
             len,
         };
-        arena_len += round_up(len);
+        arena_len = arena_len.saturating_add(round_up(len));
     }
     let base = arena_len;
     // Activations: greedy by size (largest first), lowest offset that does not collide.
@@ -78,20 +80,20 @@ pub fn plan(g: &Graph) -> MemoryPlan {
         .collect();
     acts.sort_by_key(|&v| std::cmp::Reverse(g.values[v].len()));
     let mut placed: Vec<(usize, usize, usize, usize)> = Vec::new(); // (offset, size, first, last)
-    let mut unplanned_len = 0;
+    let mut unplanned_len: usize = 0;
     for v in acts {
         let size = round_up(g.values[v].len().max(1));
-        unplanned_len += size;
+        unplanned_len = unplanned_len.saturating_add(size);
         let (f, l) = (first[v].min(last[v]), last[v]);
         let mut conflicts: Vec<(usize, usize)> = placed
             .iter()
             .filter(|p| p.2 <= l && f <= p.3)
-            .map(|p| (p.0, p.0 + p.1))
+            .map(|p| (p.0, p.0.saturating_add(p.1)))
             .collect();
         conflicts.sort();
         let mut off = base;
         for (s, e) in conflicts {
-            if off + size <= s {
+            if off.saturating_add(size) <= s {
                 break;
             }
             off = off.max(e);
@@ -101,7 +103,7 @@ pub fn plan(g: &Graph) -> MemoryPlan {
             offset: off,
             len: g.values[v].len(),
         };
-        arena_len = arena_len.max(off + size);
+        arena_len = arena_len.max(off.saturating_add(size));
     }
     for v in 0..nv {
         if used[v]
@@ -136,6 +138,34 @@ mod tests {
             shape: vec![shape],
             storage: Storage::Activation,
         }
+    }
+
+    /// Values that are each as large as the lowering allows and alive together would need more
+    /// than usize::MAX elements: the arena saturates at usize::MAX (which no allocation
+    /// satisfies) instead of wrapping to a small one.
+    #[test]
+    fn an_arena_too_large_to_count_saturates() {
+        let huge = 1usize << 61;
+        let mut g = Graph::default();
+        g.values.push(Value {
+            name: "x".into(),
+            shape: vec![huge],
+            storage: Storage::Input(0),
+        });
+        g.inputs.push(0);
+        // 9 values of 2^61 elements, all read by the last node: all alive at once
+        for i in 1..=9 {
+            g.values.push(act(huge));
+            g.nodes.push(Node {
+                name: String::new(),
+                op: Op::Copy,
+                inputs: vec![i - 1],
+                output: i,
+            });
+        }
+        g.nodes[8].inputs.extend(1..8);
+        g.outputs.push(9);
+        assert_eq!(plan(&g).arena_len, usize::MAX);
     }
 
     /// Values alive at the same step never overlap, and a chain reuses memory.
