@@ -140,22 +140,17 @@ mod tests {
         }
     }
 
-    /// Values that are each as large as the lowering allows and alive together would need more
-    /// than usize::MAX elements: the arena saturates at usize::MAX (which no allocation
-    /// satisfies) instead of wrapping to a small one.
-    #[test]
-    fn an_arena_too_large_to_count_saturates() {
-        let huge = 1usize << 61;
+    /// An input of `len` values and `nodes` copies of it in a chain, the last one the output.
+    fn chain(len: usize, nodes: usize) -> Graph {
         let mut g = Graph::default();
         g.values.push(Value {
             name: "x".into(),
-            shape: vec![huge],
+            shape: vec![len],
             storage: Storage::Input(0),
         });
         g.inputs.push(0);
-        // 9 values of 2^61 elements, all read by the last node: all alive at once
-        for i in 1..=9 {
-            g.values.push(act(huge));
+        for i in 1..=nodes {
+            g.values.push(act(len));
             g.nodes.push(Node {
                 name: String::new(),
                 op: Op::Copy,
@@ -163,33 +158,27 @@ mod tests {
                 output: i,
             });
         }
+        g.outputs.push(nodes);
+        g
+    }
+
+    /// Values that are each as large as the lowering allows and alive together would need more
+    /// than usize::MAX elements: the arena saturates at usize::MAX (which no allocation
+    /// satisfies) instead of wrapping to a small one.
+    #[test]
+    fn an_arena_too_large_to_count_saturates() {
+        // 9 values of 2^61 elements, all read by the last node: all alive at once
+        let mut g = chain(1 << 61, 9);
         g.nodes[8].inputs.extend(1..8);
-        g.outputs.push(9);
         assert_eq!(plan(&g).arena_len, usize::MAX);
     }
 
     /// Values alive at the same step never overlap, and a chain reuses memory.
     #[test]
     fn chain_reuses_and_live_values_do_not_overlap() {
-        let mut g = Graph::default();
-        g.values.push(Value {
-            name: "x".into(),
-            shape: vec![100],
-            storage: Storage::Input(0),
-        });
-        g.inputs.push(0);
-        for i in 1..=6 {
-            g.values.push(act(100));
-            g.nodes.push(Node {
-                name: String::new(),
-                op: Op::Copy,
-                inputs: vec![i - 1],
-                output: i,
-            });
-        }
+        let mut g = chain(100, 6);
         // A skip connection: node 6 also reads value 2.
         g.nodes[5].inputs.push(2);
-        g.outputs.push(6);
         let p = plan(&g);
         let span = |v: usize| match p.locs[v] {
             Loc::Arena { offset, len } => (offset, offset + len),
