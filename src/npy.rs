@@ -69,7 +69,8 @@ pub fn parse(bytes: &[u8]) -> Result<Array, String> {
         return Err("Fortran-ordered arrays are not supported".into());
     }
     let shp = field("shape")?;
-    let shp = &shp[shp.find('(').ok_or("bad shape")? + 1..shp.find(')').ok_or("bad shape")?];
+    let open = shp.find('(').ok_or("bad shape")? + 1;
+    let shp = &shp[open..open + shp[open..].find(')').ok_or("bad shape")?];
     let shape = shp
         .split(',')
         .map(str::trim)
@@ -172,5 +173,19 @@ mod tests {
         bytes.extend(header.bytes());
         let e = parse(&bytes).unwrap_err();
         assert!(e.contains("larger than any file"), "{e}");
+    }
+
+    /// Malformed headers are errors, not panics (a `)` before the `(` once sliced backwards).
+    #[test]
+    fn malformed_headers_are_errors() {
+        for shape in [")3(", "(3", "3)", ")(", "(-1,)", "(3 4)"] {
+            let header =
+                format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}\n");
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            bytes.extend((header.len() as u16).to_le_bytes());
+            bytes.extend(header.bytes());
+            bytes.extend([0u8; 12]);
+            assert!(parse(&bytes).is_err(), "{shape}");
+        }
     }
 }
