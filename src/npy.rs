@@ -175,6 +175,51 @@ mod tests {
         assert!(e.contains("larger than any file"), "{e}");
     }
 
+    /// Random byte edits, cuts and insertions of valid files (v1 and v2, f4, f8 and f2) are
+    /// parsed or refused, never a panic; what parses has as many values as its shape says.
+    #[test]
+    fn mutated_files_never_panic() {
+        let f32_file = encode(&[2, 3], &[0.5, -1.0, 2.0, 3.5, 4.0, -6.0]);
+        let mut v2 = f32_file.clone();
+        v2[6] = 2;
+        let header_len = u16::from_le_bytes([v2[8], v2[9]]);
+        v2.splice(8..10, (header_len as u32).to_le_bytes());
+        let f8 = String::from_utf8_lossy(&f32_file)
+            .replace("<f4", "<f8")
+            .into_bytes();
+        let f2 = String::from_utf8_lossy(&f32_file)
+            .replace("<f4", "<f2")
+            .into_bytes();
+        let seeds = [f32_file, v2, f8, f2];
+        let mut rng = crate::rng::Rng::new(17);
+        let mut pick = |n: usize| (rng.next_u64() % n.max(1) as u64) as usize;
+        for i in 0..20_000 {
+            let mut d = seeds[i % seeds.len()].clone();
+            for _ in 0..1 + pick(4) {
+                match pick(4) {
+                    0 if !d.is_empty() => {
+                        let at = pick(d.len());
+                        d[at] = pick(256) as u8;
+                    }
+                    1 => d.truncate(pick(d.len() + 1)),
+                    2 => {
+                        let at = pick(d.len() + 1);
+                        let b = b"(),: '0123456789<f48True"[pick(24)];
+                        d.insert(at, b);
+                    }
+                    _ if !d.is_empty() => {
+                        let at = pick(d.len());
+                        d.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            if let Ok(a) = parse(&d) {
+                assert_eq!(a.data.len(), a.shape.iter().product::<usize>(), "{d:?}");
+            }
+        }
+    }
+
     /// Malformed headers are errors, not panics (a `)` before the `(` once sliced backwards).
     #[test]
     fn malformed_headers_are_errors() {
