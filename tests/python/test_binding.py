@@ -176,6 +176,15 @@ def test_forecaster_forecasts_what_fewstep_stream_forecasts():
             assert np.array_equal(np.array(a["futures"], dtype=np.float32), fut), f"frame {frame}"
         forecast += len(got_ids)
     assert forecast > 100, forecast
+    # the same frames on 2 threads: the same forecasts to f32 rounding
+    f1 = fewstep.Forecaster(fewstep.Model(ETH), max_agents=most, seed=5)
+    f2 = fewstep.Forecaster(fewstep.Model(ETH), max_agents=most, seed=5, threads=2)
+    for frame, ids, xy in frames[:60]:
+        f1.observe(frame, ids, xy)
+        f2.observe(frame, ids, xy)
+        (i1, a), (i2, b) = f1.predict(), f2.predict()
+        assert np.array_equal(i1, i2)
+        assert np.allclose(a, b, rtol=1e-5, atol=1e-5), f"frame {frame}"
 
 
 def test_a_refused_frame_changes_nothing():
