@@ -451,3 +451,29 @@ fn sizes_that_cannot_be_allocated_are_errors_not_aborts() {
         assert!(y[..1 << 20].iter().all(|&v| v == 1.0) && y[1 << 20..].iter().all(|&v| v == 2.0));
     }
 }
+
+/// An attribute that names an absurd axis is refused before tract sees it: tract walked the
+/// range it implied for hours (a mutation of a shipped model, kept in fuzz/regressions/).
+/// So is a layer norm whose axis is below minus its input's rank (-29 on a rank-3 input), for
+/// which tract's rules looped for ever.
+#[test]
+fn an_absurd_axis_attribute_is_refused_not_a_hang() {
+    let regression = |name: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/onnx_model")
+            .join(name);
+        Model::from_bytes(&std::fs::read(path).unwrap())
+    };
+    for (file, says) in [
+        ("tract-layernorm-huge-axis-hang", "axis = -134217729"),
+        (
+            "tract-layernorm-axis-below-rank-hang",
+            "axis -29 is outside its input's 3 axes",
+        ),
+    ] {
+        match regression(file) {
+            Err(Error::BadModel(why)) => assert!(why.contains(says), "{file}: {why}"),
+            r => panic!("{file}: expected BadModel, got {:?}", r.map(|_| ())),
+        }
+    }
+}

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::error::Error;
 
@@ -97,10 +98,121 @@ pub fn parse_typed(
     })
 }
 
+/// The largest axis an attribute may name (in absolute value). No real tensor has this many
+/// axes, but tract walks the range an axis implies while it infers shapes: one absurd value in
+/// an untrusted file kept it busy for hours (`LayerNormalization` with `axis = -134217729`,
+/// found by mutating a shipped model; `fuzz/regressions/onnx_model/`).
+pub const MAX_AXIS: i64 = 64;
+
+/// Refuses a graph (or any of its subgraphs) whose `axis`, `axes` or `perm` attribute names an
+/// axis beyond [`MAX_AXIS`], before tract sees it.
+fn check_axis_attributes(g: &pb::GraphProto) -> Result<(), Error> {
+    for node in &g.node {
+        for a in &node.attribute {
+            let values: &[i64] = match a.name.as_str() {
+                "axis" => std::slice::from_ref(&a.i),
+                "axes" | "perm" => &a.ints,
+                _ => &[],
+            };
+            if let Some(v) = values.iter().find(|v| v.unsigned_abs() > MAX_AXIS as u64) {
+                return Err(Error::BadModel(format!(
+                    "node {:?} ({}): attribute {} = {v} is not an axis of any tensor",
+                    node.name, node.op_type, a.name
+                )));
+            }
+            for sub in a.g.iter().chain(&a.graphs) {
+                check_axis_attributes(sub)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// tract's shape rules for the LayerNormalization family loop for ever when the axis is below
+/// minus the input's rank (the sum wraps to a huge `usize` they count up to). Any rank is safe
+/// with axis 0.
+fn is_layer_norm(op_type: &str) -> bool {
+    op_type.ends_with("LayerNormalization")
+}
+
+/// Refuses a layer norm whose axis is outside its input's rank, before tract's rules see the
+/// real axis: the ranks come from an analysis of a copy of the graph whose layer-norm axes are
+/// all 0. (A rank the analysis cannot tell stays unknown in the real parse too, where those
+/// rules then never run.)
+fn check_layer_norm_axes(proto: &pb::ModelProto) -> Result<(), Error> {
+    let Some(g) = &proto.graph else {
+        return Ok(());
+    };
+    if !g.node.iter().any(|n| is_layer_norm(&n.op_type)) {
+        return Ok(());
+    }
+    let mut copy = proto.clone();
+    let mut axes = std::collections::HashMap::new();
+    for (i, n) in copy
+        .graph
+        .as_mut()
+        .expect("checked above")
+        .node
+        .iter_mut()
+        .enumerate()
+    {
+        if !is_layer_norm(&n.op_type) {
+            continue;
+        }
+        let axis = n
+            .attribute
+            .iter()
+            .find(|a| a.name == "axis")
+            .map_or(-1, |a| a.i);
+        n.attribute.retain(|a| a.name != "axis");
+        n.attribute.push(pb::AttributeProto {
+            name: "axis".into(),
+            r#type: pb::attribute_proto::AttributeType::Int as i32,
+            i: 0,
+            ..Default::default()
+        });
+        // unique names, so that each analysed node is found again
+        let name = format!("fewstep-layer-norm-{i}");
+        axes.insert(name.clone(), (axis, std::mem::replace(&mut n.name, name)));
+    }
+    let mut m = tract_onnx::onnx()
+        .model_for_proto_model(&copy)
+        .map_err(Error::bad_model)?;
+    // an analysis error is the real parse's to report
+    let _ = m.analyse(false);
+    for node in m.nodes() {
+        let Some((axis, name)) = axes.get(&node.name) else {
+            continue;
+        };
+        let rank = node
+            .inputs
+            .first()
+            .and_then(|&o| m.outlet_fact(o).ok())
+            .and_then(|f| f.shape.rank().concretize());
+        if let Some(rank) = rank
+            && !(-rank..rank).contains(axis)
+        {
+            return Err(Error::BadModel(format!(
+                "node {name:?} ({}): axis {axis} is outside its input's {rank} axes",
+                node.op.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn parse_typed_inner(
     proto: &pb::ModelProto,
     dims: Option<&BTreeMap<String, usize>>,
 ) -> Result<TypedModel, Error> {
+    if let Some(g) = &proto.graph {
+        check_axis_attributes(g)?;
+    }
+    if dims.is_none() {
+        // a model is parsed without dims first, when it is loaded: ranks do not depend on
+        // them, so one check there covers every session
+        check_layer_norm_axes(proto)?;
+    }
     let mut m = tract_onnx::onnx()
         .model_for_proto_model(proto)
         .map_err(Error::bad_model)?;
