@@ -165,9 +165,9 @@ fn mutate(rng: &mut Rng, data: &[u8], other: &[u8]) -> Vec<u8> {
 fn random_mutations_of_the_corpus() {
     type Body = fn(&[u8]);
     let targets: [(&str, Body, usize); 4] = [
-        ("onnx_model", fewstep::fuzz::onnx_model, 300),
-        ("card_json", fewstep::fuzz::card_json, 3000),
-        ("scene_file", fewstep::fuzz::scene_file, 3000),
+        ("onnx_model", fewstep::fuzz::onnx_model, 20_000),
+        ("card_json", fewstep::fuzz::card_json, 20_000),
+        ("scene_file", fewstep::fuzz::scene_file, 20_000),
         (
             "c_abi",
             |d| {
