@@ -100,7 +100,7 @@ pub fn parse_typed(
 
 /// The largest axis an attribute may name (in absolute value). No real tensor has this many
 /// axes, but tract walks the range an axis implies while it infers shapes: one absurd value in
-/// an untrusted file kept it busy for hours (`LayerNormalization` with `axis = -134217729`,
+/// an untrusted file kept it busy for ever (`LayerNormalization` with `axis = -134217729`,
 /// found by mutating a shipped model; `fuzz/regressions/onnx_model/`).
 pub const MAX_AXIS: i64 = 64;
 
