@@ -156,6 +156,9 @@ fn check_layer_norm_axes(proto: &pb::ModelProto) -> Result<(), Error> {
         .iter_mut()
         .enumerate()
     {
+        // unique names (every node's, so that none collides), to find each layer norm again
+        let name = format!("fewstep-node-{i}");
+        let original = std::mem::replace(&mut n.name, name.clone());
         if !is_layer_norm(&n.op_type) {
             continue;
         }
@@ -171,9 +174,7 @@ fn check_layer_norm_axes(proto: &pb::ModelProto) -> Result<(), Error> {
             i: 0,
             ..Default::default()
         });
-        // unique names, so that each analysed node is found again
-        let name = format!("fewstep-layer-norm-{i}");
-        axes.insert(name.clone(), (axis, std::mem::replace(&mut n.name, name)));
+        axes.insert(name, (axis, original));
     }
     let mut m = tract_onnx::onnx()
         .model_for_proto_model(&copy)
