@@ -4,6 +4,12 @@
 
 use crate::error::Error;
 
+/// The element count of `shape`, or `None` when the product overflows `usize` (a shape from
+/// an untrusted file or caller can ask for that).
+pub(crate) fn elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
 /// `len` zeroed values, for `what` (named in the error). Zeroed memory comes from the system's
 /// zeroed allocator, so pages that are never written are never touched.
 pub(crate) fn zeroed<T: Clone + Default>(len: usize, what: &str) -> Result<Vec<T>, Error> {

@@ -81,9 +81,8 @@ pub fn parse(bytes: &[u8]) -> Result<Array, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     // a shape whose size overflows would otherwise wrap to a small, matching length
-    let n = shape
-        .iter()
-        .try_fold(width, |n, &d| n.checked_mul(d))
+    let n = crate::buffers::elements(&shape)
+        .and_then(|n| n.checked_mul(width))
         .ok_or_else(|| format!("shape {shape:?} is larger than any file"))?;
     let body = &bytes[start + hlen..];
     if body.len() != n {

@@ -48,9 +48,7 @@ fn concrete(model: &TypedModel, o: &OutletId) -> Result<Vec<usize>, Error> {
 
 /// The element count of `shape`, or an error when it overflows.
 fn elements(shape: &[usize]) -> Result<usize, Error> {
-    shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
+    crate::buffers::elements(shape)
         .ok_or_else(|| Error::InvalidArgument(format!("shape {shape:?} overflows usize")))
 }
 

@@ -88,9 +88,8 @@ pub fn lower(model: &TypedModel) -> Result<Graph, Error> {
             .to_vec();
         // every later size is a product of these dimensions: one that overflows (a shape from
         // an untrusted file) would wrap to a small buffer the kernels then overrun
-        if shape
-            .iter()
-            .try_fold(std::mem::size_of::<f32>(), |n, &d| n.checked_mul(d))
+        if crate::buffers::elements(&shape)
+            .and_then(|n| n.checked_mul(std::mem::size_of::<f32>()))
             .is_none_or(|bytes| bytes > isize::MAX as usize)
         {
             return Err(Error::InvalidArgument(format!(

@@ -62,8 +62,7 @@ pub fn concrete_input_shapes(
                 }
             }
         }
-        let elements = s.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        if elements.is_none_or(|n| n > MAX_INPUT_ELEMENTS) {
+        if crate::buffers::elements(&s).is_none_or(|n| n > MAX_INPUT_ELEMENTS) {
             return Err(Error::InvalidArgument(format!(
                 "input {:?} of shape {s:?} has more than {MAX_INPUT_ELEMENTS} elements (2^32 - 1, \
                  the most a session takes per input): bind a smaller dimension",
