@@ -581,7 +581,7 @@ impl GpuEngine {
             .collect();
 
         let device = &ctx.device;
-        let max_binding = device.limits().max_storage_buffer_binding_size as usize;
+        // the arena alone was checked before it was allocated; with the constants, again here
         if host.len() * 4 > max_binding || half.len() * 2 > max_binding {
             return Err(Error::Unsupported(format!(
                 "{} MB of GPU data exceed the adapter's {} MB storage binding limit",
