@@ -90,6 +90,16 @@ impl<R: BufRead> FrameReader<R> {
         }
     }
 
+    /// Ends the frames on an I/O error, dropping the frame being gathered (it may lack agents).
+    fn fail(&mut self, source: std::io::Error) -> Error {
+        self.done = true;
+        self.rows.clear();
+        Error::Io {
+            path: self.source.clone(),
+            source,
+        }
+    }
+
     /// The number of lines read so far.
     pub fn lines_read(&self) -> usize {
         self.line_no
@@ -129,12 +139,7 @@ impl<R: BufRead> Iterator for FrameReader<R> {
                         if !self.line.ends_with(b"\n")
                             && let Err(source) = self.skip_line()
                         {
-                            self.done = true;
-                            self.rows.clear();
-                            return Some(Err(Error::Io {
-                                path: self.source.clone(),
-                                source,
-                            }));
+                            return Some(Err(self.fail(source)));
                         }
                         return Some(Err(err(
                             &self.source,
@@ -171,14 +176,7 @@ impl<R: BufRead> Iterator for FrameReader<R> {
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    self.done = true;
-                    self.rows.clear();
-                    return Some(Err(Error::Io {
-                        path: self.source.clone(),
-                        source,
-                    }));
-                }
+                Err(source) => return Some(Err(self.fail(source))),
             }
         }
         self.take().map(Ok)
