@@ -958,6 +958,30 @@ struct FrameForecast {
     agents: Vec<AgentForecast>,
 }
 
+/// The streaming forecaster of `forecast` and `stream`: `max_agents` agents, the backend,
+/// precision, threads and batch fitting of `session`, and the sampler `flags` make of the card's.
+fn forecaster(
+    model: &Model,
+    max_agents: usize,
+    session: &SessionOptions,
+    seed: u64,
+    flags: SamplerFlags,
+) -> Result<fewstep::forecast::Forecaster, Error> {
+    let opts = fewstep::forecast::ForecasterOptions {
+        max_agents,
+        backend: session.backend,
+        precision: session.precision,
+        seed,
+        threads: session.threads,
+        fit_batches: session.fit_batches,
+    };
+    let mut f = fewstep::forecast::Forecaster::new(model, opts)?;
+    if let Some((m, grid)) = flags.resolve(f.session().method(), f.session().times()) {
+        f.set_sampler(m, &grid)?;
+    }
+    Ok(f)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn forecast(
     model: &Path,
@@ -970,23 +994,12 @@ fn forecast(
     flags: SamplerFlags,
 ) -> Result<(), Error> {
     use fewstep::forecast::draw::{Canvas, palette};
-    use fewstep::forecast::{Forecaster, ForecasterOptions, OBS, scene as scene_file};
+    use fewstep::forecast::{OBS, scene as scene_file};
     let model = Model::load(model)?;
     let s = scene_file::load(scene)?;
     let ranges = s.frame_ranges();
     let max_agents = ranges.iter().map(|r| r.len()).max().unwrap_or(1);
-    let opts = ForecasterOptions {
-        max_agents,
-        backend: session.backend,
-        precision: session.precision,
-        seed,
-        threads: session.threads,
-        fit_batches: session.fit_batches,
-    };
-    let mut f = Forecaster::new(&model, opts)?;
-    if let Some((m, grid)) = flags.resolve(f.session().method(), f.session().times()) {
-        f.set_sampler(m, &grid)?;
-    }
+    let mut f = forecaster(&model, max_agents, &session, seed, flags)?;
     let mut out = f.new_output();
     let mut history: std::collections::HashMap<u64, Vec<[f32; 2]>> = Default::default();
     let mut frames: Vec<FrameForecast> = Vec::new();

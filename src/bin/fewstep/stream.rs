@@ -7,11 +7,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use fewstep::forecast::frames::FrameReader;
-use fewstep::forecast::{Forecaster, ForecasterOptions, PRED, Point};
+use fewstep::forecast::{PRED, Point};
 use fewstep::{Error, Model, SessionOptions};
 use serde::Serialize;
 
-use super::{SamplerFlags, percentile};
+use super::{SamplerFlags, forecaster, percentile};
 
 /// What `fewstep stream` reads and how it samples.
 pub(crate) struct StreamArgs<'a> {
@@ -53,18 +53,7 @@ struct Agent<'a> {
 /// fail at the end, after every frame; an I/O error ends it at once.
 pub(crate) fn stream(a: StreamArgs) -> Result<(), Error> {
     let model = Model::load(a.model)?;
-    let opts = ForecasterOptions {
-        max_agents: a.max_agents,
-        backend: a.session.backend,
-        precision: a.session.precision,
-        seed: a.seed,
-        threads: a.session.threads,
-        fit_batches: a.session.fit_batches,
-    };
-    let mut f = Forecaster::new(&model, opts)?;
-    if let Some((m, grid)) = a.flags.resolve(f.session().method(), f.session().times()) {
-        f.set_sampler(m, &grid)?;
-    }
+    let mut f = forecaster(&model, a.max_agents, &a.session, a.seed, a.flags)?;
     let mut out = f.new_output();
     let stdin = std::io::stdin();
     let (reader, source): (Box<dyn BufRead>, String) = if a.input == Path::new("-") {
