@@ -184,6 +184,10 @@ def _enum(table, value, what):
         raise ValueError(f"{what} {value!r}: expected one of {', '.join(table)}") from None
 
 
+def _flags(fit_batches):
+    return FLAG_FIT_BATCHES if fit_batches else 0
+
+
 def _f32(a):
     return np.ascontiguousarray(a, dtype=np.float32)
 
@@ -200,6 +204,16 @@ class _Handle:
     def __init__(self):
         self._h = None
         self._lock = threading.Lock()
+
+    def _build(self, new, model, backend, precision, args):
+        """Calls the C constructor `new(model, *args(backend code, precision code), &handle)`
+        holding the model's lock (it must not be closed meanwhile), and owns the handle."""
+        codes = _enum(BACKENDS, backend, "backend"), _enum(PRECISIONS, precision, "precision")
+        h = _P()
+        with model._lock:
+            _check(new(model._handle(), *args(*codes), ctypes.byref(h)))
+        self._h = h
+        return h
 
     def _handle(self):
         if self._h is None:
@@ -262,21 +276,10 @@ class Session(_Handle):
     def __init__(self, model, batch=1, backend="auto", precision="f32", threads=1, fit_batches=False):
         super().__init__()
         lib = _load()
-        h = _P()
-        flags = FLAG_FIT_BATCHES if fit_batches else 0
-        with model._lock:  # the model must not be closed meanwhile
-            _check(
-                lib.fewstep_session_new_with(
-                    model._handle(),
-                    _enum(BACKENDS, backend, "backend"),
-                    _enum(PRECISIONS, precision, "precision"),
-                    batch,
-                    threads,
-                    flags,
-                    ctypes.byref(h),
-                )
-            )
-        self._h = h
+        h = self._build(
+            lib.fewstep_session_new_with, model, backend, precision,
+            lambda b, p: (b, p, batch, threads, _flags(fit_batches)),
+        )
         self.state_len = lib.fewstep_session_state_len(h)
         self.cond_len = lib.fewstep_session_cond_len(h)
         self.batch_rows = lib.fewstep_session_batch_rows(h)
@@ -347,22 +350,10 @@ class Forecaster(_Handle):
     def __init__(self, model, max_agents=64, backend="auto", precision="f32", seed=0, threads=1, fit_batches=True):
         super().__init__()
         lib = _load()
-        h = _P()
-        flags = FLAG_FIT_BATCHES if fit_batches else 0
-        with model._lock:  # the model must not be closed meanwhile
-            _check(
-                lib.fewstep_forecaster_new_with(
-                    model._handle(),
-                    max_agents,
-                    _enum(BACKENDS, backend, "backend"),
-                    _enum(PRECISIONS, precision, "precision"),
-                    seed,
-                    threads,
-                    flags,
-                    ctypes.byref(h),
-                )
-            )
-        self._h = h
+        h = self._build(
+            lib.fewstep_forecaster_new_with, model, backend, precision,
+            lambda b, p: (max_agents, b, p, seed, threads, _flags(fit_batches)),
+        )
         self.max_agents = max_agents
         self.k = lib.fewstep_forecaster_k(h)
         self._ids = np.empty(max_agents, dtype=np.float64)
