@@ -197,9 +197,11 @@ def _ptr(a, kind=_F32P):
 
 
 class _Handle:
-    """An owned C handle, freed once, with a lock around every call."""
+    """An owned C handle, freed once (by the C function `{_c}_free`), with a lock around every
+    call."""
 
-    _free = None
+    #: The prefix of the handle's C functions, e.g. "fewstep_session".
+    _c = None
 
     def __init__(self):
         self._h = None
@@ -224,7 +226,7 @@ class _Handle:
         """Frees the handle now (also done when the object is collected). Idempotent."""
         with self._lock:
             if self._h is not None:
-                getattr(_load(), self._free)(self._h)
+                getattr(_load(), self._c + "_free")(self._h)
                 self._h = None
 
     def __enter__(self):
@@ -235,14 +237,14 @@ class _Handle:
 
     def __del__(self):
         if getattr(self, "_h", None) is not None and _lib is not None:
-            getattr(_lib, self._free)(self._h)
+            getattr(_lib, self._c + "_free")(self._h)
             self._h = None
 
 
 class Model(_Handle):
     """An ONNX model file with its card: a path, or the file's bytes."""
 
-    _free = "fewstep_model_free"
+    _c = "fewstep_model"
 
     def __init__(self, source):
         super().__init__()
@@ -267,11 +269,26 @@ def _set_sampler(fn, h, method, times):
     _check(fn(h, _enum(METHODS, method, "method"), _ptr(t), t.size))
 
 
-class Session(_Handle):
+class _Sampler(_Handle):
+    """What sessions and forecasters share: a sampler to replace and memory to report, through
+    the C functions named `{_c}_set_sampler` and `{_c}_memory`."""
+
+    def set_sampler(self, method, times):
+        """Replaces the sampler: "euler", "heun" or "midpoint" over the time grid `times`."""
+        with self._lock:
+            _set_sampler(getattr(_load(), self._c + "_set_sampler"), self._handle(), method, times)
+
+    def memory(self):
+        """(weight bytes, activation arena bytes)."""
+        with self._lock:
+            return _memory(getattr(_load(), self._c + "_memory"), self._handle())
+
+
+class Session(_Sampler):
     """A model bound to a batch (`batch` rows of its batch axis), a backend and a precision:
     samples with the card's sampler (`Session::sample` of the Rust API)."""
 
-    _free = "fewstep_session_free"
+    _c = "fewstep_session"
 
     def __init__(self, model, batch=1, backend="auto", precision="f32", threads=1, fit_batches=False):
         super().__init__()
@@ -330,22 +347,13 @@ class Session(_Handle):
             _check(code)
         return out
 
-    def set_sampler(self, method, times):
-        """Replaces the sampler: "euler", "heun" or "midpoint" over the time grid `times`."""
-        with self._lock:
-            _set_sampler(_load().fewstep_session_set_sampler, self._handle(), method, times)
-
-    def memory(self):
-        """(weight bytes, activation arena bytes)."""
-        with self._lock:
-            return _memory(_load().fewstep_session_memory, self._handle())
 
 
-class Forecaster(_Handle):
+class Forecaster(_Sampler):
     """The streaming trajectory forecaster: `observe` each frame's agents, `predict` the K
     futures of every agent observed in the last 8 consecutive frames."""
 
-    _free = "fewstep_forecaster_free"
+    _c = "fewstep_forecaster"
 
     def __init__(self, model, max_agents=64, backend="auto", precision="f32", seed=0, threads=1, fit_batches=True):
         super().__init__()
@@ -390,12 +398,3 @@ class Forecaster(_Handle):
             )
             return self._ids[: n.value].copy(), self._futures[: n.value].copy()
 
-    def set_sampler(self, method, times):
-        """Replaces the sampler: "euler", "heun" or "midpoint" over the time grid `times`."""
-        with self._lock:
-            _set_sampler(_load().fewstep_forecaster_set_sampler, self._handle(), method, times)
-
-    def memory(self):
-        """(weight bytes, activation arena bytes)."""
-        with self._lock:
-            return _memory(_load().fewstep_forecaster_memory, self._handle())
