@@ -6,7 +6,7 @@
 use std::process::Command;
 
 mod common;
-use common::{build_c_libraries, root};
+use common::{c_libraries, root};
 
 fn generated_header() -> String {
     let config = cbindgen::Config::from_file(root().join("cbindgen.toml")).unwrap();
@@ -36,7 +36,7 @@ fn header_is_current() {
 
 #[test]
 fn c_program_exercises_every_function() {
-    let profile = build_c_libraries();
+    let libs = c_libraries();
     let dir = std::env::temp_dir().join(format!("fewstep-c-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let model = dir.join("traj.onnx");
@@ -48,7 +48,7 @@ fn c_program_exercises_every_function() {
         .arg(root().join("scripts/install-c.sh"))
         .arg(&prefix)
         .arg("--lib-dir")
-        .arg(&profile)
+        .arg(&libs)
         .status()
         .unwrap();
     assert!(install.success(), "scripts/install-c.sh failed");

@@ -3,14 +3,14 @@
 //! library of this same build.
 
 mod common;
-use common::{build_c_libraries, root};
+use common::{c_libraries, root};
 
 #[test]
 fn python_binding_matches_the_cli() {
     let Some(python) = fewstep::testing::reference_python("the Python binding test") else {
         return;
     };
-    let libs = build_c_libraries();
+    let libs = c_libraries();
     let tmp = std::env::temp_dir().join(format!("fewstep-python-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let out = fewstep::testing::output_ok(

@@ -1,42 +1,30 @@
 //! Helpers shared by the tests that use fewstep as a C library (tests/c_abi.rs, tests/python.rs).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The repository root.
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The folder holding this test's build artefacts (target/<profile>).
-pub fn profile_dir() -> PathBuf {
+/// The folder holding the static and shared libraries of this very test build
+/// (target/<profile>/deps).
+///
+/// `cargo test` compiles the library once, with all its crate types (rlib, staticlib,
+/// cdylib), and links the tests against the rlib of that one compilation, so the `.a` and
+/// `.so` next to it are the code under test. A separate `cargo build --lib` would not be: it
+/// resolves features without the workspace's other members and the dev-dependencies, so it
+/// recompiles tract, wgpu and about fifty more crates a second time (minutes in CI).
+pub fn c_libraries() -> PathBuf {
+    // the test executables live in that same folder
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-/// Builds the static and shared libraries of this same profile (a no-op when they are
-/// current) and returns their folder: `cargo test` links tests against the rlib only, so this
-/// makes a C or Python caller test the code under test.
-pub fn build_c_libraries() -> PathBuf {
-    let profile = profile_dir();
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .current_dir(root())
-        .args(["build", "--lib", "--target-dir"])
-        .arg(profile.parent().unwrap());
-    if profile.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "building the C libraries failed"
-    );
+    let deps = exe.parent().unwrap().to_path_buf();
     for lib in ["libfewstep.a", "libfewstep.so"] {
         assert!(
-            profile.join(lib).exists(),
-            "{} missing after cargo build --lib",
-            profile.join(lib).display()
+            deps.join(lib).exists(),
+            "{} missing: cargo test builds it with the rlib",
+            deps.join(lib).display()
         );
     }
-    profile
+    deps
 }
