@@ -11,7 +11,8 @@
     out = s.sample(cond, noise)            # float32 arrays shaped like the card's inputs
     v, = s.run(x, t, cond)                 # or one pass of the graph, inputs in graph order
 
-The shared library is found at $FEWSTEP_LIB, else next to this file, else in
+The shared library is found at $FEWSTEP_LIB, else next to this file (where the wheel of
+scripts/python-wheel.py puts it), else in
 ../target/release (a checkout after `cargo build --release`), else by the system's loader.
 
 Every call goes through the C API, so the contract is the same: no allocation on the hot path
