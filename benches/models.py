@@ -8,7 +8,8 @@ wall-time ratio of each fold, with the test minADE20/minFDE20 stored in the card
 
 usage: .venv-ref/bin/python benches/models.py [--agents 1,64] [--budget 2.0] [--write]
   --budget   seconds of timed calls per configuration (iterations adapt, at least 20)
-  --write    replace the section between the markers in docs/BENCHMARKS.md
+  --write    replace the section between the markers in docs/BENCHMARKS.md, and redraw
+             docs/speed.svg from it (benches/speed_chart.py)
 
 onnxruntime runs the same file; its sampler is a Python loop of `run` calls plus the numpy
 Euler update (what a user of onnxruntime writes), timed around the whole loop.
@@ -24,6 +25,8 @@ import time
 import numpy as np
 import onnx
 import onnxruntime as ort
+
+import speed_chart  # benches/speed_chart.py: the picture of the table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FEWSTEP = os.path.join(ROOT, "target", "release", "fewstep")
@@ -203,6 +206,8 @@ def main():
         else:
             doc += f"\n## Shipped models: fewstep vs tract vs onnxruntime\n\n{BEGIN}\n{text}\n{END}\n"
         open(DOC, "w").write(doc)
+        # the picture of the table (docs/speed.svg) follows it
+        speed_chart.write(DOC, speed_chart.DEFAULT_OUT)
 
 
 if __name__ == "__main__":
