@@ -1,4 +1,6 @@
-//! Single-threaded kernel-vs-reference parity checks with a fixed seed.
+//! Single-threaded kernel-vs-reference parity checks with a fixed seed, and the hot-path
+//! contract on this architecture's kernels: sampling the shipped default student allocates
+//! nothing after its first call.
 //!
 //! `harness = false`: no libtest, no threads, no proptest, so it also runs
 //! under qemu-user (where spawning a thread hangs), e.g.
@@ -6,11 +8,15 @@
 //! Natively it runs as part of `cargo test`. Prints `N passed, N failed`
 //! and exits non-zero on any failure.
 
+use fewstep::alloc_count::{Counting, thread_allocations};
 use fewstep::cpu::finite::{first_non_finite, first_non_finite_ref};
 use fewstep::cpu::gemm::*;
 use fewstep::cpu::norm::*;
 use fewstep::cpu::unary::*;
 use fewstep::cpu::{Act, Isa};
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 const GEMM_REL_TOL: f64 = 1e-5;
 const ACT_LIPSCHITZ: f64 = 1.2;
@@ -270,8 +276,54 @@ fn finite_cases(t: &mut Tally, rng: &mut Rng) {
     }
 }
 
+/// The shipped default student on the native backend (the best kernels this CPU has: NEON on
+/// aarch64), f32 and f16, 1 and 3 agents: 100 sampler calls after the first allocate nothing
+/// on this thread (tests/alloc.rs checks every op and sampler on the host; this is the same
+/// contract where the device runs it).
+fn hot_path_cases(t: &mut Tally) {
+    use fewstep::{Backend, Model, Precision, Session, SessionOptions};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/eth/reflow.onnx");
+    let model = match Model::load(path) {
+        Ok(m) => m,
+        Err(e) => return t.check(false, || format!("cannot load {path}: {e}")),
+    };
+    for precision in [Precision::F32, Precision::F16] {
+        for n in [1, 3] {
+            let mut o = SessionOptions {
+                backend: Backend::Native,
+                precision,
+                ..Default::default()
+            };
+            o.dims.insert("N".into(), n);
+            let mut s = match Session::new(&model, o) {
+                Ok(s) => s,
+                Err(e) => return t.check(false, || format!("{precision:?} N={n}: {e}")),
+            };
+            let mut rng = Rng(0xa110c + n as u64);
+            let cond: Vec<f32> = (0..s.cond_len()).map(|_| rng.normal() as f32).collect();
+            let noise: Vec<f32> = (0..s.state_len()).map(|_| rng.normal() as f32).collect();
+            let mut out = vec![0.0; s.state_len()];
+            let first = s.sample(&cond, &noise, &mut out);
+            let before = thread_allocations();
+            let rest = (0..100).try_for_each(|_| s.sample(&cond, &noise, &mut out));
+            let allocs = thread_allocations() - before;
+            t.check(first.is_ok() && rest.is_ok(), || {
+                format!("{precision:?} N={n}: sampling failed: {first:?} {rest:?}")
+            });
+            t.check(allocs == 0, || {
+                format!("{precision:?} N={n}: {allocs} allocations in 100 sampler calls")
+            });
+            t.check(out.iter().all(|v| v.is_finite()), || {
+                format!("{precision:?} N={n}: a non-finite sample")
+            });
+        }
+    }
+}
+
 fn main() {
     let mut t = Tally::default();
+    println!("checking the hot path of the default student");
+    hot_path_cases(&mut t);
     finite_cases(&mut t, &mut Rng(0xf1));
     for isa in Isa::available() {
         println!("checking {}", isa.name());
