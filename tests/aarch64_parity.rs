@@ -1,6 +1,6 @@
 //! Single-threaded kernel-vs-reference parity checks with a fixed seed, and the hot-path
-//! contract on this architecture's kernels: sampling the shipped default student allocates
-//! nothing after its first call.
+//! contract on this architecture's kernels: sampling the shipped default student, and
+//! forecasting a stream of frames with it, allocate nothing after the first calls.
 //!
 //! `harness = false`: no libtest, no threads, no proptest, so it also runs
 //! under qemu-user (where spawning a thread hangs), e.g.
@@ -320,10 +320,51 @@ fn hot_path_cases(t: &mut Tally) {
     }
 }
 
+/// The streaming forecaster on the default student (native f32, fitted batches): 60 frames of
+/// five or six walking agents after ten to warm up allocate nothing on this thread.
+fn forecaster_cases(t: &mut Tally) {
+    use fewstep::forecast::{Forecaster, ForecasterOptions};
+    use fewstep::{Backend, Model};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/eth/reflow.onnx");
+    let opts = ForecasterOptions {
+        max_agents: 8,
+        backend: Backend::Native,
+        seed: 1,
+        threads: 1,
+        ..Default::default()
+    };
+    let mut f = match Model::load(path).and_then(|m| Forecaster::new(&m, opts)) {
+        Ok(f) => f,
+        Err(e) => return t.check(false, || format!("forecaster on {path}: {e}")),
+    };
+    let mut out = f.new_output();
+    let mut obs = [(0.0f64, 0.0f32, 0.0f32); 6];
+    let mut frame = |f: &mut Forecaster, out: &mut fewstep::forecast::Forecasts, i: usize| {
+        for (a, o) in obs.iter_mut().enumerate() {
+            *o = (a as f64, 0.4 * i as f32 + a as f32, 0.1 * (a * i) as f32);
+        }
+        // agent 5 skips every third frame
+        let n = if i.is_multiple_of(3) { 5 } else { 6 };
+        f.observe(i as f64, &obs[..n]).and_then(|_| f.predict(out))
+    };
+    let warm = (0..10).try_for_each(|i| frame(&mut f, &mut out, i).map(drop));
+    let before = thread_allocations();
+    let forecast = (10..70).try_fold(0, |sum, i| frame(&mut f, &mut out, i).map(|n| sum + n));
+    let allocs = thread_allocations() - before;
+    t.check(warm.is_ok(), || format!("forecaster warm-up: {warm:?}"));
+    t.check(matches!(forecast, Ok(n) if n >= 300), || {
+        format!("forecaster: {forecast:?} agent forecasts in 60 frames")
+    });
+    t.check(allocs == 0, || {
+        format!("forecaster: {allocs} allocations in 60 frames")
+    });
+}
+
 fn main() {
     let mut t = Tally::default();
     println!("checking the hot path of the default student");
     hot_path_cases(&mut t);
+    forecaster_cases(&mut t);
     finite_cases(&mut t, &mut Rng(0xf1));
     for isa in Isa::available() {
         println!("checking {}", isa.name());
