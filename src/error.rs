@@ -10,6 +10,12 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    /// Writing a file (or standard output) failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     /// The bytes are not a loadable ONNX model (empty, truncated, garbage, or unsupported).
     #[error("not a loadable ONNX model: {0}")]
     BadModel(String),
@@ -63,6 +69,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// For `map_err` on a failed write of `path`: an [`Error::Write`] naming it.
+    pub fn writing(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + Copy + '_ {
+        move |source| Error::Write {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
     pub(crate) fn bad_model(e: impl std::fmt::Display) -> Self {
         Error::BadModel(format!("{e:#}"))
     }

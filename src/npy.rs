@@ -132,10 +132,7 @@ pub fn encode(shape: &[usize], data: &[f32]) -> Vec<u8> {
 
 /// Writes an f32 array; the file is written whole or not at all (temporary file + rename).
 pub fn write(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), Error> {
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = Error::writing(path);
     let tmp = path.with_extension("npy.tmp");
     std::fs::write(&tmp, encode(shape, data)).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)

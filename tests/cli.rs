@@ -702,3 +702,87 @@ fn stream_answers_each_frame_before_the_next_arrives() {
     watchdog.join().unwrap();
     assert!(status.success());
 }
+
+/// A file that cannot be written is named as such ("cannot write", not "cannot read"), and a
+/// stream whose reader goes away stops cleanly, while one whose output fails is an error.
+#[test]
+fn write_failures_name_what_could_not_be_written_and_a_closed_stream_stops() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let d = tmp("write-errors");
+    let m = model(&d);
+    let missing = d.join("no-such-folder");
+    let cond = d.join("cond.npy");
+    npy::write(&cond, &[4, 4], &[0.5; 16]).unwrap();
+    let out = missing.join("s.npy");
+    let o = fewstep(&["sample", s(&m), "--cond", s(&cond), "--out", s(&out)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(&format!("cannot write {}", out.display())),
+        "{err}"
+    );
+    let a_file = d.join("a-file");
+    std::fs::write(&a_file, "not a folder").unwrap();
+    let under_file = a_file.join("out");
+    let x = d.join("x.npy");
+    npy::write(&x, &[4, 6], &[0.1; 24]).unwrap();
+    let t = d.join("t.npy");
+    npy::write(&t, &[4, 1], &[0.3; 4]).unwrap();
+    let o = fewstep(&[
+        "run",
+        s(&m),
+        "--input",
+        &format!("x={}", s(&x)),
+        "--input",
+        &format!("t={}", s(&t)),
+        "--input",
+        &format!("cond={}", s(&cond)),
+        "--output-dir",
+        s(&under_file),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(&format!("cannot write {}", under_file.display())),
+        "{err}"
+    );
+
+    // a stream far longer than a pipe holds; the reader takes one answer and leaves
+    let tm = traj_model(&d);
+    let frames = d.join("frames.txt");
+    std::fs::write(&frames, two_walkers(400)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fewstep"))
+        .args(["stream", "--model", s(&tm), "--input", s(&frames)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("{\"frame\":0"), "{first}");
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("standard output was closed"), "{err}");
+    assert!(!err.lines().any(|l| l.starts_with("error")), "{err}");
+
+    // /dev/full: every write fails with "no space"
+    if Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_fewstep"))
+            .args(["stream", "--model", s(&tm), "--input", s(&frames)])
+            .stdout(Stdio::from(full))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(err.contains("cannot write standard output"), "{err}");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -468,10 +468,7 @@ fn run(
     let mut outs: Vec<Vec<f32>> = s.output_lens().iter().map(|&l| vec![0.0; l]).collect();
     let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
     s.run(&ins, &mut refs)?;
-    std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
-        path: out_dir.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(out_dir).map_err(Error::writing(out_dir))?;
     for (o, data) in model.outputs().iter().zip(&outs) {
         let shape = eval_shape(&o.shape, &dims);
         let shape = if shape.iter().product::<usize>() == data.len() {
@@ -1061,10 +1058,7 @@ fn forecast(
             })).collect::<Vec<_>>(),
         });
         let tmp = p.with_extension("json.tmp");
-        let io = |source| Error::Io {
-            path: p.display().to_string(),
-            source,
-        };
+        let io = Error::writing(p);
         std::fs::write(&tmp, serde_json::to_vec(&j).expect("json")).map_err(io)?;
         std::fs::rename(&tmp, p).map_err(io)?;
         eprintln!("wrote {}", p.display());

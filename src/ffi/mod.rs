@@ -106,7 +106,7 @@ fn set_error(msg: &str) {
 
 fn status_of(e: &Error) -> FewstepStatus {
     match e {
-        Error::Io { .. } => FewstepStatus::Io,
+        Error::Io { .. } | Error::Write { .. } => FewstepStatus::Io,
         Error::BadModel(_) => FewstepStatus::BadModel,
         Error::BadCard(_) => FewstepStatus::BadCard,
         Error::Unsupported(_) | Error::BackendUnavailable(_) => FewstepStatus::Unsupported,

@@ -122,10 +122,7 @@ impl Canvas {
     /// Writes the canvas as an 8-bit RGB PNG; written whole or not at all (feature `png`).
     #[cfg(feature = "png")]
     pub fn save_png(&self, path: &Path) -> Result<(), Error> {
-        let io = |source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = Error::writing(path);
         let tmp = path.with_extension("png.tmp");
         let file = std::fs::File::create(&tmp).map_err(io)?;
         let mut enc = png::Encoder::new(

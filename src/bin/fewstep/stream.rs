@@ -81,6 +81,7 @@ pub(crate) fn stream(a: StreamArgs) -> Result<(), Error> {
     let mut w = stdout.lock();
     let mut obs = Vec::with_capacity(a.max_agents);
     let (mut bad_lines, mut refused, mut forecasts, mut busy) = (0usize, 0usize, 0usize, 0usize);
+    let mut closed = false;
     let mut us = Vec::new();
     for item in frames.by_ref() {
         let fr = match item {
@@ -123,13 +124,24 @@ pub(crate) fn stream(a: StreamArgs) -> Result<(), Error> {
                 }
             }
         };
-        let io = |source| Error::Io {
-            path: "stdout".into(),
-            source,
-        };
-        serde_json::to_writer(&mut w, &line).map_err(|e| io(e.into()))?;
-        w.write_all(b"\n").map_err(io)?;
-        w.flush().map_err(io)?;
+        let written = serde_json::to_writer(&mut w, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|()| w.write_all(b"\n"))
+            .and_then(|()| w.flush());
+        match written {
+            Ok(()) => {}
+            // the reader went away (`| head`, a closed socket): stop, as Unix tools do
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                closed = true;
+                break;
+            }
+            Err(source) => {
+                return Err(Error::Write {
+                    path: "standard output".into(),
+                    source,
+                });
+            }
+        }
     }
     us.sort_by(f64::total_cmp);
     let timing = if us.is_empty() {
@@ -143,9 +155,14 @@ pub(crate) fn stream(a: StreamArgs) -> Result<(), Error> {
     };
     eprintln!(
         "{source}: {} lines, {} frames answered ({busy} with forecasts, {forecasts} agent \
-         forecasts), {refused} frames refused, {bad_lines} lines skipped{timing}",
+         forecasts), {refused} frames refused, {bad_lines} lines skipped{timing}{}",
         frames.lines_read(),
         us.len(),
+        if closed {
+            "; standard output was closed, so the stream stopped there"
+        } else {
+            ""
+        }
     );
     if refused + bad_lines > 0 {
         return Err(Error::InvalidInput(
