@@ -703,8 +703,8 @@ fn stream_answers_each_frame_before_the_next_arrives() {
     assert!(status.success());
 }
 
-/// A file that cannot be written is named as such ("cannot write", not "cannot read"), and a
-/// stream whose reader goes away stops cleanly, while one whose output fails is an error.
+/// A file that cannot be written is named as such ("cannot write", not "cannot read"); a
+/// command whose reader goes away stops cleanly, while one whose output fails is an error.
 #[test]
 fn write_failures_name_what_could_not_be_written_and_a_closed_stream_stops() {
     use std::io::{BufRead, BufReader};
@@ -769,6 +769,25 @@ fn write_failures_name_what_could_not_be_written_and_a_closed_stream_stops() {
     assert!(err.contains("standard output was closed"), "{err}");
     assert!(!err.lines().any(|l| l.starts_with("error")), "{err}");
 
+    // the other commands: a reader that has gone before they print ends them quietly (they
+    // load the model first, so the pipe is closed by then), not with a panic
+    for args in [
+        vec!["info", s(&tm)],
+        vec!["eval", "--model", s(&tm), "--scene", s(&frames)],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fewstep"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+
     // /dev/full: every write fails with "no space"
     if Path::new("/dev/full").exists() {
         let full = std::fs::OpenOptions::new()
@@ -777,6 +796,18 @@ fn write_failures_name_what_could_not_be_written_and_a_closed_stream_stops() {
             .unwrap();
         let o = Command::new(env!("CARGO_BIN_EXE_fewstep"))
             .args(["stream", "--model", s(&tm), "--input", s(&frames)])
+            .stdout(Stdio::from(full))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(err.contains("cannot write standard output"), "{err}");
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_fewstep"))
+            .args(["info", s(&tm)])
             .stdout(Stdio::from(full))
             .output()
             .unwrap();

@@ -16,6 +16,33 @@ use fewstep::alloc_count;
 #[path = "fewstep/stream.rs"]
 mod stream;
 
+/// `println!` that returns [`Error::Write`] from the enclosing function instead of panicking
+/// when standard output fails, e.g. closed by its reader (`fewstep info M | head -1`);
+/// `main` ends quietly on that one.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err(stdout_failed)?
+    }};
+}
+
+/// A failed write to standard output.
+fn stdout_failed(source: std::io::Error) -> Error {
+    Error::Write {
+        path: STDOUT.into(),
+        source,
+    }
+}
+
+const STDOUT: &str = "standard output";
+
+/// Whether `e` says the reader of standard output went away (a closed pipe), which ends a
+/// command quietly, as it does other Unix tools.
+fn reader_left(e: &Error) -> bool {
+    matches!(e, Error::Write { path, source } if path == STDOUT
+        && source.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 #[global_allocator]
 static ALLOC: alloc_count::Counting = alloc_count::Counting;
 
@@ -398,7 +425,7 @@ fn info(path: &Path, dims: &[String]) -> Result<(), Error> {
         "checked_with_dims": dims,
         "backends": {"native": native, "tract": tract, "gpu": gpu, "auto": auto},
     });
-    println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+    outln!("{}", serde_json::to_string_pretty(&out).expect("json"));
     Ok(())
 }
 
@@ -824,7 +851,7 @@ fn bench(
             }));
     }
     if as_json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({"model": path.display().to_string(), "dims": dims, "results": rows})
@@ -832,8 +859,8 @@ fn bench(
             .expect("json")
         );
     } else {
-        println!("{} with {:?}", path.display(), dims);
-        println!(
+        outln!("{} with {:?}", path.display(), dims);
+        outln!(
             "{:<8} {:<5} {:>3} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>17}  unit",
             "backend",
             "prec",
@@ -848,7 +875,7 @@ fn bench(
         );
         for r in &rows {
             if let Some(e) = r.get("error") {
-                println!(
+                outln!(
                     "{:<8} {:<5} error: {}",
                     r["backend"].as_str().unwrap_or(""),
                     r["precision"].as_str().unwrap_or(""),
@@ -857,7 +884,7 @@ fn bench(
                 continue;
             }
             let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
-            println!(
+            outln!(
                 "{:<8} {:<5} {:>3} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.1} {:>10} {:>17}  {}",
                 r["backend"].as_str().unwrap_or(""),
                 r["precision"].as_str().unwrap_or(""),
@@ -880,7 +907,7 @@ fn bench(
             );
             if let Some(g) = r.get("gpu").filter(|g| !g.is_null()) {
                 let f = |k: &str| g[k].as_f64().unwrap_or(0.0);
-                println!(
+                outln!(
                     "{:<14} on {} ({}): encode {:.1} µs + submit→readback {:.1} µs (medians), shaders compiled in {:.1} ms at build, {} launches per forward pass",
                     "",
                     g["adapter"].as_str().unwrap_or(""),
@@ -913,7 +940,7 @@ fn demo() -> Result<(), Error> {
     let model = root(DEFAULT_MODEL);
     let scene = root("data/eth_ucy/biwi_eth.txt");
     let flags = SamplerFlags::default();
-    println!(
+    outln!(
         "fewstep {}: {} (one-step student) on {} (held out from its training)",
         fewstep::VERSION,
         model.display(),
@@ -942,7 +969,7 @@ fn demo() -> Result<(), Error> {
         None,
         flags,
     )?;
-    println!("(other commands: fewstep --help)");
+    outln!("(other commands: fewstep --help)");
     Ok(())
 }
 
@@ -1193,7 +1220,7 @@ fn eval(
     }
     let total = json!({"windows": n, "min_ade": ade / n as f64, "min_fde": fde / n as f64, "us_per_window": us / n as f64, "modes_won": modes_won(&wins), "wins": wins, "endpoint_spread": spread / n as f64});
     if as_json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({"k": k, "sgan_filter": sgan, "scenes": rows, "total": total})
@@ -1201,7 +1228,7 @@ fn eval(
             .expect("json")
         );
     } else {
-        println!(
+        outln!(
             "{:<40} {:>8} {:>10} {:>10} {:>12} {:>10}",
             "scene",
             "windows",
@@ -1211,7 +1238,7 @@ fn eval(
             "modes won"
         );
         for r in rows.iter().chain(std::iter::once(&json!({"scene": "all", "windows": total["windows"], "min_ade": total["min_ade"], "min_fde": total["min_fde"], "us_per_window": total["us_per_window"], "modes_won": total["modes_won"]}))) {
-            println!(
+            outln!(
                 "{:<40} {:>8} {:>10.3} {:>10.3} {:>12.1} {:>10}",
                 r["scene"].as_str().unwrap_or(""),
                 r["windows"],
@@ -1230,6 +1257,7 @@ fn main() -> ExitCode {
     let Some(cmd) = &cli.cmd else {
         return match demo() {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) if reader_left(&e) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::FAILURE
@@ -1238,6 +1266,7 @@ fn main() -> ExitCode {
     };
     match dispatch(cmd) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if reader_left(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

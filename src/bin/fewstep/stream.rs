@@ -135,12 +135,7 @@ pub(crate) fn stream(a: StreamArgs) -> Result<(), Error> {
                 closed = true;
                 break;
             }
-            Err(source) => {
-                return Err(Error::Write {
-                    path: "standard output".into(),
-                    source,
-                });
-            }
+            Err(source) => return Err(super::stdout_failed(source)),
         }
     }
     us.sort_by(f64::total_cmp);
