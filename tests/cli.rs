@@ -789,31 +789,26 @@ fn write_failures_name_what_could_not_be_written_and_a_closed_stream_stops() {
     }
 
     // /dev/full: every write fails with "no space"
-    if Path::new("/dev/full").exists() {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
+    let full = Path::new("/dev/full");
+    for args in [
+        vec!["stream", "--model", s(&tm), "--input", s(&frames)],
+        vec!["info", s(&tm)],
+    ] {
+        if !full.exists() {
+            break;
+        }
+        let sink = std::fs::OpenOptions::new().write(true).open(full).unwrap();
         let o = Command::new(env!("CARGO_BIN_EXE_fewstep"))
-            .args(["stream", "--model", s(&tm), "--input", s(&frames)])
-            .stdout(Stdio::from(full))
+            .args(&args)
+            .stdout(Stdio::from(sink))
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success());
-        assert!(err.contains("cannot write standard output"), "{err}");
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
-        let o = Command::new(env!("CARGO_BIN_EXE_fewstep"))
-            .args(["info", s(&tm)])
-            .stdout(Stdio::from(full))
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success());
-        assert!(err.contains("cannot write standard output"), "{err}");
+        assert!(!o.status.success(), "{args:?}");
+        assert!(
+            err.contains("cannot write standard output"),
+            "{args:?}: {err}"
+        );
     }
     std::fs::remove_dir_all(&d).ok();
 }
