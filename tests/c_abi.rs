@@ -108,6 +108,46 @@ fn c_program_exercises_every_function() {
             "C ABI test ({package}) failed: {stdout}"
         );
         assert!(stdout.contains(" passed, 0 failed"));
+        if package == "fewstep-static" {
+            cpp_smoke(&dir, &flags);
+        }
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The header from C++17 (`-pedantic -Werror`), linked with the static library's pkg-config
+/// `flags`: tests/c/cpp_smoke.cpp forecasts two walkers with the default student.
+fn cpp_smoke(dir: &std::path::Path, flags: &str) {
+    let exe = dir.join("cpp_smoke");
+    let cxx = Command::new("c++")
+        .args([
+            "-std=c++17",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-O1",
+        ])
+        .arg(root().join("tests/c/cpp_smoke.cpp"))
+        .args(flags.split_whitespace())
+        .arg("-o")
+        .arg(&exe)
+        .status();
+    let Ok(cxx) = cxx else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must compile the C++ smoke test: no c++ (apt install g++)"
+        );
+        eprintln!("skipping the C++ smoke test: no c++ compiler");
+        return;
+    };
+    assert!(cxx.success(), "compiling tests/c/cpp_smoke.cpp failed");
+    let out = Command::new(&exe)
+        .arg(root().join("models/eth/reflow.onnx"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("c++: {}{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "C++ smoke test failed: {stdout}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }
