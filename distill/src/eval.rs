@@ -180,22 +180,24 @@ pub fn spread(v: &[f64]) -> (f64, f64, f64, f64) {
     (mean, var.sqrt(), lo, hi)
 }
 
-/// Prints, for every row sampled at several noise seeds, how its average over the scenes
+/// Writes, for every row sampled at several noise seeds, how its average over the scenes
 /// spreads across the seeds: mean ± sd, lowest – highest, of minADE and minFDE.
-pub fn print_seed_spread(rows: &[Row]) {
+pub fn write_seed_spread(w: &mut impl std::io::Write, rows: &[Row]) -> std::io::Result<()> {
     let spread_rows: Vec<&Row> = rows.iter().filter(|r| r.per_seed.len() > 1).collect();
     let Some(first) = spread_rows.first() else {
-        return;
+        return Ok(());
     };
-    println!();
-    println!(
+    writeln!(w)?;
+    writeln!(
+        w,
         "AVG over the scenes at each of {} noise seeds (the table above holds their mean):",
         first.per_seed.len()
-    );
-    println!(
+    )?;
+    writeln!(
+        w,
         "| method | steps | minADE mean ± sd | lowest – highest | minFDE mean ± sd | lowest – highest |"
-    );
-    println!("|---|---|---|---|---|---|");
+    )?;
+    writeln!(w, "|---|---|---|---|---|---|")?;
     for r in spread_rows {
         let avgs: Vec<(f64, f64)> = r.per_seed.iter().map(average).collect();
         let (ade, fde): (Vec<f64>, Vec<f64>) = avgs.into_iter().unzip();
@@ -204,17 +206,23 @@ pub fn print_seed_spread(rows: &[Row]) {
             (format!("{m:.4} ± {sd:.4}"), format!("{lo:.4} – {hi:.4}"))
         };
         let ((am, ar), (fm, fr)) = (cell(&ade), cell(&fde));
-        println!("| {} | {} | {am} | {ar} | {fm} | {fr} |", r.label, r.steps);
+        writeln!(
+            w,
+            "| {} | {} | {am} | {ar} | {fm} | {fr} |",
+            r.label, r.steps
+        )?;
     }
+    Ok(())
 }
 
-/// Prints the markdown table of `rows` over `SCENES` (AVG over the scenes a row has).
-pub fn print_table(rows: &[Row]) {
-    println!(
+/// Writes the markdown table of `rows` over `SCENES` (AVG over the scenes a row has).
+pub fn write_table(w: &mut impl std::io::Write, rows: &[Row]) -> std::io::Result<()> {
+    writeln!(
+        w,
         "| method | steps | {} | AVG | params | MACs/agent/pass |",
         SCENES.map(|s| s.to_uppercase()).join(" | ")
-    );
-    println!("|---|---|{}---|---|---|", "---|".repeat(SCENES.len()));
+    )?;
+    writeln!(w, "|---|---|{}---|---|---|", "---|".repeat(SCENES.len()))?;
     for r in rows {
         let cells: Vec<String> = SCENES
             .iter()
@@ -225,7 +233,8 @@ pub fn print_table(rows: &[Row]) {
             .collect();
         let (avg_ade, avg_fde) = average(&r.cells);
         let opt = |v: Option<usize>| v.map(|v| v.to_string()).unwrap_or("–".into());
-        println!(
+        writeln!(
+            w,
             "| {} | {} | {} | {:.3}/{:.3} | {} | {} |",
             r.label,
             r.steps,
@@ -234,8 +243,9 @@ pub fn print_table(rows: &[Row]) {
             avg_fde,
             opt(r.params),
             opt(r.macs)
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// The `split` windows of each scene's fold (test: the scene itself; val: the val files of

@@ -25,14 +25,36 @@ use fewstep::card::{Method, SamplerSpec, sampler_refusal};
 use fewstep_distill::choose::{Candidate, best, candidates, sampler_label, score_candidates};
 use fewstep_distill::data::{SCENES, Split};
 use fewstep_distill::eval::{
-    Row, Sampling, evaluate_groups, load, method_label, par_map, power_grid, print_seed_spread,
-    print_table, split_sets,
+    Row, Sampling, evaluate_groups, load, method_label, par_map, power_grid, split_sets,
+    write_seed_spread, write_table,
 };
 use fewstep_distill::import::teacher_folder;
 use fewstep_distill::model_file::{prune_unused_initializers, set_sampler, write_metrics};
 use fewstep_distill::students::{StudentArgs, train_student};
 use fewstep_distill::toy::{ToyOptions, run as run_toy};
 use fewstep_distill::train::{TeacherArgs, export_checkpoint, train_teacher};
+
+/// `println!` that returns a `String` error from the enclosing function (or closure) instead
+/// of panicking when standard output fails; [`READER_LEFT`] when its reader went away
+/// (`fewstep-distill eval ... | head`), which `main` takes as a quiet end.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err(stdout_failed)?
+    }};
+}
+
+/// The error of a write to a standard output whose reader has gone (a closed pipe).
+const READER_LEFT: &str = "standard output was closed by its reader";
+
+/// A failed write to standard output, as the commands' `String` error.
+fn stdout_failed(e: std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        READER_LEFT.into()
+    } else {
+        format!("cannot write standard output: {e}")
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -493,9 +515,9 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
             });
         }
     }
-    print_table(&rows);
-    print_seed_spread(&rows);
-    Ok(())
+    let mut out = std::io::stdout().lock();
+    write_table(&mut out, &rows).map_err(stdout_failed)?;
+    write_seed_spread(&mut out, &rows).map_err(stdout_failed)
 }
 
 /// One row's steps column from its models' labels, in scene order: the label if they agree, else
@@ -578,16 +600,16 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
         })?;
         pb.finish_and_clear();
         let win = &best(&scored).expect("at least one candidate").candidate;
-        println!("{} ({scene}, val):", path.display());
-        println!("| sampler | passes | minADE | minFDE | sum |");
-        println!("|---|---|---|---|---|");
+        outln!("{} ({scene}, val):", path.display());
+        outln!("| sampler | passes | minADE | minFDE | sum |");
+        outln!("|---|---|---|---|---|");
         for s in &scored {
             let mark = if s.candidate == *win {
                 " **chosen**"
             } else {
                 ""
             };
-            println!(
+            outln!(
                 "| {}{mark} | {} | {:.4} | {:.4} | {:.4} |",
                 sampler_label(&s.candidate),
                 s.candidate.passes(),
@@ -598,7 +620,7 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
         }
         if a.write {
             set_sampler(path, win.clone())?;
-            println!("{}: sampler set to {}", path.display(), sampler_label(win));
+            outln!("{}: sampler set to {}", path.display(), sampler_label(win));
         }
     }
     Ok(())
@@ -654,11 +676,17 @@ fn main() -> ExitCode {
         Cmd::Eval(a) => eval(&a),
         Cmd::Train(TrainCmd::Teacher(a)) => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
-            train_teacher(&a, &command).map(|p| println!("{}", p.display()))
+            train_teacher(&a, &command).and_then(|p| {
+                outln!("{}", p.display());
+                Ok(())
+            })
         }
         Cmd::Train(TrainCmd::Student(a)) => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
-            train_student(&a, &command).map(|p| println!("{}", p.display()))
+            train_student(&a, &command).and_then(|p| {
+                outln!("{}", p.display());
+                Ok(())
+            })
         }
         Cmd::Toy {
             seed,
@@ -683,17 +711,19 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             let t = std::time::Instant::now();
-            run_toy(&o).map(|r| {
-                println!("toy 2-D suite (sliced Wasserstein to fresh data, lower is better):");
-                println!("  teacher, {teacher_steps} Euler steps  {:.4}", r.teacher_n);
-                println!("  teacher, 1 Euler step    {:.4}", r.teacher_1);
-                println!(
+            run_toy(&o).and_then(|r| {
+                outln!("toy 2-D suite (sliced Wasserstein to fresh data, lower is better):");
+                outln!("  teacher, {teacher_steps} Euler steps  {:.4}", r.teacher_n);
+                outln!("  teacher, 1 Euler step    {:.4}", r.teacher_1);
+                outln!(
                     "  reflow, 1 / 2 steps      {:.4} / {:.4}",
-                    r.reflow_1, r.reflow_2
+                    r.reflow_1,
+                    r.reflow_2
                 );
-                println!("  MDT-dist, 1 / 2 steps    {:.4} / {:.4}", r.mdt_1, r.mdt_2);
-                println!("  IMLE, 1 pass             {:.4}", r.imle);
-                println!("  ({:.1} s)", t.elapsed().as_secs_f64());
+                outln!("  MDT-dist, 1 / 2 steps    {:.4} / {:.4}", r.mdt_1, r.mdt_2);
+                outln!("  IMLE, 1 pass             {:.4}", r.imle);
+                outln!("  ({:.1} s)", t.elapsed().as_secs_f64());
+                Ok(())
             })
         }
         Cmd::Export {
@@ -701,7 +731,10 @@ fn main() -> ExitCode {
             tag,
             steps,
             out,
-        } => export_checkpoint(&ckpt, &tag, steps, &out).map(|()| println!("{}", out.display())),
+        } => export_checkpoint(&ckpt, &tag, steps, &out).and_then(|()| {
+            outln!("{}", out.display());
+            Ok(())
+        }),
         Cmd::SetSampler {
             model,
             steps,
@@ -709,24 +742,31 @@ fn main() -> ExitCode {
             method,
         } => sampler_spec(method.method(), steps, times).and_then(|spec| {
             let label = sampler_label(&spec);
-            set_sampler(&model, spec)
-                .map(|()| println!("{}: sampler set to {label}", model.display()))
+            set_sampler(&model, spec).and_then(|()| {
+                outln!("{}: sampler set to {label}", model.display());
+                Ok(())
+            })
         }),
         Cmd::ChooseSampler(a) => choose_sampler(&a),
-        Cmd::Prune { model } => prune_unused_initializers(&model).map(|names| {
+        Cmd::Prune { model } => prune_unused_initializers(&model).and_then(|names| {
             if names.is_empty() {
-                println!("{}: nothing to remove", model.display());
+                outln!("{}: nothing to remove", model.display());
             } else {
-                println!("{}: removed {}", model.display(), names.join(", "));
+                outln!("{}: removed {}", model.display(), names.join(", "));
             }
+            Ok(())
         }),
         Cmd::Import { model, out } => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
-            teacher_folder(&model, &out, &command).map(|()| println!("{}", out.display()))
+            teacher_folder(&model, &out, &command).and_then(|()| {
+                outln!("{}", out.display());
+                Ok(())
+            })
         }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e == READER_LEFT => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
