@@ -41,6 +41,44 @@ pub fn output_ok(cmd: &mut std::process::Command) -> std::process::Output {
     out
 }
 
+/// Runs `cmd` with its standard output closed before it writes (a reader that has gone, as
+/// after `| head`): it must end with success and without a panic; returns its stderr.
+pub fn quiet_on_closed_stdout(cmd: &mut std::process::Command) -> String {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{cmd:?} on a closed pipe: {err}");
+    assert!(!err.contains("panicked"), "{cmd:?} on a closed pipe: {err}");
+    err
+}
+
+/// Runs `cmd` with its standard output on `/dev/full` (every write fails): it must fail with
+/// "cannot write standard output". Does nothing where there is no `/dev/full`.
+pub fn fails_on_full_stdout(cmd: &mut std::process::Command) {
+    let full = std::path::Path::new("/dev/full");
+    if !full.exists() {
+        return;
+    }
+    let sink = std::fs::OpenOptions::new().write(true).open(full).unwrap();
+    let out = cmd
+        .stdout(sink)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{cmd:?} succeeded on /dev/full");
+    assert!(
+        err.contains("cannot write standard output"),
+        "{cmd:?}: {err}"
+    );
+}
+
 fn weights(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.normal() * scale).collect()
 }

@@ -160,30 +160,16 @@ fn several_noise_seeds_report_their_mean_and_spread() {
 /// a panic; an output that fails otherwise (a full device) is an error that says so.
 #[test]
 fn a_closed_or_failing_output_is_not_a_panic() {
-    use std::process::Stdio;
-    let base = || {
+    let eval = || {
         let mut c = Command::new(env!("CARGO_BIN_EXE_fewstep-distill"));
         c.arg("eval")
             .args(["--data", root().join("data/eth_ucy").to_str().unwrap()])
             .args([
                 "--model",
                 root().join("models/hotel/imle.onnx").to_str().unwrap(),
-            ])
-            .stderr(Stdio::piped());
+            ]);
         c
     };
-    let mut child = base().stdout(Stdio::piped()).spawn().unwrap();
-    drop(child.stdout.take());
-    let o = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    let full = Path::new("/dev/full");
-    if full.exists() {
-        let sink = std::fs::OpenOptions::new().write(true).open(full).unwrap();
-        let o = base().stdout(Stdio::from(sink)).output().unwrap();
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success());
-        assert!(err.contains("cannot write standard output"), "{err}");
-    }
+    fewstep::testing::quiet_on_closed_stdout(&mut eval());
+    fewstep::testing::fails_on_full_stdout(&mut eval());
 }
