@@ -42,8 +42,8 @@ pub fn output_ok(cmd: &mut std::process::Command) -> std::process::Output {
 }
 
 /// Runs `cmd` with its standard output closed before it writes (a reader that has gone, as
-/// after `| head`): it must end with success and without a panic; returns its stderr.
-pub fn quiet_on_closed_stdout(cmd: &mut std::process::Command) -> String {
+/// after `| head`): it must end with success and without a panic.
+pub fn quiet_on_closed_stdout(cmd: &mut std::process::Command) {
     use std::process::Stdio;
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -52,10 +52,9 @@ pub fn quiet_on_closed_stdout(cmd: &mut std::process::Command) -> String {
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{cmd:?} on a closed pipe: {err}");
     assert!(!err.contains("panicked"), "{cmd:?} on a closed pipe: {err}");
-    err
 }
 
 /// Runs `cmd` with its standard output on `/dev/full` (every write fails): it must fail with

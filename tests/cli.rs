@@ -8,11 +8,15 @@ use fewstep::npy;
 use fewstep::onnx::write::save;
 use fewstep::testing::{self, MlpShape};
 
+/// `fewstep ARGS`, not yet run.
+fn fewstep_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fewstep"));
+    c.args(args);
+    c
+}
+
 fn fewstep(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fewstep"))
-        .args(args)
-        .output()
-        .unwrap()
+    fewstep_cmd(args).output().unwrap()
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -771,11 +775,6 @@ fn write_failures_name_what_could_not_be_written_and_a_closed_stream_stops() {
 
     // the other commands: a reader that has gone before they print ends them quietly (they
     // load the model first, so the pipe is closed by then), not with a panic
-    let fewstep_cmd = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_fewstep"));
-        c.args(args);
-        c
-    };
     testing::quiet_on_closed_stdout(&mut fewstep_cmd(&["info", s(&tm)]));
     testing::quiet_on_closed_stdout(&mut fewstep_cmd(&[
         "eval",

@@ -34,13 +34,13 @@ use fewstep_distill::students::{StudentArgs, train_student};
 use fewstep_distill::toy::{ToyOptions, run as run_toy};
 use fewstep_distill::train::{TeacherArgs, export_checkpoint, train_teacher};
 
-/// `println!` that returns a `String` error from the enclosing function (or closure) instead
-/// of panicking when standard output fails; [`READER_LEFT`] when its reader went away
-/// (`fewstep-distill eval ... | head`), which `main` takes as a quiet end.
+/// `println!` that gives a `Result<(), String>` instead of panicking when standard output
+/// fails: [`READER_LEFT`] when its reader went away (`fewstep-distill eval ... | head`), which
+/// `main` takes as a quiet end.
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout(), $($arg)*).map_err(stdout_failed)?
+        writeln!(std::io::stdout(), $($arg)*).map_err(stdout_failed)
     }};
 }
 
@@ -600,9 +600,9 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
         })?;
         pb.finish_and_clear();
         let win = &best(&scored).expect("at least one candidate").candidate;
-        outln!("{} ({scene}, val):", path.display());
-        outln!("| sampler | passes | minADE | minFDE | sum |");
-        outln!("|---|---|---|---|---|");
+        outln!("{} ({scene}, val):", path.display())?;
+        outln!("| sampler | passes | minADE | minFDE | sum |")?;
+        outln!("|---|---|---|---|---|")?;
         for s in &scored {
             let mark = if s.candidate == *win {
                 " **chosen**"
@@ -616,11 +616,11 @@ fn choose_sampler(a: &ChooseArgs) -> Result<(), String> {
                 s.min_ade,
                 s.min_fde,
                 s.score()
-            );
+            )?;
         }
         if a.write {
             set_sampler(path, win.clone())?;
-            outln!("{}: sampler set to {}", path.display(), sampler_label(win));
+            outln!("{}: sampler set to {}", path.display(), sampler_label(win))?;
         }
     }
     Ok(())
@@ -676,17 +676,11 @@ fn main() -> ExitCode {
         Cmd::Eval(a) => eval(&a),
         Cmd::Train(TrainCmd::Teacher(a)) => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
-            train_teacher(&a, &command).and_then(|p| {
-                outln!("{}", p.display());
-                Ok(())
-            })
+            train_teacher(&a, &command).and_then(|p| outln!("{}", p.display()))
         }
         Cmd::Train(TrainCmd::Student(a)) => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
-            train_student(&a, &command).and_then(|p| {
-                outln!("{}", p.display());
-                Ok(())
-            })
+            train_student(&a, &command).and_then(|p| outln!("{}", p.display()))
         }
         Cmd::Toy {
             seed,
@@ -712,17 +706,17 @@ fn main() -> ExitCode {
             };
             let t = std::time::Instant::now();
             run_toy(&o).and_then(|r| {
-                outln!("toy 2-D suite (sliced Wasserstein to fresh data, lower is better):");
-                outln!("  teacher, {teacher_steps} Euler steps  {:.4}", r.teacher_n);
-                outln!("  teacher, 1 Euler step    {:.4}", r.teacher_1);
+                outln!("toy 2-D suite (sliced Wasserstein to fresh data, lower is better):")?;
+                outln!("  teacher, {teacher_steps} Euler steps  {:.4}", r.teacher_n)?;
+                outln!("  teacher, 1 Euler step    {:.4}", r.teacher_1)?;
                 outln!(
                     "  reflow, 1 / 2 steps      {:.4} / {:.4}",
                     r.reflow_1,
                     r.reflow_2
-                );
-                outln!("  MDT-dist, 1 / 2 steps    {:.4} / {:.4}", r.mdt_1, r.mdt_2);
-                outln!("  IMLE, 1 pass             {:.4}", r.imle);
-                outln!("  ({:.1} s)", t.elapsed().as_secs_f64());
+                )?;
+                outln!("  MDT-dist, 1 / 2 steps    {:.4} / {:.4}", r.mdt_1, r.mdt_2)?;
+                outln!("  IMLE, 1 pass             {:.4}", r.imle)?;
+                outln!("  ({:.1} s)", t.elapsed().as_secs_f64())?;
                 Ok(())
             })
         }
@@ -731,10 +725,7 @@ fn main() -> ExitCode {
             tag,
             steps,
             out,
-        } => export_checkpoint(&ckpt, &tag, steps, &out).and_then(|()| {
-            outln!("{}", out.display());
-            Ok(())
-        }),
+        } => export_checkpoint(&ckpt, &tag, steps, &out).and_then(|()| outln!("{}", out.display())),
         Cmd::SetSampler {
             model,
             steps,
@@ -742,26 +733,20 @@ fn main() -> ExitCode {
             method,
         } => sampler_spec(method.method(), steps, times).and_then(|spec| {
             let label = sampler_label(&spec);
-            set_sampler(&model, spec).and_then(|()| {
-                outln!("{}: sampler set to {label}", model.display());
-                Ok(())
-            })
+            set_sampler(&model, spec)
+                .and_then(|()| outln!("{}: sampler set to {label}", model.display()))
         }),
         Cmd::ChooseSampler(a) => choose_sampler(&a),
         Cmd::Prune { model } => prune_unused_initializers(&model).and_then(|names| {
             if names.is_empty() {
-                outln!("{}: nothing to remove", model.display());
+                outln!("{}: nothing to remove", model.display())
             } else {
-                outln!("{}: removed {}", model.display(), names.join(", "));
+                outln!("{}: removed {}", model.display(), names.join(", "))
             }
-            Ok(())
         }),
         Cmd::Import { model, out } => {
             let command = std::env::args().collect::<Vec<_>>().join(" ");
-            teacher_folder(&model, &out, &command).and_then(|()| {
-                outln!("{}", out.display());
-                Ok(())
-            })
+            teacher_folder(&model, &out, &command).and_then(|()| outln!("{}", out.display()))
         }
     };
     match r {

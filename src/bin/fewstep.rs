@@ -16,13 +16,13 @@ use fewstep::alloc_count;
 #[path = "fewstep/stream.rs"]
 mod stream;
 
-/// `println!` that returns [`Error::Write`] from the enclosing function instead of panicking
-/// when standard output fails, e.g. closed by its reader (`fewstep info M | head -1`);
-/// `main` ends quietly on that one.
+/// `println!` that gives a `Result` ([`Error::Write`] on failure) instead of panicking when
+/// standard output fails, e.g. closed by its reader (`fewstep info M | head -1`), on which
+/// `main` ends quietly ([`reader_left`]).
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout(), $($arg)*).map_err(stdout_failed)?
+        writeln!(std::io::stdout(), $($arg)*).map_err(stdout_failed)
     }};
 }
 
@@ -425,7 +425,7 @@ fn info(path: &Path, dims: &[String]) -> Result<(), Error> {
         "checked_with_dims": dims,
         "backends": {"native": native, "tract": tract, "gpu": gpu, "auto": auto},
     });
-    outln!("{}", serde_json::to_string_pretty(&out).expect("json"));
+    outln!("{}", serde_json::to_string_pretty(&out).expect("json"))?;
     Ok(())
 }
 
@@ -857,9 +857,9 @@ fn bench(
                 &json!({"model": path.display().to_string(), "dims": dims, "results": rows})
             )
             .expect("json")
-        );
+        )?;
     } else {
-        outln!("{} with {:?}", path.display(), dims);
+        outln!("{} with {:?}", path.display(), dims)?;
         outln!(
             "{:<8} {:<5} {:>3} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>17}  unit",
             "backend",
@@ -872,7 +872,7 @@ fn bench(
             "allocs",
             "weight B",
             "RSS KiB start→end"
-        );
+        )?;
         for r in &rows {
             if let Some(e) = r.get("error") {
                 outln!(
@@ -880,7 +880,7 @@ fn bench(
                     r["backend"].as_str().unwrap_or(""),
                     r["precision"].as_str().unwrap_or(""),
                     e
-                );
+                )?;
                 continue;
             }
             let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
@@ -904,7 +904,7 @@ fn bench(
                     ),
                     _ => r["unit"].as_str().unwrap_or("").to_string(),
                 }
-            );
+            )?;
             if let Some(g) = r.get("gpu").filter(|g| !g.is_null()) {
                 let f = |k: &str| g[k].as_f64().unwrap_or(0.0);
                 outln!(
@@ -916,7 +916,7 @@ fn bench(
                     f("submit_to_readback_median_us"),
                     f("shader_compile_ms"),
                     g["dispatches_per_forward"]
-                );
+                )?;
             }
         }
     }
@@ -945,7 +945,7 @@ fn demo() -> Result<(), Error> {
         fewstep::VERSION,
         model.display(),
         scene.display()
-    );
+    )?;
     eval(
         &model,
         &scene,
@@ -969,7 +969,7 @@ fn demo() -> Result<(), Error> {
         None,
         flags,
     )?;
-    outln!("(other commands: fewstep --help)");
+    outln!("(other commands: fewstep --help)")?;
     Ok(())
 }
 
@@ -1226,7 +1226,7 @@ fn eval(
                 &json!({"k": k, "sgan_filter": sgan, "scenes": rows, "total": total})
             )
             .expect("json")
-        );
+        )?;
     } else {
         outln!(
             "{:<40} {:>8} {:>10} {:>10} {:>12} {:>10}",
@@ -1236,7 +1236,7 @@ fn eval(
             &format!("minFDE{k}"),
             "µs/window",
             "modes won"
-        );
+        )?;
         for r in rows.iter().chain(std::iter::once(&json!({"scene": "all", "windows": total["windows"], "min_ade": total["min_ade"], "min_fde": total["min_fde"], "us_per_window": total["us_per_window"], "modes_won": total["modes_won"]}))) {
             outln!(
                 "{:<40} {:>8} {:>10.3} {:>10.3} {:>12.1} {:>10}",
@@ -1246,7 +1246,7 @@ fn eval(
                 r["min_fde"].as_f64().unwrap_or(0.0),
                 r["us_per_window"].as_f64().unwrap_or(0.0),
                 format!("{}/{k}", r["modes_won"])
-            );
+            )?;
         }
     }
     Ok(())

@@ -128,14 +128,13 @@ pub(crate) fn stream(a: StreamArgs) -> Result<(), Error> {
             .map_err(std::io::Error::from)
             .and_then(|()| w.write_all(b"\n"))
             .and_then(|()| w.flush());
-        match written {
-            Ok(()) => {}
-            // the reader went away (`| head`, a closed socket): stop, as Unix tools do
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                closed = true;
-                break;
+        if let Err(e) = written.map_err(super::stdout_failed) {
+            // the reader went away (`| head`, a closed socket): stop, saying so below
+            if !super::reader_left(&e) {
+                return Err(e);
             }
-            Err(source) => return Err(super::stdout_failed(source)),
+            closed = true;
+            break;
         }
     }
     us.sort_by(f64::total_cmp);
