@@ -1,8 +1,11 @@
 //! Whole-model benchmarks: `cargo bench --bench models`. The two test models (MLP velocity net,
 //! transformer block) at batch N = 20, one sampler run (1 Euler step = one forward pass plus
-//! the in-place update), on native f32, native f16 and tract.
+//! the in-place update), on native f32, native f16 and tract. And what building costs, on the
+//! shipped default student: a session for 1 and 64 agents, and a forecaster for 64 agents (its
+//! ladder of sessions for 1, 2, 4, … 32 agents beside the full one) on 1 and 2 threads.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use fewstep::forecast::{Forecaster, ForecasterOptions};
 use fewstep::onnx::write::encode;
 use fewstep::rng::Rng;
 use fewstep::testing;
@@ -49,5 +52,33 @@ fn models(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, models);
+fn build(c: &mut Criterion) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/eth/reflow.onnx");
+    let model = Model::load(path).unwrap();
+    let mut g = c.benchmark_group("build eth/reflow");
+    for agents in [1, 64] {
+        g.bench_function(format!("session N={agents}"), |b| {
+            b.iter(|| {
+                let mut o = SessionOptions::default();
+                o.dims.insert("N".into(), agents);
+                Session::new(&model, o).unwrap()
+            })
+        });
+    }
+    for threads in [1, 2] {
+        g.bench_function(format!("forecaster 64 agents, {threads} threads"), |b| {
+            b.iter(|| {
+                let o = ForecasterOptions {
+                    max_agents: 64,
+                    threads,
+                    ..Default::default()
+                };
+                Forecaster::new(&model, o).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, models, build);
 criterion_main!(benches);

@@ -28,7 +28,11 @@ pub struct Model {
 
 #[derive(Debug)]
 pub(crate) struct ModelInner {
-    pub(crate) proto: pb::ModelProto,
+    /// The graph's declared inputs (initializers left out): their shapes, symbols included.
+    pub(crate) graph_inputs: Vec<pb::ValueInfoProto>,
+    /// tract's decluttered graph, symbols unbound; every session binds its dims on a copy
+    /// (`onnx::read::bind_dims`) instead of parsing the file again.
+    pub(crate) typed: TypedModel,
     pub(crate) card: Option<Card>,
     pub(crate) inputs: Vec<IoSpec>,
     pub(crate) outputs: Vec<IoSpec>,
@@ -98,7 +102,8 @@ impl Model {
             *ops.entry(node.op.name().to_string()).or_insert(0) += 1;
         }
         let inner = ModelInner {
-            proto,
+            graph_inputs: crate::onnx::read::graph_inputs(&proto)?,
+            typed,
             card,
             inputs,
             outputs,
@@ -111,6 +116,21 @@ impl Model {
         Ok(Model {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Each declared input's shape with `dims` bound; refuses an unbound symbol and an input
+    /// over `onnx::read::MAX_INPUT_ELEMENTS`.
+    pub(crate) fn input_shapes(
+        &self,
+        dims: &BTreeMap<String, usize>,
+    ) -> Result<Vec<(String, Vec<usize>)>, Error> {
+        crate::onnx::read::bind_input_shapes(&self.inner.graph_inputs, dims)
+    }
+
+    /// tract's decluttered graph with `dims` bound, once [`Model::input_shapes`] accepts them.
+    pub(crate) fn bound(&self, dims: &BTreeMap<String, usize>) -> Result<TypedModel, Error> {
+        self.input_shapes(dims)?;
+        crate::onnx::read::bind_dims(&self.inner.typed, dims)
     }
 
     /// The card, if the file has one.

@@ -12,7 +12,6 @@ use crate::error::Error;
 use crate::ir;
 use crate::model::Model;
 use crate::native::{NativeEngine, SharedWeights};
-use crate::onnx::read::parse_typed;
 use crate::plan;
 use crate::pool::{RowPool, chunk_rows};
 use crate::sampler::{self, VelocityField};
@@ -278,7 +277,7 @@ pub(crate) fn lower_native(
     model: &Model,
     dims: &BTreeMap<String, usize>,
 ) -> Result<ir::Graph, Error> {
-    let typed = parse_typed(&model.inner.proto, Some(dims))?;
+    let typed = model.bound(dims)?;
     let mut g = ir::lower::lower(&typed)?;
     ir::fuse::fuse(&mut g);
     Ok(g)
@@ -315,7 +314,7 @@ impl Session {
                 Err(e) => return Err(e),
             },
         };
-        let shapes = crate::onnx::read::concrete_input_shapes(&model.inner.proto, dims)?;
+        let shapes = model.input_shapes(dims)?;
         let input_lens = shapes
             .iter()
             .map(|(_, s)| s.iter().product())
@@ -583,7 +582,7 @@ impl Session {
         precision: Precision,
         fallback_reason: Option<String>,
     ) -> Result<(Engine, SessionInfo), Error> {
-        let mut typed = parse_typed(&model.inner.proto, Some(dims))?;
+        let mut typed = model.bound(dims)?;
         if precision == Precision::F16 {
             let t = tract_core::transform::get_transform("f32_to_f16")
                 .map_err(Error::bad_model)?

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use tract_core::model::translator::Translate;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
@@ -13,19 +14,32 @@ pub fn concrete_input_shapes(
     proto: &pb::ModelProto,
     dims: &BTreeMap<String, usize>,
 ) -> Result<Vec<(String, Vec<usize>)>, Error> {
-    use pb::tensor_shape_proto::dimension::Value;
+    bind_input_shapes(&graph_inputs(proto)?, dims)
+}
+
+/// The graph's declared inputs, without the initializers an older ONNX file also lists there.
+pub fn graph_inputs(proto: &pb::ModelProto) -> Result<Vec<pb::ValueInfoProto>, Error> {
     let g = proto
         .graph
         .as_ref()
         .ok_or_else(|| Error::BadModel("no graph".into()))?;
     let inits: std::collections::HashSet<&str> =
         g.initializer.iter().map(|t| t.name.as_str()).collect();
-    let mut out = Vec::new();
-    for vi in g
-        .input
+    Ok(g.input
         .iter()
         .filter(|vi| !inits.contains(vi.name.as_str()))
-    {
+        .cloned()
+        .collect())
+}
+
+/// [`concrete_input_shapes`] of inputs already taken from the graph by [`graph_inputs`].
+pub fn bind_input_shapes(
+    inputs: &[pb::ValueInfoProto],
+    dims: &BTreeMap<String, usize>,
+) -> Result<Vec<(String, Vec<usize>)>, Error> {
+    use pb::tensor_shape_proto::dimension::Value;
+    let mut out = Vec::new();
+    for vi in inputs {
         let Some(pb::type_proto::Value::TensorType(t)) =
             vi.r#type.as_ref().and_then(|t| t.value.as_ref())
         else {
@@ -78,6 +92,32 @@ pub fn concrete_input_shapes(
 /// keeps every input addressable by the GPU's 32-bit indices. Dimensions come from untrusted
 /// model files and callers; past this bound a session is refused before anything is allocated.
 pub const MAX_INPUT_ELEMENTS: usize = u32::MAX as usize;
+
+/// `typed` (a decluttered model as [`parse_typed`] gives it without dims, its symbols unbound)
+/// with each symbol named in `dims` replaced by its value, decluttered again. This is what
+/// `parse_typed(proto, Some(dims))` gives (`tests/bind_dims.rs` compares the lowered graphs of
+/// every shipped model), at about a tenth of the cost: the file is not parsed and its shapes
+/// are not inferred again. The caller checks the inputs against `dims` first
+/// ([`bind_input_shapes`]).
+pub fn bind_dims(typed: &TypedModel, dims: &BTreeMap<String, usize>) -> Result<TypedModel, Error> {
+    let values = dims
+        .iter()
+        .filter_map(|(name, &v)| {
+            let symbol = typed.symbols.get(name)?;
+            Some(i64::try_from(v).map(|v| (symbol, TDim::Val(v))))
+        })
+        .collect::<Result<std::collections::HashMap<_, _>, _>>()
+        .map_err(|_| Error::InvalidArgument("a dimension does not fit in an i64".into()))?;
+    crate::tract::no_panic(
+        || Error::BadModel("tract panicked while binding the model's dimensions".into()),
+        || {
+            values
+                .translate_model(typed)
+                .and_then(|m| m.into_decluttered())
+                .map_err(Error::bad_model)
+        },
+    )
+}
 
 /// tract's decluttered typed model; with `dims`, every input shape is made concrete first.
 ///
