@@ -156,6 +156,55 @@ fn bench_reports_latency_allocations_and_weights() {
     }
 }
 
+/// The tables `fewstep bench` and `fewstep eval` print line up under their headings: every
+/// column before bench's free-text unit has the header's width (a JSON number printed as it is
+/// ignores the width it is given).
+#[test]
+fn text_tables_line_up_under_their_headings() {
+    let d = tmp("tables");
+    let width = |l: &str| l.chars().count();
+    let o = fewstep(&["bench", s(&model(&d)), "--iters", "3", "--dim", "N=2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.ends_with("  unit"))
+        .expect("a header");
+    let unit_at = width(lines[header]) - "unit".len();
+    let rows = &lines[header + 1..];
+    assert_eq!(rows.len(), 4, "{text}");
+    for row in rows {
+        let c: Vec<char> = row.chars().collect();
+        assert!(
+            c.len() > unit_at && c[unit_at - 2..unit_at] == [' ', ' '] && c[unit_at - 3] != ' ',
+            "a bench row's unit does not start under the heading's:\n{}\n{row}",
+            lines[header]
+        );
+    }
+
+    let mut scene = String::new();
+    for f in 0..24 {
+        scene += &format!(
+            "{} 1 {} 0.5\n{} 2 1.0 {}\n",
+            f * 10,
+            0.4 * f as f32,
+            f * 10,
+            0.3 * f as f32
+        );
+    }
+    let path = d.join("s.txt");
+    std::fs::write(&path, scene).unwrap();
+    let o = fewstep(&["eval", "--model", s(&traj_model(&d)), "--scene", s(&path)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "header, the scene, all:\n{text}");
+    for l in &lines[1..] {
+        assert_eq!(width(l), width(lines[0]), "\n{text}");
+    }
+}
+
 fn traj_model(dir: &Path) -> PathBuf {
     let p = dir.join("traj.onnx");
     save(&testing::trajectory_velocity(5, 32, 2), &p).unwrap();

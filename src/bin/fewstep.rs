@@ -884,18 +884,20 @@ fn bench(
                 continue;
             }
             let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+            // a JSON value's Display ignores width: integers are taken out to pad
+            let u = |k: &str| r[k].as_u64().unwrap_or(0);
             outln!(
                 "{:<8} {:<5} {:>3} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.1} {:>10} {:>17}  {}",
                 r["backend"].as_str().unwrap_or(""),
                 r["precision"].as_str().unwrap_or(""),
-                r["threads"],
+                u("threads"),
                 f("median_us"),
                 f("p99_us"),
                 f("p999_us"),
                 f("max_us"),
                 f("allocations_per_call"),
-                r["weight_bytes"],
-                format!("{}→{}", r["rss_start_kib"], r["rss_end_kib"]),
+                u("weight_bytes"),
+                format!("{}→{}", u("rss_start_kib"), u("rss_end_kib")),
                 match r["batch_rows"].as_u64() {
                     Some(rows) if rows > 1 => format!(
                         "{} of {rows} rows, {:.2} µs per row",
@@ -1241,7 +1243,8 @@ fn eval(
             outln!(
                 "{:<40} {:>8} {:>10.3} {:>10.3} {:>12.1} {:>10}",
                 r["scene"].as_str().unwrap_or(""),
-                r["windows"],
+                // a JSON value's Display ignores width: the number pads
+                r["windows"].as_u64().unwrap_or(0),
                 r["min_ade"].as_f64().unwrap_or(0.0),
                 r["min_fde"].as_f64().unwrap_or(0.0),
                 r["us_per_window"].as_f64().unwrap_or(0.0),
