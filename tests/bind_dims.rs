@@ -186,6 +186,42 @@ fn every_fixture_family_binds_as_a_fresh_parse_does() {
     }
 }
 
+/// Two symbols, one of them not the batch: `x [N, T, 8]` through a linear layer, a softmax over
+/// `T` and a reshape to `[N, T * 16]` (whose target shape tract computes from the symbols).
+#[test]
+fn two_symbols_bind_as_a_fresh_parse_does() {
+    use fewstep::onnx::{Attr, Dim, GraphBuilder};
+    let mut g = GraphBuilder::new("two_symbols");
+    let x = g.input(
+        "x",
+        &[Dim::Sym("N".into()), Dim::Sym("T".into()), Dim::Fixed(8)],
+    );
+    let w: Vec<f32> = (0..8 * 16)
+        .map(|i| ((i * 37) % 11) as f32 * 0.1 - 0.5)
+        .collect();
+    let b: Vec<f32> = (0..16).map(|i| i as f32 * 0.01).collect();
+    let h = g.linear(&x, &w, Some(&b), 8, 16);
+    let h = g.node("Relu", &[&h], &[]);
+    let h = g.node("Softmax", &[&h], &[Attr::Int("axis", 1)]);
+    let shape = g.constant_i64("shape", &[2], &[0, -1]);
+    let y = g.node("Reshape", &[&h, &shape], &[]);
+    g.node_named("Identity", &[&y], &[], "y");
+    g.output("y", &[]);
+    let proto = g.finish(None);
+    let unbound = parse_typed(&proto, None).expect("parses without dims");
+    for (n, t) in [(1, 1), (3, 5), (64, 2)] {
+        let dims: BTreeMap<String, usize> = [("N".into(), n), ("T".into(), t)].into();
+        let reference = lowered(&parse_typed(&proto, Some(&dims)).expect("parses with dims"));
+        let bound = lowered(&bind_dims(&unbound, &dims).expect("binds"));
+        assert!(reference.nodes.len() >= 2, "{:?}", reference.nodes);
+        assert!(
+            bound == reference,
+            "{dims:?}: {}",
+            first_difference(&bound, &reference)
+        );
+    }
+}
+
 #[test]
 fn an_unbound_symbol_is_still_refused_by_name() {
     let model = Model::from_bytes(&encode(&testing::mlp_velocity(1, MlpShape::default(), 2)))
