@@ -1,7 +1,7 @@
 //! Whole-model benchmarks: `cargo bench --bench models`. The two test models (MLP velocity net,
 //! transformer block) at batch N = 20, one sampler run (1 Euler step = one forward pass plus
 //! the in-place update), on native f32, native f16 and tract. And what building costs, on the
-//! shipped default student: a session for 1 and 64 agents, and a forecaster for 64 agents (its
+//! shipped default student: loading it, a session for 1 and 64 agents, and a forecaster for 64 agents (its
 //! ladder of sessions for 1, 2, 4, … 32 agents beside the full one) on 1 and 2 threads.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -56,6 +56,10 @@ fn build(c: &mut Criterion) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/eth/reflow.onnx");
     let model = Model::load(path).unwrap();
     let mut g = c.benchmark_group("build eth/reflow");
+    let bytes = std::fs::read(path).unwrap();
+    g.bench_function("model load (from bytes)", |b| {
+        b.iter(|| Model::from_bytes(&bytes).unwrap())
+    });
     for agents in [1, 64] {
         g.bench_function(format!("session N={agents}"), |b| {
             b.iter(|| {
