@@ -120,6 +120,8 @@ pub fn bind_dims(typed: &TypedModel, dims: &BTreeMap<String, usize>) -> Result<T
 }
 
 /// tract's decluttered typed model; with `dims`, every input shape is made concrete first.
+/// `Model::load` parses without dims, and sessions bind theirs on that graph ([`bind_dims`]);
+/// a parse with dims is the reference `tests/bind_dims.rs` holds that binding to.
 ///
 /// tract is not expected to panic on a malformed graph, but a model file is untrusted input:
 /// a panic inside tract is caught and reported as `Error::BadModel`.
