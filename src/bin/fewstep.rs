@@ -194,9 +194,9 @@ enum Cmd {
         #[command(flatten)]
         cpu: CpuArgs,
     },
-    /// Time the model on random inputs: median, p99, p99.9 and max µs per call, allocations
-    /// per call, weight bytes and resident memory before and after the timed calls, per backend
-    /// and precision. `--iters 100000` gives the tail; `--iters 1000000` is the soak run.
+    /// Time the model on random inputs: the session's build time, median, p99, p99.9 and max
+    /// µs per call, allocations per call, weight bytes and resident memory before and after the
+    /// timed calls, per backend and precision. `--iters 100000` gives the tail; `--iters 1000000` is the soak run.
     /// `--backend gpu` adds the encode and submit-to-readback medians and the adapter; use
     /// `--dim N=1024` for a batch.
     Bench {
@@ -861,10 +861,11 @@ fn bench(
     } else {
         outln!("{} with {:?}", path.display(), dims)?;
         outln!(
-            "{:<8} {:<5} {:>3} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>17}  unit",
+            "{:<8} {:<5} {:>3} {:>8} {:>10} {:>10} {:>10} {:>10} {:>8} {:>10} {:>17}  unit",
             "backend",
             "prec",
             "thr",
+            "build ms",
             "median µs",
             "p99 µs",
             "p99.9 µs",
@@ -887,10 +888,11 @@ fn bench(
             // a JSON value's Display ignores width: integers are taken out to pad
             let u = |k: &str| r[k].as_u64().unwrap_or(0);
             outln!(
-                "{:<8} {:<5} {:>3} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.1} {:>10} {:>17}  {}",
+                "{:<8} {:<5} {:>3} {:>8.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>8.1} {:>10} {:>17}  {}",
                 r["backend"].as_str().unwrap_or(""),
                 r["precision"].as_str().unwrap_or(""),
                 u("threads"),
+                f("build_ms"),
                 f("median_us"),
                 f("p99_us"),
                 f("p999_us"),
