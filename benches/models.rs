@@ -1,8 +1,9 @@
 //! Whole-model benchmarks: `cargo bench --bench models`. The two test models (MLP velocity net,
 //! transformer block) at batch N = 20, one sampler run (1 Euler step = one forward pass plus
 //! the in-place update), on native f32, native f16 and tract. And what building costs, on the
-//! shipped default student: loading it, a session for 1 and 64 agents, and a forecaster for 64 agents (its
-//! ladder of sessions for 1, 2, 4, … 32 agents beside the full one) on 1 and 2 threads.
+//! shipped default student: loading it, a session for 1 and 64 agents, and a forecaster for 64
+//! agents (its ladder of sessions for 1, 2, 4, … 32 agents beside the full one) on 1 and 2
+//! threads.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fewstep::forecast::{Forecaster, ForecasterOptions};

@@ -193,9 +193,12 @@ fn text_tables_line_up_under_their_headings() {
             0.3 * f as f32
         );
     }
-    let path = d.join("s.txt");
-    std::fs::write(&path, scene).unwrap();
-    let o = fewstep(&["eval", "--model", s(&traj_model(&d)), "--scene", s(&path)]);
+    std::fs::write(d.join("s.txt"), scene).unwrap();
+    // a short relative path: the scene column is 40 characters wide, a temporary folder's may not be
+    let o = fewstep_cmd(&["eval", "--model", s(&traj_model(&d)), "--scene", "s.txt"])
+        .current_dir(&d)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
