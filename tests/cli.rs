@@ -208,6 +208,102 @@ fn text_tables_line_up_under_their_headings() {
     }
 }
 
+/// `fewstep eval --seed 3,5` reports each seed's overall figures exactly as `--seed 3` and
+/// `--seed 5` do alone, their mean as the figure, and their spread; each scene's row is the
+/// mean of its rows at the two seeds.
+#[test]
+fn eval_over_several_seeds_is_the_mean_of_single_seed_runs() {
+    let d = tmp("eval-seeds");
+    let m = traj_model(&d);
+    let mut scene = String::new();
+    for f in 0..30 {
+        scene += &format!(
+            "{} 1 {} 0.5\n{} 2 1.0 {}\n{} 3 {} {}\n",
+            f * 10,
+            0.4 * f as f32,
+            f * 10,
+            0.3 * f as f32,
+            f * 10,
+            2.0 - 0.2 * f as f32,
+            0.1 * f as f32
+        );
+    }
+    let path = d.join("s.txt");
+    std::fs::write(&path, scene).unwrap();
+    let eval = |seeds: &str| -> serde_json::Value {
+        let o = fewstep(&[
+            "eval",
+            "--model",
+            s(&m),
+            "--scene",
+            s(&path),
+            "--seed",
+            seeds,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let (a, b, both) = (eval("3"), eval("5"), eval("3,5"));
+    assert_eq!(both["seeds"], serde_json::json!([3, 5]));
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    let per_seed = both["total"]["per_seed"].as_array().unwrap();
+    for (single, seed, got) in [(&a, 3, &per_seed[0]), (&b, 5, &per_seed[1])] {
+        assert_eq!(got["seed"], seed);
+        for key in ["min_ade", "min_fde"] {
+            assert_eq!(f(&got[key]), f(&single["total"][key]), "seed {seed} {key}");
+        }
+    }
+    for key in ["min_ade", "min_fde"] {
+        let (x, y) = (f(&a["total"][key]), f(&b["total"][key]));
+        assert_ne!(x, y, "{key}: the two seeds should differ");
+        let close = |p: f64, q: f64| (p - q).abs() <= 1e-12 * q.abs().max(1.0);
+        assert!(close(f(&both["total"][key]), (x + y) / 2.0), "{key} mean");
+        let over = &both["total"][format!("{key}_over_seeds")];
+        assert!(
+            close(f(&over["sd"]), (x - y).abs() / 2f64.sqrt()),
+            "{key} sd"
+        );
+        assert_eq!(f(&over["lowest"]), x.min(y));
+        assert_eq!(f(&over["highest"]), x.max(y));
+        let row = |v: &serde_json::Value| f(&v["scenes"][0][key]);
+        assert!(
+            close(row(&both), (row(&a) + row(&b)) / 2.0),
+            "{key} scene row"
+        );
+    }
+    // one seed: the spread of one value
+    assert_eq!(f(&a["total"]["min_ade_over_seeds"]["sd"]), 0.0);
+    // the table says what it averages and how the seeds spread
+    let o = fewstep(&[
+        "eval",
+        "--model",
+        s(&m),
+        "--scene",
+        s(&path),
+        "--seed",
+        "3,5",
+    ]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.starts_with("means over 2 noise seeds:"), "{text}");
+    assert!(
+        text.contains("all, over the seeds (mean ± sd, lowest – highest): minADE20 "),
+        "{text}"
+    );
+    // and a bad list is refused before anything runs
+    let o = fewstep(&[
+        "eval",
+        "--model",
+        s(&m),
+        "--scene",
+        s(&path),
+        "--seed",
+        "5,5",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("seed 5 is given twice"));
+}
+
 fn traj_model(dir: &Path) -> PathBuf {
     let p = dir.join("traj.onnx");
     save(&testing::trajectory_velocity(5, 32, 2), &p).unwrap();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use fewstep::card::{Kind, Method};
-use fewstep::forecast::eval::EvalOptions;
+use fewstep::forecast::eval::{EvalOptions, spread};
 use fewstep::forecast::features::Normalization;
 use fewstep::forecast::forecaster::trajectory_shape;
 use fewstep::forecast::windows::Window;
@@ -170,16 +170,6 @@ fn average(cells: &BTreeMap<String, (f64, f64)>) -> (f64, f64) {
     (a / n, f / n)
 }
 
-/// Mean, sample standard deviation, lowest and highest of `v` (sd 0 for one value).
-pub fn spread(v: &[f64]) -> (f64, f64, f64, f64) {
-    let n = v.len().max(1) as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (mean, var.sqrt(), lo, hi)
-}
-
 /// Writes, for every row sampled at several noise seeds, how its average over the scenes
 /// spreads across the seeds: mean ± sd, lowest – highest, of minADE and minFDE.
 pub fn write_seed_spread(w: &mut impl std::io::Write, rows: &[Row]) -> std::io::Result<()> {
@@ -202,8 +192,11 @@ pub fn write_seed_spread(w: &mut impl std::io::Write, rows: &[Row]) -> std::io::
         let avgs: Vec<(f64, f64)> = r.per_seed.iter().map(average).collect();
         let (ade, fde): (Vec<f64>, Vec<f64>) = avgs.into_iter().unzip();
         let cell = |v: &[f64]| {
-            let (m, sd, lo, hi) = spread(v);
-            (format!("{m:.4} ± {sd:.4}"), format!("{lo:.4} – {hi:.4}"))
+            let s = spread(v);
+            (
+                format!("{:.4} ± {:.4}", s.mean, s.sd),
+                format!("{:.4} – {:.4}", s.lowest, s.highest),
+            )
         };
         let ((am, ar), (fm, fr)) = (cell(&ade), cell(&fde));
         writeln!(
@@ -363,15 +356,5 @@ mod tests {
             assert_eq!(par_map(&items, jobs, |x| x * x + 1), want, "{jobs} jobs");
         }
         assert!(par_map(&[] as &[u64], 4, |x| *x).is_empty());
-    }
-
-    #[test]
-    fn spread_is_mean_sample_sd_and_range() {
-        let (m, sd, lo, hi) = spread(&[1.0, 2.0, 3.0, 6.0]);
-        assert!((m - 3.0).abs() < 1e-12);
-        // sample variance: (4 + 1 + 0 + 9) / 3
-        assert!((sd - (14.0f64 / 3.0).sqrt()).abs() < 1e-12);
-        assert_eq!((lo, hi), (1.0, 6.0));
-        assert_eq!(spread(&[0.25]), (0.25, 0.0, 0.25, 0.25));
     }
 }

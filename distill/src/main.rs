@@ -262,31 +262,7 @@ struct EvalArgs {
 struct Seeds(Vec<u64>);
 
 fn parse_seeds(text: &str) -> Result<Seeds, String> {
-    let number = |t: &str| {
-        t.trim()
-            .parse::<u64>()
-            .map_err(|_| format!("{t:?} is not a seed (a whole number ≥ 0)"))
-    };
-    let mut seeds = Vec::new();
-    for part in text.split(',') {
-        match part.split_once('-') {
-            Some((lo, hi)) => {
-                let (lo, hi) = (number(lo)?, number(hi)?);
-                if lo > hi || hi - lo >= 1000 {
-                    return Err(format!(
-                        "{part:?}: want a range A-B with A ≤ B, at most 1000 seeds"
-                    ));
-                }
-                seeds.extend(lo..=hi);
-            }
-            None => seeds.push(number(part)?),
-        }
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    if let Some(d) = seeds.iter().find(|s| !seen.insert(**s)) {
-        return Err(format!("seed {d} is given twice"));
-    }
-    Ok(Seeds(seeds))
+    fewstep::forecast::eval::parse_seeds(text).map(Seeds)
 }
 
 /// `--jobs`, or one job per core when it is not given.
@@ -764,17 +740,6 @@ mod tests {
     use fewstep::forecast::features::FeatureVersion;
     use fewstep_distill::data::*;
     use std::path::Path;
-
-    #[test]
-    fn seeds_parse_as_lists_and_ranges() {
-        use super::{Seeds, parse_seeds};
-        assert_eq!(parse_seeds("0"), Ok(Seeds(vec![0])));
-        assert_eq!(parse_seeds("0-3"), Ok(Seeds(vec![0, 1, 2, 3])));
-        assert_eq!(parse_seeds("7,1-2, 9"), Ok(Seeds(vec![7, 1, 2, 9])));
-        for bad in ["", "x", "-1", "3-1", "1,1", "0-2,2", "0-5000", "1.5"] {
-            assert!(parse_seeds(bad).is_err(), "{bad:?} was accepted");
-        }
-    }
 
     /// `fewstep-distill COMMAND [SUBCOMMAND] --help` explains every command and every flag.
     #[test]

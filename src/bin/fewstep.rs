@@ -186,9 +186,12 @@ enum Cmd {
         /// Print JSON (per file and overall) instead of a table.
         #[arg(long)]
         json: bool,
-        /// Seed of the sampling noise (the same seed gives the same figures).
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        /// Seeds of the sampling noise: one (`0`), a list (`0,3`) or a range (`0-9`); the same
+        /// seed gives the same figures. With several, each figure is the mean over the seeds,
+        /// and a last line gives the overall minADE and minFDE as mean ± sd and lowest –
+        /// highest across the seeds (`per_seed` in --json).
+        #[arg(long, default_value = "0", value_parser = parse_seed_list)]
+        seed: SeedList,
         #[command(flatten)]
         sampler: SamplerArgs,
         #[command(flatten)]
@@ -957,7 +960,7 @@ fn demo() -> Result<(), Error> {
         true,
         false,
         SessionOptions::default(),
-        0,
+        &[0],
         flags,
     )?;
     forecast(
@@ -1154,6 +1157,14 @@ fn forecast(
     Ok(())
 }
 
+/// `fewstep eval --seed`: noise seeds, one or more ([`fewstep::forecast::eval::parse_seeds`]).
+#[derive(Clone, Debug)]
+struct SeedList(Vec<u64>);
+
+fn parse_seed_list(text: &str) -> Result<SeedList, String> {
+    fewstep::forecast::eval::parse_seeds(text).map(SeedList)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn eval(
     model: &Path,
@@ -1162,10 +1173,10 @@ fn eval(
     sgan: bool,
     as_json: bool,
     session: SessionOptions,
-    seed: u64,
+    seeds: &[u64],
     flags: SamplerFlags,
 ) -> Result<(), Error> {
-    use fewstep::forecast::eval::{EvalOptions, evaluate, modes_won};
+    use fewstep::forecast::eval::{EvalOptions, evaluate, modes_won, spread};
     use fewstep::forecast::{scene as scene_file, windows::windows};
     let model = Model::load(model)?;
     flags.refuse_generator(model.card().map(|c| c.kind))?;
@@ -1194,15 +1205,16 @@ fn eval(
         backend: session.backend,
         precision: session.precision,
         threads: session.threads,
-        seed,
         steps: flags.steps,
         method: flags.method,
         ..Default::default()
     };
+    let per_seed = seeds.len() as f64;
     let mut rows = Vec::new();
-    let (mut ade, mut fde, mut n, mut us) = (0f64, 0f64, 0usize, 0f64);
+    let (mut n, mut us, mut endpoint_spread) = (0usize, 0f64, 0f64);
+    // window-weighted sums over the files, one per seed
+    let (mut ade, mut fde) = (vec![0f64; seeds.len()], vec![0f64; seeds.len()]);
     let mut wins = vec![0usize; k];
-    let mut spread = 0f64;
     for f in &files {
         let s = scene_file::load(f)?;
         let ws = windows(&s, if sgan { 2 } else { 1 });
@@ -1212,47 +1224,96 @@ fn eval(
                 f.display()
             )));
         }
-        let r = evaluate(&model, &ws, &opts)?;
-        ade += r.min_ade * r.windows as f64;
-        fde += r.min_fde * r.windows as f64;
-        us += r.us_per_window * r.windows as f64;
-        n += r.windows;
-        wins.iter_mut().zip(&r.wins).for_each(|(a, b)| *a += b);
-        spread += r.endpoint_spread * r.windows as f64;
-        rows.push(json!({"scene": f.display().to_string(), "frame_step": s.frame_step, "windows": r.windows,
-            "min_ade": r.min_ade, "min_fde": r.min_fde, "us_per_window": r.us_per_window, "modes_won": r.modes_won(), "wins": r.wins, "endpoint_spread": r.endpoint_spread}));
+        let mut file = (0f64, 0f64, 0f64, 0f64);
+        let mut file_wins = vec![0usize; k];
+        let mut file_windows = 0;
+        for (i, &seed) in seeds.iter().enumerate() {
+            let r = evaluate(
+                &model,
+                &ws,
+                &EvalOptions {
+                    seed,
+                    ..opts.clone()
+                },
+            )?;
+            file_windows = r.windows;
+            let w = r.windows as f64;
+            ade[i] += r.min_ade * w;
+            fde[i] += r.min_fde * w;
+            file.0 += r.min_ade / per_seed;
+            file.1 += r.min_fde / per_seed;
+            file.2 += r.us_per_window / per_seed;
+            file.3 += r.endpoint_spread / per_seed;
+            file_wins.iter_mut().zip(&r.wins).for_each(|(a, b)| *a += b);
+        }
+        let w = file_windows as f64;
+        n += file_windows;
+        us += file.2 * w;
+        endpoint_spread += file.3 * w;
+        wins.iter_mut().zip(&file_wins).for_each(|(a, b)| *a += b);
+        rows.push(json!({"scene": f.display().to_string(), "frame_step": s.frame_step, "windows": file_windows,
+            "min_ade": file.0, "min_fde": file.1, "us_per_window": file.2, "modes_won": modes_won(&file_wins), "wins": file_wins, "endpoint_spread": file.3}));
     }
-    let total = json!({"windows": n, "min_ade": ade / n as f64, "min_fde": fde / n as f64, "us_per_window": us / n as f64, "modes_won": modes_won(&wins), "wins": wins, "endpoint_spread": spread / n as f64});
+    let (ade, fde): (Vec<f64>, Vec<f64>) = (
+        ade.iter().map(|a| a / n as f64).collect(),
+        fde.iter().map(|f| f / n as f64).collect(),
+    );
+    let (ade_spread, fde_spread) = (spread(&ade), spread(&fde));
+    let spread_json = |s: fewstep::forecast::eval::Spread| json!({"mean": s.mean, "sd": s.sd, "lowest": s.lowest, "highest": s.highest});
+    let per_seed_json: Vec<_> = seeds
+        .iter()
+        .zip(ade.iter().zip(&fde))
+        .map(|(seed, (a, f))| json!({"seed": seed, "min_ade": a, "min_fde": f}))
+        .collect();
+    let total = json!({"windows": n, "min_ade": ade_spread.mean, "min_fde": fde_spread.mean, "us_per_window": us / n as f64,
+        "modes_won": modes_won(&wins), "wins": wins, "endpoint_spread": endpoint_spread / n as f64,
+        "per_seed": per_seed_json, "min_ade_over_seeds": spread_json(ade_spread), "min_fde_over_seeds": spread_json(fde_spread)});
     if as_json {
         outln!(
             "{}",
             serde_json::to_string_pretty(
-                &json!({"k": k, "sgan_filter": sgan, "scenes": rows, "total": total})
+                &json!({"k": k, "sgan_filter": sgan, "seeds": seeds, "scenes": rows, "total": total})
             )
             .expect("json")
         )?;
-    } else {
+        return Ok(());
+    }
+    if seeds.len() > 1 {
+        outln!("means over {} noise seeds:", seeds.len())?;
+    }
+    outln!(
+        "{:<40} {:>8} {:>10} {:>10} {:>12} {:>10}",
+        "scene",
+        "windows",
+        &format!("minADE{k}"),
+        &format!("minFDE{k}"),
+        "µs/window",
+        "modes won"
+    )?;
+    for r in rows.iter().chain(std::iter::once(&json!({"scene": "all", "windows": total["windows"], "min_ade": total["min_ade"], "min_fde": total["min_fde"], "us_per_window": total["us_per_window"], "modes_won": total["modes_won"]}))) {
         outln!(
-            "{:<40} {:>8} {:>10} {:>10} {:>12} {:>10}",
-            "scene",
-            "windows",
-            &format!("minADE{k}"),
-            &format!("minFDE{k}"),
-            "µs/window",
-            "modes won"
+            "{:<40} {:>8} {:>10.3} {:>10.3} {:>12.1} {:>10}",
+            r["scene"].as_str().unwrap_or(""),
+            // a JSON value's Display ignores width: the number pads
+            r["windows"].as_u64().unwrap_or(0),
+            r["min_ade"].as_f64().unwrap_or(0.0),
+            r["min_fde"].as_f64().unwrap_or(0.0),
+            r["us_per_window"].as_f64().unwrap_or(0.0),
+            format!("{}/{k}", r["modes_won"])
         )?;
-        for r in rows.iter().chain(std::iter::once(&json!({"scene": "all", "windows": total["windows"], "min_ade": total["min_ade"], "min_fde": total["min_fde"], "us_per_window": total["us_per_window"], "modes_won": total["modes_won"]}))) {
-            outln!(
-                "{:<40} {:>8} {:>10.3} {:>10.3} {:>12.1} {:>10}",
-                r["scene"].as_str().unwrap_or(""),
-                // a JSON value's Display ignores width: the number pads
-                r["windows"].as_u64().unwrap_or(0),
-                r["min_ade"].as_f64().unwrap_or(0.0),
-                r["min_fde"].as_f64().unwrap_or(0.0),
-                r["us_per_window"].as_f64().unwrap_or(0.0),
-                format!("{}/{k}", r["modes_won"])
-            )?;
-        }
+    }
+    if seeds.len() > 1 {
+        let line = |name: &str, s: fewstep::forecast::eval::Spread| {
+            format!(
+                "{name}{k} {:.4} ± {:.4} ({:.4} – {:.4})",
+                s.mean, s.sd, s.lowest, s.highest
+            )
+        };
+        outln!(
+            "all, over the seeds (mean ± sd, lowest – highest): {}, {}",
+            line("minADE", ade_spread),
+            line("minFDE", fde_spread)
+        )?;
     }
     Ok(())
 }
@@ -1368,7 +1429,7 @@ fn dispatch(cmd: &Cmd) -> Result<(), Error> {
             *sgan_filter,
             *json,
             cpu.options()?,
-            *seed,
+            &seed.0,
             sampler.flags()?,
         ),
         Cmd::Bench {

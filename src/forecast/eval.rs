@@ -94,6 +94,59 @@ fn endpoint_spread(futures: &[[Point; PRED]]) -> f32 {
     ms.sqrt()
 }
 
+/// Noise seeds from a command line: one (`0`), a list (`0,3`), a range (`0-9`) or a mix, in
+/// order. Refuses a seed given twice and a range of more than 1,000 seeds.
+pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
+    let number = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{t:?} is not a seed (a whole number ≥ 0)"))
+    };
+    let mut seeds = Vec::new();
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((lo, hi)) => {
+                let (lo, hi) = (number(lo)?, number(hi)?);
+                if lo > hi || hi - lo >= 1000 {
+                    return Err(format!(
+                        "{part:?}: want a range A-B with A ≤ B, at most 1000 seeds"
+                    ));
+                }
+                seeds.extend(lo..=hi);
+            }
+            None => seeds.push(number(part)?),
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(d) = seeds.iter().find(|s| !seen.insert(**s)) {
+        return Err(format!("seed {d} is given twice"));
+    }
+    Ok(seeds)
+}
+
+/// How a figure spreads over noise seeds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    pub mean: f64,
+    /// Sample standard deviation (n − 1); 0 for one value.
+    pub sd: f64,
+    pub lowest: f64,
+    pub highest: f64,
+}
+
+/// Mean, sample standard deviation, lowest and highest of `v` (sd 0 for one value).
+pub fn spread(v: &[f64]) -> Spread {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    Spread {
+        mean,
+        sd: var.sqrt(),
+        lowest: v.iter().copied().fold(f64::INFINITY, f64::min),
+        highest: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    }
+}
+
 /// How many entries of a per-future win count are non-zero.
 pub fn modes_won(wins: &[usize]) -> usize {
     wins.iter().filter(|&&w| w > 0).count()
