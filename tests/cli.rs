@@ -183,17 +183,7 @@ fn text_tables_line_up_under_their_headings() {
         );
     }
 
-    let mut scene = String::new();
-    for f in 0..24 {
-        scene += &format!(
-            "{} 1 {} 0.5\n{} 2 1.0 {}\n",
-            f * 10,
-            0.4 * f as f32,
-            f * 10,
-            0.3 * f as f32
-        );
-    }
-    std::fs::write(d.join("s.txt"), scene).unwrap();
+    std::fs::write(d.join("s.txt"), two_walkers(24)).unwrap();
     // a short relative path: the scene column is 40 characters wide, a temporary folder's may not be
     let o = fewstep_cmd(&["eval", "--model", s(&traj_model(&d)), "--scene", "s.txt"])
         .current_dir(&d)
@@ -215,32 +205,12 @@ fn text_tables_line_up_under_their_headings() {
 fn eval_over_several_seeds_is_the_mean_of_single_seed_runs() {
     let d = tmp("eval-seeds");
     let m = traj_model(&d);
-    let mut scene = String::new();
-    for f in 0..30 {
-        scene += &format!(
-            "{} 1 {} 0.5\n{} 2 1.0 {}\n{} 3 {} {}\n",
-            f * 10,
-            0.4 * f as f32,
-            f * 10,
-            0.3 * f as f32,
-            f * 10,
-            2.0 - 0.2 * f as f32,
-            0.1 * f as f32
-        );
-    }
     let path = d.join("s.txt");
-    std::fs::write(&path, scene).unwrap();
+    std::fs::write(&path, two_walkers(30)).unwrap();
+    let run =
+        |more: &[&str]| fewstep(&[&["eval", "--model", s(&m), "--scene", s(&path)], more].concat());
     let eval = |seeds: &str| -> serde_json::Value {
-        let o = fewstep(&[
-            "eval",
-            "--model",
-            s(&m),
-            "--scene",
-            s(&path),
-            "--seed",
-            seeds,
-            "--json",
-        ]);
+        let o = run(&["--seed", seeds, "--json"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         serde_json::from_slice(&o.stdout).unwrap()
     };
@@ -275,15 +245,7 @@ fn eval_over_several_seeds_is_the_mean_of_single_seed_runs() {
     // one seed: the spread of one value
     assert_eq!(f(&a["total"]["min_ade_over_seeds"]["sd"]), 0.0);
     // the table says what it averages and how the seeds spread
-    let o = fewstep(&[
-        "eval",
-        "--model",
-        s(&m),
-        "--scene",
-        s(&path),
-        "--seed",
-        "3,5",
-    ]);
+    let o = run(&["--seed", "3,5"]);
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(text.starts_with("means over 2 noise seeds:"), "{text}");
     assert!(
@@ -291,15 +253,7 @@ fn eval_over_several_seeds_is_the_mean_of_single_seed_runs() {
         "{text}"
     );
     // and a bad list is refused before anything runs
-    let o = fewstep(&[
-        "eval",
-        "--model",
-        s(&m),
-        "--scene",
-        s(&path),
-        "--seed",
-        "5,5",
-    ]);
+    let o = run(&["--seed", "5,5"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("seed 5 is given twice"));
 }
