@@ -1224,7 +1224,8 @@ fn eval(
                 f.display()
             )));
         }
-        let mut file = (0f64, 0f64, 0f64, 0f64);
+        // this file's means over the seeds
+        let (mut file_ade, mut file_fde, mut file_us, mut file_spread) = (0f64, 0f64, 0f64, 0f64);
         let mut file_wins = vec![0usize; k];
         let mut file_windows = 0;
         for (i, &seed) in seeds.iter().enumerate() {
@@ -1240,19 +1241,19 @@ fn eval(
             let w = r.windows as f64;
             ade[i] += r.min_ade * w;
             fde[i] += r.min_fde * w;
-            file.0 += r.min_ade / per_seed;
-            file.1 += r.min_fde / per_seed;
-            file.2 += r.us_per_window / per_seed;
-            file.3 += r.endpoint_spread / per_seed;
+            file_ade += r.min_ade / per_seed;
+            file_fde += r.min_fde / per_seed;
+            file_us += r.us_per_window / per_seed;
+            file_spread += r.endpoint_spread / per_seed;
             file_wins.iter_mut().zip(&r.wins).for_each(|(a, b)| *a += b);
         }
         let w = file_windows as f64;
         n += file_windows;
-        us += file.2 * w;
-        endpoint_spread += file.3 * w;
+        us += file_us * w;
+        endpoint_spread += file_spread * w;
         wins.iter_mut().zip(&file_wins).for_each(|(a, b)| *a += b);
         rows.push(json!({"scene": f.display().to_string(), "frame_step": s.frame_step, "windows": file_windows,
-            "min_ade": file.0, "min_fde": file.1, "us_per_window": file.2, "modes_won": modes_won(&file_wins), "wins": file_wins, "endpoint_spread": file.3}));
+            "min_ade": file_ade, "min_fde": file_fde, "us_per_window": file_us, "modes_won": modes_won(&file_wins), "wins": file_wins, "endpoint_spread": file_spread}));
     }
     let (ade, fde): (Vec<f64>, Vec<f64>) = (
         ade.iter().map(|a| a / n as f64).collect(),
