@@ -1,7 +1,7 @@
 //! Noise seeds on the command line (`fewstep eval --seed`, `fewstep-distill eval --seed`) and
 //! how a figure spreads over them.
 
-use fewstep::forecast::eval::{Spread, parse_seeds, spread};
+use fewstep::forecast::eval::{Seeds, Spread, parse_seeds, spread};
 
 #[test]
 fn seeds_parse_as_lists_and_ranges() {
@@ -11,6 +11,9 @@ fn seeds_parse_as_lists_and_ranges() {
     for bad in ["", "x", "-1", "3-1", "1,1", "0-2,2", "0-5000", "1.5"] {
         assert!(parse_seeds(bad).is_err(), "{bad:?} was accepted");
     }
+    // the command-line value both binaries take
+    assert_eq!("0-2".parse::<Seeds>(), Ok(Seeds(vec![0, 1, 2])));
+    assert!("1,1".parse::<Seeds>().is_err());
 }
 
 #[test]

@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use fewstep::card::{Method, SamplerSpec, sampler_refusal};
+use fewstep::forecast::eval::Seeds;
 use fewstep_distill::choose::{Candidate, best, candidates, sampler_label, score_candidates};
 use fewstep_distill::data::{SCENES, Split};
 use fewstep_distill::eval::{
@@ -242,7 +243,7 @@ struct EvalArgs {
     /// Seeds of the sampling noise: one (`0`), a list (`0,3`) or a range (`0-9`). With
     /// several, each cell is the mean over the seeds, and a second table gives each row's
     /// average over the scenes as mean ± sd and lowest – highest across the seeds.
-    #[arg(long, default_value = "0", value_parser = parse_seeds)]
+    #[arg(long, default_value = "0")]
     seed: Seeds,
     /// Agents per runtime batch.
     #[arg(long, default_value_t = 256)]
@@ -255,14 +256,6 @@ struct EvalArgs {
     /// `test_minADE20_euler<N>[_pow<P>]` (test split only).
     #[arg(long)]
     write_metrics: bool,
-}
-
-/// Noise seeds from the command line (`--seed 0`, `0,3`, `0-9`, or a mix), in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Seeds(Vec<u64>);
-
-fn parse_seeds(text: &str) -> Result<Seeds, String> {
-    fewstep::forecast::eval::parse_seeds(text).map(Seeds)
 }
 
 /// `--jobs`, or one job per core when it is not given.

@@ -190,8 +190,8 @@ enum Cmd {
         /// seed gives the same figures. With several, each figure is the mean over the seeds,
         /// and a last line gives the overall minADE and minFDE as mean ± sd and lowest –
         /// highest across the seeds (`per_seed` in --json).
-        #[arg(long, default_value = "0", value_parser = parse_seed_list)]
-        seed: SeedList,
+        #[arg(long, default_value = "0")]
+        seed: fewstep::forecast::eval::Seeds,
         #[command(flatten)]
         sampler: SamplerArgs,
         #[command(flatten)]
@@ -1157,14 +1157,6 @@ fn forecast(
     Ok(())
 }
 
-/// `fewstep eval --seed`: noise seeds, one or more ([`fewstep::forecast::eval::parse_seeds`]).
-#[derive(Clone, Debug)]
-struct SeedList(Vec<u64>);
-
-fn parse_seed_list(text: &str) -> Result<SeedList, String> {
-    fewstep::forecast::eval::parse_seeds(text).map(SeedList)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn eval(
     model: &Path,
@@ -1209,7 +1201,7 @@ fn eval(
         method: flags.method,
         ..Default::default()
     };
-    let per_seed = seeds.len() as f64;
+    let seed_count = seeds.len() as f64;
     let mut rows = Vec::new();
     let (mut n, mut us, mut endpoint_spread) = (0usize, 0f64, 0f64);
     // window-weighted sums over the files, one per seed
@@ -1241,10 +1233,10 @@ fn eval(
             let w = r.windows as f64;
             ade[i] += r.min_ade * w;
             fde[i] += r.min_fde * w;
-            file_ade += r.min_ade / per_seed;
-            file_fde += r.min_fde / per_seed;
-            file_us += r.us_per_window / per_seed;
-            file_spread += r.endpoint_spread / per_seed;
+            file_ade += r.min_ade / seed_count;
+            file_fde += r.min_fde / seed_count;
+            file_us += r.us_per_window / seed_count;
+            file_spread += r.endpoint_spread / seed_count;
             file_wins.iter_mut().zip(&r.wins).for_each(|(a, b)| *a += b);
         }
         let w = file_windows as f64;

@@ -124,6 +124,19 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
     Ok(seeds)
 }
 
+/// Noise seeds as a command-line value (`--seed 0`, `0,3`, `0-9` or a mix), parsed by
+/// [`parse_seeds`]; `fewstep eval` and `fewstep-distill eval` both take it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seeds(pub Vec<u64>);
+
+impl std::str::FromStr for Seeds {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Seeds, String> {
+        parse_seeds(text).map(Seeds)
+    }
+}
+
 /// How a figure spreads over noise seeds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Spread {
